@@ -1,0 +1,120 @@
+"""The registry of named components: the only way YAML flows (and eval pipelines) name code.
+
+A component is registered under a dotted name with a factory: ``factory(**params) -> object``.
+For flow nodes the object is a node callable (``state -> partial update``). The YAML loader never imports
+arbitrary ``module:function`` paths unless the caller passes an explicit allow-list, so a flow file cannot
+run code its author did not register.
+
+Built-in components live in ``<room>/components.py`` modules, imported on first lookup so that importing
+ragloom stays cheap (no torch at start-up).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ragloom.core.errors import RegistryError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Modules that register built-in components when imported. A missing module is skipped (rooms land over time);
+#: an error inside an existing module propagates.
+BUILTIN_MODULES: tuple[str, ...] = (
+    "ragloom.flows.components",
+    "ragloom.chunking.components",
+    "ragloom.retrieval.components",
+    "ragloom.retrieval.select.components",
+    "ragloom.retrieval.graph.components",
+    "ragloom.llm.components",
+    "ragloom.tools.components",
+    "ragloom.agents.components",
+)
+
+
+@dataclass(frozen=True)
+class ComponentRef:
+    """How a component instance was made: enough to write it back to YAML (``uses:`` + ``with:``)."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable[..., Any]
+    kind: str
+    summary: str
+
+
+_ENTRIES: dict[str, Entry] = {}
+_builtins_loaded = False
+
+
+def register(name: str, *, kind: str = "node") -> Callable[[F], F]:
+    """Register ``factory`` under ``name`` (dotted, e.g. ``retrieval.bm25``). Re-registering a name is an error."""
+
+    def decorate(factory: F) -> F:
+        existing = _ENTRIES.get(name)
+        if existing is not None and existing.factory is not factory:
+            raise RegistryError(f"component {name!r} is already registered by {existing.factory!r}")
+        summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
+        _ENTRIES[name] = Entry(name, factory, kind, summary)
+        return factory
+
+    return decorate
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    for module in BUILTIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:  # the module exists but something it needs is missing: say so
+                raise
+
+
+def names(kind: str | None = None) -> list[str]:
+    """All registered names (of one kind when given), sorted."""
+    _load_builtins()
+    return sorted(n for n, e in _ENTRIES.items() if kind is None or e.kind == kind)
+
+
+def get(name: str) -> Entry:
+    """The entry for ``name``; an unknown name raises a RegistryError listing the valid ones."""
+    _load_builtins()
+    try:
+        return _ENTRIES[name]
+    except KeyError:
+        close = [n for n in _ENTRIES if n.split(".")[-1] == name.split(".")[-1]]
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise RegistryError(
+            f"unknown component {name!r}.{hint} Registered components: {', '.join(names())}"
+        ) from None
+
+
+def create(name: str, params: dict[str, Any] | None = None) -> Any:
+    """Build the component ``name`` with ``params`` and remember how (for ``Flow.to_yaml``)."""
+    params = dict(params or {})
+    entry = get(name)
+    try:
+        obj = entry.factory(**params)
+    except TypeError as e:
+        raise RegistryError(f"component {name!r} rejected its parameters {sorted(params)}: {e}") from e
+    try:
+        obj.__ragloom_component__ = ComponentRef(name, params)
+    except (AttributeError, TypeError):
+        pass
+    return obj
+
+
+def component_ref(obj: Any) -> ComponentRef | None:
+    """The ComponentRef of an object made by :func:`create`, else None."""
+    return getattr(obj, "__ragloom_component__", None)
