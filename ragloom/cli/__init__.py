@@ -18,7 +18,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-#: Command modules, each with ``register(app: typer.Typer) -> None``. Missing ones are skipped while rooms land.
+#: Command modules, each with ``register(app: typer.Typer) -> None``.
+#: Missing ones are skipped while rooms land.
 COMMAND_MODULES: tuple[str, ...] = (
     "ragloom.cli.flow_cmds",  # run, flow show
     "ragloom.cli.retrieval_cmds",  # index, query

@@ -59,7 +59,9 @@ class FlowCompileError(FlowError):
 class FlowDefinitionError(FlowError):
     """A flow definition is malformed. Carries the location when the definition came from a file."""
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None, column: int | None = None):
+    def __init__(
+        self, message: str, file: str | None = None, line: int | None = None, column: int | None = None
+    ) -> None:
         self.file, self.line, self.column = file, line, column
         where = ""
         if file is not None:
@@ -124,5 +126,5 @@ class DatasetError(RagloomError, ValueError):
     pass
 
 
-class IndexError_(RagloomError):  # noqa: N801 - trailing underscore avoids shadowing the builtin IndexError
+class IndexError_(RagloomError):
     pass

@@ -11,6 +11,7 @@ ragloom stays cheap (no torch at start-up).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from ragloom.core.errors import RegistryError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Modules that register built-in components when imported. A missing module is skipped (rooms land over time);
-#: an error inside an existing module propagates.
+#: Modules that register built-in components when imported. A missing module is skipped
+#: (rooms land over time); an error inside an existing module propagates.
 BUILTIN_MODULES: tuple[str, ...] = (
     "ragloom.flows.components",
     "ragloom.chunking.components",
@@ -55,7 +56,7 @@ _builtins_loaded = False
 
 
 def register(name: str, *, kind: str = "node") -> Callable[[F], F]:
-    """Register ``factory`` under ``name`` (dotted, e.g. ``retrieval.bm25``). Re-registering a name is an error."""
+    """Register ``factory`` under a dotted ``name`` (``retrieval.bm25``); a name registers once."""
 
     def decorate(factory: F) -> F:
         existing = _ENTRIES.get(name)
@@ -95,9 +96,8 @@ def get(name: str) -> Entry:
     except KeyError:
         close = [n for n in _ENTRIES if n.split(".")[-1] == name.split(".")[-1]]
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise RegistryError(
-            f"unknown component {name!r}.{hint} Registered components: {', '.join(names())}"
-        ) from None
+        valid = ", ".join(names())
+        raise RegistryError(f"unknown component {name!r}.{hint} Registered components: {valid}") from None
 
 
 def create(name: str, params: dict[str, Any] | None = None) -> Any:
@@ -108,10 +108,8 @@ def create(name: str, params: dict[str, Any] | None = None) -> Any:
         obj = entry.factory(**params)
     except TypeError as e:
         raise RegistryError(f"component {name!r} rejected its parameters {sorted(params)}: {e}") from e
-    try:
+    with contextlib.suppress(AttributeError, TypeError):
         obj.__ragloom_component__ = ComponentRef(name, params)
-    except (AttributeError, TypeError):
-        pass
     return obj
 
 

@@ -1,0 +1,67 @@
+"""Generic flow components (``uses: flows.set`` …): tiny state edits for YAML flows, examples and tests.
+
+Each factory takes its ``with:`` parameters and returns a node ``state -> partial update``. They know
+nothing about RAG; they exist so a flow file can set, copy, count and format values without code.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from typing import Any
+
+from ragloom.core.errors import ConfigError
+from ragloom.core.registry import register
+from ragloom.flows.when import read_key
+
+Node = Callable[[Any], dict[str, Any]]
+
+
+@register("flows.set")
+def set_values(**values: Any) -> Node:
+    """Set state keys to constants: ``with: {status: done, retries: 0}``."""
+
+    def set_node(state: Any) -> dict[str, Any]:
+        return dict(values)
+
+    return set_node
+
+
+@register("flows.copy")
+def copy_value(source: str, target: str) -> Node:
+    """Copy the value of state key ``source`` to key ``target``."""
+
+    def copy_node(state: Any) -> dict[str, Any]:
+        return {target: read_key(state, source)}
+
+    return copy_node
+
+
+@register("flows.increment")
+def increment(key: str = "count", by: int | float = 1) -> Node:
+    """Add ``by`` to the number in ``key`` (a loop counter)."""
+
+    def increment_node(state: Any) -> dict[str, Any]:
+        return {key: read_key(state, key) + by}
+
+    return increment_node
+
+
+@register("flows.template")
+def template(template: str, output_key: str) -> Node:
+    """Write ``template.format(**state)`` to ``output_key``: ``"Q: {question}"``.
+
+    Only plain ``{key}`` fields are allowed (no ``{a.b}`` or ``{a[0]}``), so a flow file cannot walk
+    from a state value into Python internals through format-string attribute access.
+    """
+    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    for field in fields:
+        if not field.isidentifier():
+            raise ConfigError(
+                f"template field {{{field}}} is not a plain state key; use {{key}} with a key name only"
+            )
+
+    def template_node(state: Any) -> dict[str, Any]:
+        return {output_key: template.format(**{f: read_key(state, f) for f in fields})}
+
+    return template_node

@@ -1,0 +1,277 @@
+"""Running one node once per step: retries with backoff, timeout, per-run cache, usage capture, subflows.
+
+Two twins, ``execute_sync`` and ``execute_async``; both return ``(update, records)`` where records holds one
+StepRecord per attempt. Usage reported while the node runs lands in the attempt's record because a
+``usage_sink`` is open around the call (and contextvars follow it into worker threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import threading
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ragloom.core.errors import FlowError, NodeExecutionError, NodeTimeoutError
+from ragloom.core.usage import usage_sink
+from ragloom.flows.context import RunContext
+from ragloom.flows.trace import StepRecord
+
+if TYPE_CHECKING:
+    from ragloom.flows.compiled import CompiledFlow
+    from ragloom.flows.runner import Run
+
+
+class SubflowUpdate(dict):  # type: ignore[type-arg]
+    """What a subflow node returns: final values of the keys it changed.
+
+    Keys in ``overwrite`` are set as given (no builtin reducer could tell what the subflow added); the others
+    hold deltas that go through the parent's reducers like any node's update.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.overwrite: set[str] = set()
+
+
+@dataclass(slots=True)
+class CNode:
+    """A node as the runner sees it, with its successor tables precomputed at compile time."""
+
+    name: str
+    fn: Any
+    is_async: bool = False
+    subflow: CompiledFlow | None = None
+    retries: int = 0
+    backoff: float = 0.0
+    timeout: float | None = None
+    cache_key: Any = None
+    takes_context: bool = False
+    succ: tuple[str, ...] = ()
+    joins: tuple[int, ...] = ()
+    routers: tuple[tuple[Any, dict[str, str]], ...] = ()
+    plain: bool = False  # sync function, no context/timeout/subflow: called directly (the hot path)
+
+    def __post_init__(self) -> None:
+        self.plain = not (self.is_async or self.subflow or self.timeout is not None or self.takes_context)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def run_coroutine_sync(awaitable: Awaitable[Any]) -> Any:
+    """Run a coroutine to completion from sync code, also when this thread already runs an event loop."""
+
+    async def wrap() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wrap())
+    box: dict[str, Any] = {}
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box["value"] = ctx.run(asyncio.run, wrap())
+        except BaseException as e:
+            box["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _call_with_timeout(fn: Any, args: tuple[Any, ...], timeout: float) -> Any:
+    """Call a sync ``fn`` in a daemon thread and give up after ``timeout`` s (the thread is abandoned)."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box["value"] = ctx.run(fn, *args)
+        except BaseException as e:
+            box["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=target, daemon=True, name="ragloom-node-timeout").start()
+    if not done.wait(timeout):
+        raise _Timeout
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _args(run: Run, cn: CNode, view: Any, attempt: int) -> tuple[Any, ...]:
+    if not cn.takes_context:
+        return (view,)
+    ctx = RunContext(run.resources, run.run_id, run.flow.name, cn.name, run.step + 1, attempt)
+    return (view, ctx)
+
+
+def _failure(
+    run: Run, cn: CNode, error: BaseException, attempt: int, records: list[StepRecord]
+) -> NodeExecutionError:
+    where = f"node {cn.name!r} of flow {run.flow.name!r} at step {run.step + 1}"
+    if isinstance(error, _Timeout):
+        exc: NodeExecutionError = NodeTimeoutError(
+            f"{where} ran past its timeout of {cn.timeout} s (attempt {attempt} of {cn.retries + 1}); "
+            "raise timeout= on the node or make it faster",
+            node=cn.name,
+        )
+    else:
+        exc = NodeExecutionError(
+            f"{where} failed (attempt {attempt} of {cn.retries + 1}): {type(error).__name__}: {error}",
+            node=cn.name,
+        )
+    exc.step = run.step + 1  # type: ignore[attr-defined]
+    exc.attempt = attempt  # type: ignore[attr-defined]
+    exc.records = records  # type: ignore[attr-defined]
+    return exc
+
+
+def _error_text(error: BaseException, cn: CNode) -> str:
+    if isinstance(error, _Timeout):
+        return f"timeout after {cn.timeout} s"
+    return f"{type(error).__name__}: {error}"
+
+
+def _cached(run: Run, cn: CNode, view: Any) -> tuple[Any, Any]:
+    """(cache key, cached update or None); the key is None when the node has no cache_key."""
+    if cn.cache_key is None:
+        return None, None
+    key = (cn.name, cn.cache_key(view))
+    return key, run.cache.get(key)
+
+
+def _cache_hit(run: Run, cn: CNode, update: Any) -> tuple[Any, list[StepRecord]]:
+    now = run.anchor + time.perf_counter()
+    record = StepRecord(cn.name, run.step + 1, now, now, tuple(update or ()), cached=True)
+    return update, [record]
+
+
+def _invoke_sync(run: Run, cn: CNode, view: Any, attempt: int, record: StepRecord) -> Any:
+    if cn.subflow is not None:
+        update, children = cn.subflow._run_as_node(
+            run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys
+        )
+        record.children = tuple(children)
+        return update
+    args = _args(run, cn, view, attempt)
+    if cn.timeout is not None:
+        return _call_with_timeout(_call_any_sync, (cn.fn, args), cn.timeout)
+    return _call_any_sync(cn.fn, args)
+
+
+def _call_any_sync(fn: Any, args: tuple[Any, ...]) -> Any:
+    out = fn(*args)
+    if out is not None and not isinstance(out, dict) and inspect.isawaitable(out):
+        out = run_coroutine_sync(out)
+    return out
+
+
+def execute_sync(run: Run, cn: CNode, shared_sink: bool = False) -> tuple[Any, list[StepRecord]]:
+    """Run ``cn`` for the current step in this thread (retries, timeout, cache); raise NodeExecutionError.
+
+    ``shared_sink``: the caller keeps one usage sink open for the whole run that charges ``run.current``
+    (the fast path for one-node steps); otherwise a sink is opened around this node alone.
+    """
+    view = run.schema.view(run.state)
+    key = None
+    if cn.cache_key is not None:
+        key, hit = _cached(run, cn, view)
+        if hit is not None:
+            return _cache_hit(run, cn, hit)
+    records: list[StepRecord] = []
+    step, anchor, perf = run.step + 1, run.anchor, time.perf_counter
+    attempt = 0
+    while True:
+        attempt += 1
+        record = StepRecord(cn.name, step, attempt=attempt)
+        records.append(record)
+        record.start = anchor + perf()
+        try:
+            if shared_sink:
+                run.current = record
+                if cn.plain:
+                    update = cn.fn(view)
+                    if update is not None and type(update) is not dict and inspect.isawaitable(update):
+                        update = run_coroutine_sync(update)
+                else:
+                    update = _invoke_sync(run, cn, view, attempt, record)
+            else:
+                with usage_sink(record.add_usage):
+                    update = _invoke_sync(run, cn, view, attempt, record)
+        except Exception as e:
+            record.end = anchor + perf()
+            record.error = _error_text(e, cn)
+            if attempt > cn.retries or isinstance(e, FlowError):
+                raise _failure(run, cn, e, attempt, records) from (None if isinstance(e, _Timeout) else e)
+            time.sleep(cn.backoff * 2 ** (attempt - 1))
+            continue
+        record.end = anchor + perf()
+        if update:
+            record.changed = tuple(update)
+        if key is not None:
+            run.cache[key] = update if update is not None else {}
+        return update, records
+
+
+async def _invoke_async(run: Run, cn: CNode, view: Any, attempt: int, record: StepRecord) -> Any:
+    if cn.subflow is not None:
+        update, children = await cn.subflow._arun_as_node(
+            run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys
+        )
+        record.children = tuple(children)
+        return update
+    args = _args(run, cn, view, attempt)
+    awaitable = cn.fn(*args) if cn.is_async else asyncio.to_thread(_call_any_sync, cn.fn, args)
+    if cn.timeout is None:
+        return await awaitable
+    try:
+        return await asyncio.wait_for(awaitable, cn.timeout)
+    except TimeoutError:
+        raise _Timeout from None
+
+
+async def execute_async(run: Run, cn: CNode) -> tuple[Any, list[StepRecord]]:
+    """Async twin of :func:`execute_sync`; sync nodes run in a worker thread."""
+    view = run.schema.view(run.state)
+    key, hit = _cached(run, cn, view)
+    if hit is not None:
+        return _cache_hit(run, cn, hit)
+    records: list[StepRecord] = []
+    step, anchor, perf = run.step + 1, run.anchor, time.perf_counter
+    attempt = 0
+    while True:
+        attempt += 1
+        record = StepRecord(cn.name, step, attempt=attempt)
+        records.append(record)
+        record.start = anchor + perf()
+        try:
+            with usage_sink(record.add_usage):
+                update = await _invoke_async(run, cn, view, attempt, record)
+        except Exception as e:
+            record.end = anchor + perf()
+            record.error = _error_text(e, cn)
+            if attempt > cn.retries or isinstance(e, FlowError):
+                raise _failure(run, cn, e, attempt, records) from (None if isinstance(e, _Timeout) else e)
+            await asyncio.sleep(cn.backoff * 2 ** (attempt - 1))
+            continue
+        record.end = anchor + perf()
+        if update:
+            record.changed = tuple(update)
+        if key is not None:
+            run.cache[key] = update if update is not None else {}
+        return update, records

@@ -1,0 +1,372 @@
+"""The step loop. A run advances in supersteps: all scheduled nodes run (concurrently when several), their
+updates merge into the state, then the successor tables say what runs next.
+
+Hot path: a step with one sync node calls it directly in this thread, no asyncio, no thread hop; the state
+stays a plain dict; one checkpoint write per step when a checkpointer is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import AsyncIterator, Generator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ragloom.core.errors import ConflictingWriteError, NodeExecutionError, StateUpdateError, StepLimitError
+from ragloom.core.usage import usage_sink
+from ragloom.flows.builder import END
+from ragloom.flows.checkpoint import Checkpoint
+from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_async, execute_sync, run_coroutine_sync
+from ragloom.flows.trace import RunResult, StepEvent, StepRecord, Trace
+
+if TYPE_CHECKING:
+    from ragloom.flows.compiled import CompiledFlow
+
+Results = list[tuple[CNode, Any, list[StepRecord]]]
+_NO_ARRIVALS: dict[int, tuple[str, ...]] = {}  # shared, never mutated
+
+
+class Run:
+    """The mutable state of one run (the CompiledFlow itself stays immutable)."""
+
+    def __init__(
+        self,
+        flow: CompiledFlow,
+        run_id: str,
+        resources: Any,
+        state: dict[str, Any],
+        *,
+        step: int = 0,
+        arrived: dict[int, set[str]] | None = None,
+        records: list[StepRecord] | None = None,
+        checkpointer: Any = None,
+    ) -> None:
+        self.flow = flow
+        self.schema = flow.schema
+        self.name = flow.name
+        self.run_id = run_id
+        self.resources = resources
+        self.state = state
+        self.step = step
+        self.next: list[str] = []
+        self.arrived: dict[int, set[str]] = arrived or {}
+        self.trace = Trace(run_id, flow.name, records)
+        self.cache: dict[Any, Any] = {}
+        self.checkpointer = checkpointer
+        self.anchor = time.time() - time.perf_counter()
+        self._pool: ThreadPoolExecutor | None = None
+        self.step_records: tuple[StepRecord, ...] = ()  # records of the last checkpointed step
+        self.unsaved_input: Checkpoint | None = None  # step-0 row held back (see CompiledFlow._start)
+        self.current: StepRecord | None = None  # charged by on_usage in one-node steps
+
+    def on_usage(self, usage: Any, model: str = "") -> None:
+        """The run-wide usage listener: charges the record of the node running alone in this step."""
+        record = self.current
+        if record is not None:
+            record.add_usage(usage, model)
+
+    # -- merging ----
+    def apply(self, node: str, update: Any, writers: dict[str, str] | None = None) -> None:
+        """Merge one node's update into the state (reducers, validation, conflict detection)."""
+        if update is None:
+            return
+        if not isinstance(update, dict):
+            raise StateUpdateError(
+                f"node {node!r} returned {type(update).__name__}; a node must return a dict of state updates "
+                "or None"
+            )
+        overwrite = update.overwrite if isinstance(update, SubflowUpdate) else ()
+        state, keys, schema = self.state, self.schema.keys, self.schema
+        for key, value in update.items():
+            spec = keys.get(key)
+            if spec is None:
+                schema.check(node, key, value)  # raises: unknown key
+                continue
+            if spec.reducer is None or key in overwrite:
+                if writers is not None:
+                    other = writers.setdefault(key, node)
+                    if other != node:
+                        raise ConflictingWriteError(
+                            f"nodes {other!r} and {node!r} both wrote state key {key!r} in step "
+                            f"{self.step + 1}. Declare a reducer for it (e.g. Annotated[..., append]) "
+                            "or let only one of them write it."
+                        )
+            else:
+                value = self._reduce(node, spec, value)
+            try:
+                state[key] = spec.check(value)
+            except (TypeError, ValueError):
+                schema.check(node, key, value)  # raises with node, key and expected type
+
+    def _reduce(self, node: str, spec: Any, value: Any) -> Any:
+        if spec.name in self.state:
+            old = self.state[spec.name]
+        else:
+            old = type(spec.empty)() if spec.empty is not None else None
+        try:
+            return spec.reducer(old, value)
+        except Exception as e:
+            raise StateUpdateError(
+                f"node {node!r}: reducer {getattr(spec.reducer, '__name__', spec.reducer)!r} of state key "
+                f"{spec.name!r} failed on {value!r}: {e}"
+            ) from e
+
+    def merge(self, results: Results) -> None:
+        if len(results) == 1:
+            cn, update, _ = results[0]
+            self.apply(cn.name, update)
+            return
+        writers: dict[str, str] = {}
+        for cn, update, _ in results:
+            self.apply(cn.name, update, writers)
+
+    # -- planning ----
+    def plan(self, ran: list[CNode]) -> list[str]:
+        """The nodes of the next step: plain successors, joins whose sources all arrived, router picks."""
+        nxt: dict[str, None] = {}
+        view = None
+        for cn in ran:
+            for target in cn.succ:
+                nxt[target] = None
+            for index in cn.joins:
+                sources, target = self.flow.joins[index]
+                got = self.arrived.setdefault(index, set())
+                got.add(cn.name)
+                if got >= sources:
+                    del self.arrived[index]
+                    nxt[target] = None
+            if cn.routers:
+                if view is None:
+                    view = self.schema.view(self.state)
+                for router, targets in cn.routers:
+                    for target in self._route(cn.name, router, targets, view):
+                        nxt[target] = None
+        nxt.pop(END, None)
+        return list(nxt)
+
+    def _route(self, source: str, router: Any, targets: dict[str, str], view: Any) -> list[str]:
+        try:
+            picked = router(view)
+        except Exception as e:
+            raise NodeExecutionError(
+                f"the router after node {source!r} of flow {self.flow.name!r} raised {type(e).__name__}: {e}",
+                node=source,
+            ) from e
+        if type(picked) is str and picked in targets:  # the common case: one declared label
+            return [targets[picked]]
+        labels = [] if picked is None else [picked] if isinstance(picked, str) else list(picked)
+        out = []
+        for label in labels:
+            target = targets.get(label) if targets else None
+            if target is None:
+                target = label if label in self.flow.nodes or label == END else None
+                if targets and label not in targets.values():
+                    target = None
+            if target is None:
+                allowed = sorted(targets) if targets else sorted(self.flow.nodes)
+                raise NodeExecutionError(
+                    f"the router after node {source!r} returned {label!r}, which is not one of its targets "
+                    f"{allowed}; return one of them (or END) or add it to targets=",
+                    node=source,
+                )
+            out.append(target)
+        return out
+
+    # -- checkpoints and results ----
+    def save(self, status: str, records: tuple[StepRecord, ...] | None = None) -> None:
+        """Checkpoint the run; a re-save of the same step (interrupt, resume update) keeps its records."""
+        checkpointer = self.checkpointer
+        if checkpointer is None:
+            return
+        self.unsaved_input = None  # any later checkpoint supersedes the input row
+        if records is None:
+            records = self.step_records
+        else:
+            self.step_records = records
+        arrived = {k: tuple(sorted(v)) for k, v in self.arrived.items()} if self.arrived else _NO_ARRIVALS
+        checkpointer.save(
+            Checkpoint(
+                self.run_id, self.step, self.state, tuple(self.next), arrived, status, self.name, records
+            )
+        )
+
+    def result(self, status: str = "done", interrupted_before: str | None = None) -> RunResult:
+        return RunResult(self.schema.view(self.state), self.trace, self.run_id, status, interrupted_before)
+
+    def check_limit(self) -> None:
+        limit = self.flow.max_steps
+        if limit is not None and self.step >= limit:
+            raise StepLimitError(
+                f"flow {self.flow.name!r} ran {self.step} steps (max_steps={limit}) and still had "
+                f"{self.next} to run. Check the loop's exit condition or raise max_steps."
+            )
+
+    def interrupt(self, skip: bool) -> str | None:
+        stops = self.flow.interrupt_before
+        if skip or not stops:
+            return None
+        for name in self.next:
+            if name in stops:
+                return name
+        return None
+
+    def fail(self, error: BaseException, records: list[StepRecord]) -> BaseException:
+        if self.unsaved_input is not None and self.checkpointer is not None:
+            self.checkpointer.save(self.unsaved_input)  # make the failed run resumable from its input
+            self.unsaved_input = None
+        self.trace.records.extend(records)
+        error.trace = self.trace  # type: ignore[attr-defined]
+        return error
+
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"ragloom-{self.flow.name}")
+        return self._pool
+
+    def close(self) -> None:
+        """End of the run (done, interrupted or failed): checkpoints durable, worker threads released."""
+        if self.checkpointer is not None:
+            self.checkpointer.flush()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    def events(self, results: Results) -> list[StepEvent]:
+        snapshot = self.schema.view(self.state)
+        return [
+            StepEvent(cn.name, self.step, update, record, snapshot)
+            for cn, update, records in results
+            for record in records
+        ]
+
+
+def _parallel_sync(run: Run, nodes: list[CNode]) -> Results:
+    """Run several nodes concurrently from sync code: threads for sync nodes, a loop for async ones."""
+    if any(cn.is_async or (cn.subflow is not None and cn.subflow.has_async) for cn in nodes):
+        return list(run_coroutine_sync(_parallel_async(run, nodes)))
+    pool = run.pool()
+    futures = [pool.submit(contextvars.copy_context().run, execute_sync, run, cn) for cn in nodes]
+    results: Results = []
+    error: BaseException | None = None
+    for cn, future in zip(nodes, futures, strict=True):
+        try:
+            update, records = future.result()
+            results.append((cn, update, records))
+        except BaseException as e:
+            error = error or e
+    if error is not None:
+        raise error
+    return results
+
+
+async def _parallel_async(run: Run, nodes: list[CNode]) -> Results:
+    outcomes = await asyncio.gather(*(execute_async(run, cn) for cn in nodes), return_exceptions=True)
+    results: Results = []
+    for cn, outcome in zip(nodes, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
+        update, records = outcome
+        results.append((cn, update, records))
+    return results
+
+
+def _after_step(run: Run, results: Results, ran: list[CNode]) -> None:
+    step_records = results[0][2] if len(results) == 1 else [r for _, _, recs in results for r in recs]
+    run.trace.records.extend(step_records)  # before merging, so a bad update still shows in the trace
+    run.merge(results)
+    run.step += 1
+    run.next = run.plan(ran)
+    if run.checkpointer is not None:
+        run.save("running" if run.next else "done", tuple(step_records))
+
+
+def _step_sync(run: Run, ran: list[CNode]) -> Results:
+    try:
+        if len(ran) == 1 and not ran[0].is_async:
+            update, records = execute_sync(run, ran[0], shared_sink=True)
+            results: Results = [(ran[0], update, records)]
+        else:
+            run.current = None
+            results = _parallel_sync(run, ran)
+        _after_step(run, results, ran)
+    except Exception as e:
+        run.fail(e, getattr(e, "records", []))
+        raise
+    finally:
+        run.current = None
+    return results
+
+
+def drive_sync(run: Run, events: bool, resumed: bool = False) -> Generator[StepEvent, None, RunResult]:
+    """The sync step loop; yields StepEvents only when ``events``.
+
+    Without events (invoke) the whole loop runs inside one ``next()``, so one usage sink opened around it
+    (``run_sync``) serves every step; with events a sink is opened per step, never across a ``yield``.
+    """
+    nodes, stops, limit = run.flow.cnodes, run.flow.interrupt_before, run.flow.max_steps
+    skip = resumed
+    try:
+        while run.next:
+            if stops:
+                stop = run.interrupt(skip)
+                if stop is not None:
+                    run.save("interrupted")
+                    return run.result("interrupted", stop)
+                skip = False
+            if limit is not None and run.step >= limit:
+                run.check_limit()
+            ran = [nodes[name] for name in run.next]
+            if events:
+                with usage_sink(run.on_usage):
+                    results = _step_sync(run, ran)
+                yield from run.events(results)
+            else:
+                _step_sync(run, ran)
+    finally:
+        run.close()
+    return run.result()
+
+
+def run_sync(run: Run, resumed: bool = False) -> RunResult:
+    """Run to the end without events (the fast path of ``invoke``)."""
+    gen = drive_sync(run, events=False, resumed=resumed)
+    with usage_sink(run.on_usage):
+        try:
+            while True:
+                next(gen)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+async def drive_async(run: Run, resumed: bool = False) -> AsyncIterator[StepEvent | RunResult]:
+    """The async step loop; yields StepEvents and, last, the RunResult."""
+    nodes = run.flow.cnodes
+    skip = resumed
+    try:
+        while run.next:
+            stop = run.interrupt(skip)
+            if stop is not None:
+                run.save("interrupted")
+                run.close()
+                yield run.result("interrupted", stop)
+                return
+            skip = False
+            run.check_limit()
+            ran = [nodes[name] for name in run.next]
+            try:
+                if len(ran) == 1:
+                    update, records = await execute_async(run, ran[0])
+                    results: Results = [(ran[0], update, records)]
+                else:
+                    results = await _parallel_async(run, ran)
+                _after_step(run, results, ran)
+            except Exception as e:
+                run.fail(e, getattr(e, "records", []))
+                raise
+            for event in run.events(results):
+                yield event
+    finally:
+        run.close()
+    yield run.result()

@@ -1,0 +1,228 @@
+"""SQLiteCheckpointer: one row per step in a WAL-mode SQLite file (stdlib sqlite3).
+
+WAL with ``synchronous=NORMAL`` makes every committed step survive a killed process at the cost of one
+small append to the WAL (no fsync per commit); an OS crash may lose the last steps, never corrupt the file.
+The payload is pickled by default (any Python state); ``serde="json"`` stores JSON for JSON-able states
+(readable by other tools; never unpickle a checkpoint file you did not write).
+
+``durability="step"`` (default) commits each step before the next one starts: a killed process never
+re-runs a completed step. ``durability="async"`` hands rows to a writer thread that commits whatever has
+queued up in one transaction (LangGraph's default mode works the same way): several times cheaper per step,
+still one row per step, flushed before a run returns; a process killed mid-run may lose its last few steps
+(they are re-run on resume).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from ragloom.core.errors import ConfigError
+from ragloom.core.types import Usage
+from ragloom.flows.checkpoint import Checkpoint
+from ragloom.flows.trace import StepRecord
+
+_GROUP_S = 0.002  # durability="async": how long the writer gathers rows before a commit
+_WAL_PAGES = 4000  # WAL pages between checkpoints (the fsyncs of WAL mode)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    flow TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (run_id, step)
+) WITHOUT ROWID
+"""
+
+
+def _record_to_tuple(r: StepRecord) -> tuple[Any, ...]:
+    u = r.usage
+    usage = (u.prompt_tokens, u.completion_tokens, u.cost_usd, u.calls) if u.calls or u.total_tokens else None
+    children = tuple(_record_to_tuple(c) for c in r.children)
+    return (r.node, r.step, r.start, r.end, r.changed, r.error, usage, r.attempt, r.cached, children)
+
+
+def _record_from_tuple(t: Any) -> StepRecord:
+    node, step, start, end, changed, error, usage, attempt, cached, children = t
+    return StepRecord(
+        node,
+        step,
+        start,
+        end,
+        tuple(changed),
+        error,
+        Usage(*usage) if usage else Usage(),
+        attempt,
+        cached,
+        tuple(_record_from_tuple(c) for c in children),
+    )
+
+
+class SQLiteCheckpointer:
+    """Checkpoints in ``path`` (created if missing). Thread-safe; one connection per checkpointer."""
+
+    def __init__(self, path: str | Path, serde: str = "pickle", durability: str = "step") -> None:
+        if serde not in ("pickle", "json"):
+            raise ConfigError(f"SQLiteCheckpointer(serde={serde!r}): use 'pickle' or 'json'")
+        if durability not in ("step", "async"):
+            raise ConfigError(f"SQLiteCheckpointer(durability={durability!r}): use 'step' or 'async'")
+        self.path = str(path)
+        self.serde = serde
+        self.durability = durability
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        # WAL checkpoints are the only fsyncs in this mode; doing them every 4000 pages instead of 1000 makes
+        # their cost per step 4x smaller (the WAL file then peaks at ~16 MB and is cut back to 16 MB)
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES}")
+        self._conn.execute(f"PRAGMA journal_size_limit={_WAL_PAGES * 4096}")
+        self._conn.execute(_SCHEMA)
+        self._closed = False
+        self._insert = "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?)"
+        self._cursor = self._conn.cursor()  # reused: one INSERT per step is the hot path
+        self._queue: list[tuple[Any, ...]] = []  # rows waiting for the writer thread (durability="async")
+        self._writing = False
+        self._flushing = 0  # callers waiting in flush(): commit at once
+        self._writer_error: BaseException | None = None
+        self._wake = threading.Condition()
+        self._writer: threading.Thread | None = None
+
+    # -- serialisation ----
+    def _encode(self, cp: Checkpoint) -> bytes:
+        records = [_record_to_tuple(r) for r in cp.records]
+        doc = (cp.state, cp.next, cp.arrived, records)
+        if self.serde == "pickle":
+            return pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            return json.dumps(
+                [cp.state, cp.next, [[k, v] for k, v in cp.arrived.items()], records], separators=(",", ":")
+            ).encode()
+        except TypeError as e:
+            raise ConfigError(
+                f"state of run {cp.run_id!r} is not JSON-serialisable ({e}); "
+                "use SQLiteCheckpointer(serde='pickle')"
+            ) from e
+
+    def _decode(self, run_id: str, step: int, status: str, flow: str, payload: bytes) -> Checkpoint:
+        if self.serde == "pickle":
+            state, nxt, arrived, records = pickle.loads(payload)
+        else:
+            state, nxt, arrived_pairs, records = json.loads(payload)
+            arrived = {int(k): tuple(v) for k, v in arrived_pairs}
+        rec = tuple(_record_from_tuple(r) for r in records)
+        return Checkpoint(run_id, step, state, tuple(nxt), arrived, status, flow, rec)
+
+    # -- Checkpointer protocol ----
+    def save(self, checkpoint: Checkpoint) -> None:
+        row = (
+            checkpoint.run_id,
+            checkpoint.step,
+            checkpoint.status,
+            checkpoint.flow,
+            self._encode(checkpoint),
+        )
+        if self.durability == "step":
+            with self._lock:
+                self._cursor.execute(self._insert, row)
+            return
+        with self._wake:
+            self._raise_writer_error()
+            self._queue.append(row)
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, daemon=True, name="ragloom-checkpoints"
+                )
+                self._writer.start()
+            elif len(self._queue) == 1 and not self._writing:
+                self._wake.notify_all()
+
+    def _write_loop(self) -> None:
+        """Commit everything queued so far in one transaction, repeatedly (durability="async").
+
+        After waking it gathers rows for up to ``_GROUP_S`` (or until a flush asks for them), so that a
+        fast run commits a batch of steps at a time instead of ping-ponging with the runner per step.
+        """
+        while True:
+            with self._wake:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if not self._queue:
+                    return
+                if not self._flushing and not self._closed:
+                    self._wake.wait(_GROUP_S)
+                rows, self._queue = self._queue, []
+                self._writing = True
+            try:
+                with self._lock:
+                    self._conn.execute("BEGIN")
+                    self._cursor.executemany(self._insert, rows)
+                    self._conn.execute("COMMIT")
+            except BaseException as e:  # surfaced by the next save/flush
+                self._writer_error = e
+            with self._wake:
+                self._writing = False
+                self._wake.notify_all()
+
+    def _raise_writer_error(self) -> None:
+        if self._writer_error is not None:
+            error, self._writer_error = self._writer_error, None
+            raise ConfigError(f"{self!r} could not write checkpoints: {error}") from error
+
+    def flush(self) -> None:
+        """Wait until every saved checkpoint is committed (a no-op with durability="step")."""
+        if self._writer is None:
+            return
+        with self._wake:
+            self._flushing += 1
+            try:
+                self._wake.notify_all()
+                while self._queue or self._writing:
+                    self._wake.wait()
+            finally:
+                self._flushing -= 1
+            self._raise_writer_error()
+
+    def latest(self, run_id: str) -> Checkpoint | None:
+        self.flush()
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT run_id, step, status, flow, payload FROM checkpoints WHERE run_id = ? "
+                "ORDER BY step DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
+        return self._decode(*row) if row else None
+
+    def history(self, run_id: str) -> list[Checkpoint]:
+        """Every checkpoint of a run, oldest first (the state after each step: time travel, debugging)."""
+        self.flush()
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT run_id, step, status, flow, payload FROM checkpoints WHERE run_id = ? ORDER BY step",
+                (run_id,),
+            ).fetchall()
+        return [self._decode(*row) for row in rows]
+
+    def records(self, run_id: str) -> list[StepRecord]:
+        return [r for cp in self.history(run_id) for r in cp.records]
+
+    def close(self) -> None:
+        """Commit pending rows, checkpoint the WAL into the database file and close the connection."""
+        self.flush()
+        with self._wake:
+            self._closed = True
+            self._wake.notify_all()
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteCheckpointer({self.path!r}, serde={self.serde!r}, durability={self.durability!r})"

@@ -1,0 +1,218 @@
+"""Checkpoints: interrupt/resume (human in the loop), resume after a failure without re-running completed
+steps, SQLite persistence across checkpointer instances, both serialisations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+from pydantic import BaseModel
+
+from ragloom.core.errors import FlowError, NodeExecutionError
+from ragloom.flows import (
+    END,
+    START,
+    Checkpointer,
+    Flow,
+    InMemoryCheckpointer,
+    SQLiteCheckpointer,
+    append,
+)
+
+
+class S(BaseModel):
+    log: Annotated[list[str], append] = []
+    draft: str = ""
+    approved: bool = False
+
+
+def review_flow(calls: list[str], fail_publish: list[bool] | None = None) -> Flow:
+    def write(state: S) -> dict:
+        calls.append("write")
+        return {"log": ["write"], "draft": "v1"}
+
+    def publish(state: S) -> dict:
+        calls.append("publish")
+        if fail_publish and fail_publish[0]:
+            raise RuntimeError("publisher down")
+        return {"log": [f"publish {state.draft} approved={state.approved}"]}
+
+    flow = Flow(S, name="review")
+    flow.add_node("write", write)
+    flow.add_node("publish", publish)
+    flow.add_edge(START, "write")
+    flow.add_edge("write", "publish")
+    flow.add_edge("publish", END)
+    return flow
+
+
+@pytest.fixture(params=["memory", "sqlite-pickle-step", "sqlite-json-step", "sqlite-pickle-async"])
+def checkpointer(request: pytest.FixtureRequest, tmp_path: Path) -> Checkpointer:
+    if request.param == "memory":
+        return InMemoryCheckpointer()
+    _, serde, durability = request.param.split("-")
+    return SQLiteCheckpointer(tmp_path / "runs.sqlite", serde=serde, durability=durability)
+
+
+def test_interrupt_then_resume_with_update(checkpointer: Checkpointer) -> None:
+    calls: list[str] = []
+    compiled = review_flow(calls).compile(checkpointer=checkpointer, interrupt_before=["publish"])
+    paused = compiled.invoke({}, run_id="r1")
+    assert paused.status == "interrupted" and paused.interrupted_before == "publish"
+    assert paused.state.draft == "v1" and calls == ["write"]
+    assert paused.trace.steps == [["write"]]
+    assert compiled.get_state("r1").draft == "v1"
+
+    done = compiled.resume("r1", update={"draft": "v2", "approved": True})
+    assert done.status == "done" and done.interrupted_before is None
+    assert done.state.log == ["write", "publish v2 approved=True"]
+    assert calls == ["write", "publish"]  # write did not run again
+    assert done.trace.steps == [["write"], ["publish"]]
+    again = compiled.resume("r1")  # a finished run just reports its result
+    assert again.state == done.state and calls == ["write", "publish"]
+
+
+def test_resume_after_failure_skips_completed_steps(checkpointer: Checkpointer) -> None:
+    calls: list[str] = []
+    failing = [True]
+    compiled = review_flow(calls, failing).compile(checkpointer=checkpointer)
+    with pytest.raises(NodeExecutionError, match="publisher down"):
+        compiled.invoke({}, run_id="crashy")
+    failing[0] = False
+    result = compiled.resume("crashy")
+    assert calls == ["write", "publish", "publish"]
+    assert result.state.log == ["write", "publish v1 approved=False"]
+    assert result.trace.steps == [["write"], ["publish"]]
+
+
+def test_sqlite_checkpoints_survive_a_new_checkpointer(tmp_path: Path) -> None:
+    path = tmp_path / "cp.sqlite"
+    calls: list[str] = []
+    first = review_flow(calls).compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["publish"])
+    first.invoke({}, run_id="persist")
+    second = review_flow(calls).compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["publish"])
+    result = second.resume("persist", update={"approved": True})
+    assert result.state.log == ["write", "publish v1 approved=True"]
+    assert calls == ["write", "publish"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        steps = [
+            row[0]
+            for row in conn.execute("SELECT step FROM checkpoints WHERE run_id='persist' ORDER BY step")
+        ]
+    assert steps == [0, 1, 2]  # the input, then one row per step
+
+
+def test_state_is_saved_after_every_step(tmp_path: Path) -> None:
+    checkpointer = SQLiteCheckpointer(tmp_path / "h.sqlite")
+    calls: list[str] = []
+    review_flow(calls).compile(checkpointer=checkpointer).invoke({}, run_id="h")
+    history = checkpointer.history("h")
+    assert [cp.step for cp in history] == [0, 1, 2]
+    assert [cp.next for cp in history] == [("write",), ("publish",), ()]
+    assert [cp.state["log"] for cp in history] == [[], ["write"], ["write", "publish v1 approved=False"]]
+    assert [cp.status for cp in history] == ["running", "running", "done"]
+
+
+def test_join_arrivals_are_checkpointed(checkpointer: Checkpointer) -> None:
+    """A crash between two branches of unequal length must not lose the branch that already arrived."""
+    calls: list[str] = []
+    broken = [True]
+
+    def node(name: str) -> Any:
+        def fn(state: S) -> dict:
+            calls.append(name)
+            if name == "long2" and broken[0]:
+                raise RuntimeError("crash")
+            return {"log": [name]}
+
+        return fn
+
+    flow = Flow(S)
+    for name in ("short", "long1", "long2", "join"):
+        flow.add_node(name, node(name))
+    flow.add_edge(START, "short")
+    flow.add_edge(START, "long1")
+    flow.add_edge("long1", "long2")
+    flow.add_edge(["short", "long2"], "join")
+    flow.add_edge("join", END)
+    compiled = flow.compile(checkpointer=checkpointer)
+    with pytest.raises(NodeExecutionError):
+        compiled.invoke({}, run_id="j")
+    broken[0] = False
+    result = compiled.resume("j")
+    assert result.state.log == ["short", "long1", "long2", "join"]
+    assert calls == ["short", "long1", "long2", "long2", "join"]
+    assert result.trace.steps == [["short", "long1"], ["long2"], ["join"]]
+
+
+def test_run_id_reuse_and_unknown_runs(checkpointer: Checkpointer) -> None:
+    compiled = review_flow([]).compile(checkpointer=checkpointer)
+    compiled.invoke({}, run_id="once")
+    with pytest.raises(FlowError, match=r"run 'once' already exists.*resume\('once'\)"):
+        compiled.invoke({}, run_id="once")
+    with pytest.raises(FlowError, match="no checkpoint for run 'never'"):
+        compiled.resume("never")
+
+
+def test_resume_needs_a_checkpointer() -> None:
+    with pytest.raises(FlowError, match=r"no checkpointer; compile\(checkpointer=...\)"):
+        review_flow([]).compile().resume("x")
+
+
+def test_interrupt_without_checkpointer_uses_memory() -> None:
+    compiled = review_flow([]).compile(interrupt_before=["write"])
+    paused = compiled.invoke({}, run_id="m")
+    assert paused.status == "interrupted" and paused.interrupted_before == "write"
+    assert paused.trace.steps == []
+    assert compiled.resume("m").trace.steps == [["write"], ["publish"]]
+
+
+def test_json_serde_refuses_non_json_state(tmp_path: Path) -> None:
+    class Odd(BaseModel):
+        value: Any = None
+
+    flow = Flow(Odd)
+    flow.add_node("put", lambda s: {"value": object()})
+    flow.add_edge(START, "put")
+    flow.add_edge("put", END)
+    compiled = flow.compile(checkpointer=SQLiteCheckpointer(tmp_path / "j.sqlite", serde="json"))
+    with pytest.raises(Exception, match=r"not JSON-serialisable.*serde='pickle'"):
+        compiled.invoke({})
+
+
+def test_async_durability_commits_before_the_run_returns(tmp_path: Path) -> None:
+    path = tmp_path / "async.sqlite"
+    checkpointer = SQLiteCheckpointer(path, durability="async")
+    for i in range(5):
+        review_flow([]).compile(checkpointer=checkpointer).invoke({}, run_id=f"a{i}")
+        with sqlite3.connect(path) as conn:  # another connection sees every row as soon as invoke returned
+            rows = conn.execute("SELECT COUNT(*) FROM checkpoints WHERE run_id = ?", (f"a{i}",)).fetchone()[0]
+        assert rows == 3
+    checkpointer.close()
+
+
+def test_run_with_generated_id_failing_in_first_step_is_resumable(checkpointer: Checkpointer) -> None:
+    calls: list[str] = []
+    broken = [True]
+
+    def first(state: S) -> dict:
+        calls.append("first")
+        if broken[0]:
+            raise RuntimeError("down")
+        return {"log": ["first"]}
+
+    flow = Flow(S)
+    flow.add_node("first", first)
+    flow.add_edge(START, "first")
+    flow.add_edge("first", END)
+    compiled = flow.compile(checkpointer=checkpointer)
+    with pytest.raises(NodeExecutionError) as info:
+        compiled.invoke({"draft": "input"})
+    run_id = info.value.trace.run_id  # type: ignore[attr-defined]
+    broken[0] = False
+    result = compiled.resume(run_id)
+    assert result.state.log == ["first"] and result.state.draft == "input"
+    assert calls == ["first", "first"]
