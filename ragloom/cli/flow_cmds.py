@@ -88,6 +88,16 @@ def _parse_input(text: str) -> dict[str, Any]:
     return value
 
 
+def _resources(index: Path | None) -> dict[str, Any]:
+    """Run resources from command-line options (retriever from --index; the LLM defaults to the local one)."""
+    if index is None:
+        return {}
+    from ragloom.retrieval.index import Index
+
+    opened = Index.open(index)
+    return {"retriever": opened.hybrid(), "index": opened}
+
+
 def run(
     flow_file: FlowFile,
     input: Annotated[
@@ -109,6 +119,10 @@ def run(
             "--interrupt-before", help="Stop before this node (repeatable); continue with --resume."
         ),
     ] = None,
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", help="An index folder; its hybrid retriever is the `retriever` resource."),
+    ] = None,
 ) -> None:
     """Run a YAML flow: prints the final state as JSON (stdout) and the trace summary (stderr).
 
@@ -129,7 +143,12 @@ def run(
             flow_file, allow_import, compile=True, checkpointer=checkpointer, interrupt_before=stops
         )
         values = _parse_input(input)
-        result = compiled.resume(resume, update=values or None) if resume else compiled.invoke(values)
+        resources = _resources(index)
+        result = (
+            compiled.resume(resume, update=values or None, context=resources)
+            if resume
+            else compiled.invoke(values, context=resources)
+        )
         if trace is not None:
             result.trace.to_jsonl(trace)
     typer.echo(json.dumps(to_jsonable_python(result.state, fallback=repr), indent=2, ensure_ascii=False))
