@@ -14,7 +14,13 @@ from collections.abc import AsyncIterator, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ragloom.core.errors import ConflictingWriteError, NodeExecutionError, StateUpdateError, StepLimitError
+from ragloom.core.errors import (
+    ConflictingWriteError,
+    FlowError,
+    NodeExecutionError,
+    StateUpdateError,
+    StepLimitError,
+)
 from ragloom.core.usage import usage_sink
 from ragloom.flows.builder import END
 from ragloom.flows.checkpoint import Checkpoint
@@ -143,8 +149,22 @@ class Run:
                 for router, targets in cn.routers:
                     for target in self._route(cn.name, router, targets, view):
                         nxt[target] = None
-        nxt.pop(END, None)
+        reached_end = nxt.pop(END, False) is None
+        if not nxt and not reached_end and self.arrived:
+            raise FlowError(self._stalled_joins())
         return list(nxt)
+
+    def _stalled_joins(self) -> str:
+        """Why the run stopped short of END: joins waiting for branches that will not run again."""
+        waits = []
+        for index, got in self.arrived.items():
+            sources, target = self.flow.joins[index]
+            waits.append(f"join {target!r} got {sorted(got)} but still waits for {sorted(sources - got)}")
+        return (
+            f"flow {self.flow.name!r} stopped before END at step {self.step}: " + "; ".join(waits) + ". "
+            "A join runs only when all its sources ran since it last fired: route back to a node that "
+            "reaches every source, or use plain edges (add_edge(source, target)) instead of a join"
+        )
 
     def _route(self, source: str, router: Any, targets: dict[str, str], view: Any) -> list[str]:
         try:

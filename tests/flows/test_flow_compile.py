@@ -184,3 +184,26 @@ def test_mermaid_rendering() -> None:
     assert "n_d -.->|again| n_a" in text and "n_d -.->|done| __end__" in text
     assert compiled._repr_markdown_() == f"```mermaid\n{text}\n```"
     assert "flowchart TD" in compiled._repr_html_() and "mermaid" in flow._repr_html_()
+
+
+def test_a_join_that_can_never_fire_again_is_an_error_not_a_quiet_stop() -> None:
+    from pydantic import BaseModel
+
+    from ragloom.core.errors import FlowError
+    from ragloom.flows import END, START, Flow
+
+    class S(BaseModel):
+        rounds: int = 0
+
+    flow = Flow(S, name="stall", max_steps=20)
+    flow.add_node("split", lambda s: None)
+    flow.add_node("a", lambda s: None)
+    flow.add_node("b", lambda s: None)
+    flow.add_node("join", lambda s: {"rounds": s.rounds + 1})
+    flow.add_edge(START, "split")
+    flow.add_edge("split", "a")
+    flow.add_edge("split", "b")
+    flow.add_edge(["a", "b"], "join")
+    flow.add_conditional_edges("join", lambda s: END if s.rounds >= 2 else "a", targets=["a", END])
+    with pytest.raises(FlowError, match=r"join 'join' got \['a'\] but still waits for \['b'\]"):
+        flow.compile().invoke({})
