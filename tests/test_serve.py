@@ -1,0 +1,153 @@
+"""``ragloom serve``: flows over real HTTP on 127.0.0.1, driven by our own OpenAI-compatible client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from ragloom.core.errors import LLMHTTPError, LLMStreamError
+from ragloom.core.types import Usage
+from ragloom.core.usage import UsageMeter, report_usage
+from ragloom.flows import END, START, Flow
+from ragloom.flows.yaml_io import compile_file
+from ragloom.llm.openai_compat import OpenAICompatibleLLM
+from ragloom.serve import serving
+
+ECHO_FLOW = """
+name: echo
+state:
+  question: str
+  answer: {type: str, default: ""}
+nodes:
+  respond: {uses: flows.template, with: {template: "You asked: {question}", output_key: answer}}
+edges:
+  - {from: START, to: respond}
+  - {from: respond, to: END}
+"""
+
+
+@pytest.fixture
+def echo_flow(tmp_path: Path) -> Path:
+    path = tmp_path / "echo.yaml"
+    path.write_text(ECHO_FLOW)
+    return path
+
+
+class State(BaseModel):
+    question: str
+    answer: str = ""
+
+
+def _answer(state: State) -> dict:
+    report_usage(Usage(12, 3, 0.0, 1), "fake-llm")
+    if state.question == "boom":
+        raise RuntimeError("the node broke")
+    return {"answer": state.question.upper()}
+
+
+def test_chat_completions_through_our_client(echo_flow: Path) -> None:
+    with serving(compile_file(echo_flow)) as server:
+        llm = OpenAICompatibleLLM("echo", server.url + "/v1", max_retries=0, timeout=30)
+        c = llm.complete([{"role": "system", "content": "x"}, {"role": "user", "content": "Who is Scrooge?"}])
+        assert c.text == "You asked: Who is Scrooge?" and c.finish_reason == "stop" and c.model == "echo"
+        assert "".join(llm.stream("streamed question")) == "You asked: streamed question"
+        assert asyncio.run(llm.acomplete("async")).text == "You asked: async"
+        assert httpx.get(server.url + "/health").json() == {"status": "ok", "flow": "echo"}
+        assert httpx.get(server.url + "/v1/models").json()["data"][0]["id"] == "echo"
+        with pytest.raises(LLMHTTPError, match="HTTP 400: messages must hold at least one user message"):
+            llm.complete([{"role": "system", "content": "no question"}])
+
+
+def test_runs_returns_state_and_trace_and_reports_errors() -> None:
+    flow = Flow(State, name="upper")
+    flow.add_node("answer", _answer)
+    flow.add_edge(START, "answer")
+    flow.add_edge("answer", END)
+    with serving(flow.compile()) as server:
+        ok = httpx.post(server.url + "/runs", json={"question": "hi"}, timeout=30)
+        assert ok.status_code == 200
+        body = ok.json()
+        assert body["state"] == {"question": "hi", "answer": "HI"} and body["status"] == "done"
+        assert body["trace"]["prompt_tokens"] == 12 and body["trace"]["steps"][0]["node"] == "answer"
+        assert "answer" in body["trace"]["summary"] and len(body["run_id"]) == 32
+        bad = httpx.post(server.url + "/runs", json={"nope": 1}, timeout=30)
+        assert bad.status_code == 422 and "question" in bad.json()["error"]["message"]
+        broken = httpx.post(server.url + "/runs", json={"question": "boom"}, timeout=30)
+        assert broken.status_code == 500 and "the node broke" in broken.json()["error"]["message"]
+        assert httpx.post(server.url + "/runs", content=b"{not json", timeout=30).status_code == 400
+        client = OpenAICompatibleLLM("upper", server.url + "/v1", max_retries=0)
+        chat = client.complete("abc")
+        assert chat.text == "ABC" and (chat.usage.prompt_tokens, chat.usage.completion_tokens) == (12, 3)
+        with UsageMeter().measure() as meter:
+            assert "".join(client.stream("streamed words")) == "STREAMED WORDS"
+        assert (meter.total.prompt_tokens, meter.total.completion_tokens) == (12, 3)  # the flow's usage
+        lines = httpx.post(
+            server.url + "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "x"}], "stream": True},
+            timeout=30,
+        ).text.splitlines()
+        assert ": step answer done" in lines and lines[-2] == "data: [DONE]"
+        with pytest.raises(LLMStreamError, match="the node broke"):
+            list(client.stream("boom"))
+
+
+def test_a_failed_run_keeps_its_state_and_resumes(tmp_path: Path) -> None:
+    from ragloom.flows import SQLiteCheckpointer
+
+    calls: list[str] = []
+
+    def first(state: State) -> dict:
+        calls.append(state.question)
+        return {}
+
+    flow = Flow(State, name="two")
+    flow.add_node("first", first)
+    flow.add_node("answer", _answer)
+    flow.add_edge(START, "first")
+    flow.add_edge("first", "answer")
+    flow.add_edge("answer", END)
+    compiled = flow.compile(checkpointer=SQLiteCheckpointer(str(tmp_path / "runs.sqlite")))
+    with serving(compiled) as server:
+        broken = httpx.post(server.url + "/runs", json={"question": "boom"}, timeout=30)
+        assert broken.status_code == 500
+        run_id = broken.json()["error"]["run_id"]
+        resumed = httpx.post(f"{server.url}/runs/{run_id}/resume", json={"question": "fixed"}, timeout=30)
+        assert resumed.status_code == 200, resumed.text
+        assert resumed.json()["state"]["answer"] == "FIXED" and resumed.json()["run_id"] == run_id
+        assert calls == ["boom"]  # the step that succeeded is not run again
+
+
+@pytest.mark.integration
+def test_ragloom_serve_command(echo_flow: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-c", "from ragloom.cli import main; main()", "serve", str(echo_flow)]
+    cmd += ["--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "ragloom serve did not come up within 60 s"
+            time.sleep(0.1)
+        answer = OpenAICompatibleLLM("echo", url + "/v1", max_retries=0).complete("from the CLI")
+        assert answer.text == "You asked: from the CLI"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
