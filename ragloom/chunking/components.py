@@ -90,3 +90,20 @@ def paragraph_node(max_words: int | None = None, **keys: str) -> Node:
     from ragloom.chunking.window import ParagraphChunker
 
     return chunker_node(ParagraphChunker(max_words), **keys)
+
+
+@register("chunking.perplexity")
+def perplexity(
+    target_size: int = 200,
+    size_unit: str = "tokens",
+    threshold: float = 0.0,
+    input_key: str = "text",
+    doc_id_key: str = "doc_id",
+    output_key: str = "chunks",
+) -> Node:
+    """Meta-Chunking: cut at minima of sentence perplexity under the local LLM, merged to a target size."""
+    from ragloom.chunking.perplexity import PerplexityChunker
+    from ragloom.llm.local import default_llm
+
+    chunker = PerplexityChunker(default_llm(), target_size, size_unit, threshold)  # type: ignore[arg-type]
+    return chunker_node(chunker, input_key, doc_id_key, output_key)

@@ -1,0 +1,269 @@
+"""The Tool type and the ``@tool`` decorator: a typed Python function becomes something a model can call.
+
+Why pydantic: the function's signature already says what the arguments are; a model built from it gives
+both the JSON schema the LLM sees and the validator that checks the LLM's arguments *before* the function
+runs, so a malformed call becomes a readable message for the model instead of a crash deep inside the tool.
+
+A tool's failure (bad arguments or an exception inside it) is a :class:`~ragloom.core.errors.ToolError`;
+:meth:`Tool.observe` turns any failure into an observation string, which agents feed back to the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from ragloom.core.errors import ConfigError, ToolError
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A named, described, schema-checked callable.
+
+    ``args_model`` validates the arguments (unknown keys are rejected); ``parameters`` is its JSON schema
+    (OpenAI's ``function.parameters``). ``fn`` is called with the validated arguments as keywords.
+    """
+
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    fn: Callable[..., Any] = field(repr=False)
+    parameters_override: dict[str, Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ConfigError(
+                f"tool name {self.name!r} is invalid: use letters, digits, '_' or '-' (max 64, not starting "
+                "with a digit), e.g. 'search_docs'"
+            )
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """JSON schema of the arguments object (titles removed: they only repeat the names)."""
+        if self.parameters_override is not None:
+            return self.parameters_override
+        return _strip_titles(self.args_model.model_json_schema())
+
+    @property
+    def arg_names(self) -> list[str]:
+        return list(self.args_model.model_fields)
+
+    @property
+    def required_args(self) -> list[str]:
+        return [n for n, f in self.args_model.model_fields.items() if f.is_required()]
+
+    def validate(self, args: dict[str, Any] | None) -> BaseModel:
+        """Check ``args`` against the schema; a mismatch raises a ToolError that says what to send instead."""
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise ToolError(
+                f"tool {self.name!r}: arguments must be a JSON object like {self.example_args()}, "
+                f"got {type(args).__name__} {args!r:.200}"
+            )
+        try:
+            return self.args_model.model_validate(args)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}" for err in e.errors()
+            )
+            raise ToolError(
+                f"tool {self.name!r}: invalid arguments {json.dumps(args, default=str)[:200]}: {problems}. "
+                f"Expected an object like {self.example_args()}"
+            ) from e
+
+    def invoke(self, args: dict[str, Any] | None = None) -> Any:
+        """Validate ``args``, then call the function. Any failure is raised as a ToolError naming the tool."""
+        model = self.validate(args)
+        kwargs = {name: getattr(model, name) for name in type(model).model_fields}
+        try:
+            result = self.fn(**kwargs)
+            if inspect.isawaitable(result):
+                result = _run_coroutine(result)
+        except ToolError:
+            raise
+        except Exception as e:
+            raise ToolError(f"tool {self.name!r} failed: {type(e).__name__}: {e}") from e
+        return result
+
+    async def ainvoke(self, args: dict[str, Any] | None = None) -> Any:
+        """Async twin of :meth:`invoke`: awaits coroutine tools, runs sync ones in a worker thread."""
+        model = self.validate(args)
+        kwargs = {name: getattr(model, name) for name in type(model).model_fields}
+        try:
+            if inspect.iscoroutinefunction(self.fn):
+                return await self.fn(**kwargs)
+            return await asyncio.to_thread(self.fn, **kwargs)
+        except ToolError:
+            raise
+        except Exception as e:
+            raise ToolError(f"tool {self.name!r} failed: {type(e).__name__}: {e}") from e
+
+    def observe(self, args: dict[str, Any] | None = None, max_chars: int = 4000) -> tuple[bool, str]:
+        """Run the tool for a model: ``(ok, text)``; never raises for tool failures (the text says why)."""
+        try:
+            return True, truncate(format_output(self.invoke(args)), max_chars)
+        except ToolError as e:
+            return False, truncate(f"Error: {e}", max_chars)
+
+    def example_args(self) -> str:
+        """A short JSON-ish example of the expected arguments object, for error messages and prompts."""
+        props = self.parameters.get("properties", {})
+        parts = [f'"{name}": <{spec.get("type", "value")}>' for name, spec in props.items()]
+        return "{" + ", ".join(parts) + "}"
+
+    def to_openai(self) -> dict[str, Any]:
+        """OpenAI ``tools`` entry: ``{"type": "function", "function": {name, description, parameters}}``."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.invoke(kwargs)
+
+
+def format_output(result: Any) -> str:
+    """A tool result as text for the model: strings as they are, containers as JSON, others via ``str``."""
+    if isinstance(result, str):
+        return result
+    if isinstance(result, BaseModel):
+        return result.model_dump_json()
+    if isinstance(result, dict | list | tuple | int | float | bool) or result is None:
+        try:
+            return json.dumps(result, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            return str(result)
+    return str(result)
+
+
+def truncate(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    return text[: max(0, max_chars - 20)] + f"… [{len(text) - max_chars + 20} chars cut]"
+
+
+def _run_coroutine(awaitable: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_await(awaitable))
+    raise ToolError("an async tool was invoked synchronously inside a running event loop; use ainvoke()")
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _strip_titles(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+_ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters)\s*:\s*$")
+_ARG_LINE = re.compile(r"^\s+(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+
+
+def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into (description, {arg: description}).
+
+    The description is everything before the ``Args:`` section, with paragraphs kept.
+    """
+    if not doc:
+        return "", {}
+    lines = inspect.cleandoc(doc).splitlines()
+    description: list[str] = []
+    args: dict[str, str] = {}
+    i = 0
+    while i < len(lines) and not _ARGS_HEADER.match(lines[i]):
+        description.append(lines[i])
+        i += 1
+    current = None
+    for line in lines[i + 1 :]:
+        if line.strip() and not line.startswith((" ", "\t")):
+            break  # next section (Returns:, Raises:, …)
+        m = _ARG_LINE.match(line)
+        if m:
+            current = m.group(1).lstrip("*")
+            args[current] = m.group(2).strip()
+        elif current and line.strip():
+            args[current] += " " + line.strip()
+    return "\n".join(description).strip(), args
+
+
+def args_model_from_signature(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
+    """A pydantic model of ``fn``'s parameters (annotations required; defaults kept; extra keys forbidden)."""
+    sig = inspect.signature(fn)
+    try:
+        hints = inspect.get_annotations(fn, eval_str=True)
+    except Exception as e:
+        raise ConfigError(f"@tool {fn.__qualname__}: cannot resolve its type annotations: {e}") from e
+    _, arg_docs = parse_docstring(fn.__doc__)
+    fields: dict[str, Any] = {}
+    for name, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ConfigError(
+                f"@tool {fn.__qualname__}: *{name} / **{name} cannot be described by a JSON schema; "
+                "declare each argument explicitly"
+            )
+        if name not in hints:
+            raise ConfigError(
+                f"@tool {fn.__qualname__}: argument {name!r} has no type annotation; annotate it "
+                f"(e.g. `{name}: str`) so the model knows what to send"
+            )
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        doc = arg_docs.get(name)
+        fields[name] = (hints[name], Field(default, description=doc) if doc else default)
+    return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+@overload
+def tool(fn: Callable[..., Any], /, *, name: str | None = None, description: str | None = None) -> Tool: ...
+
+
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a typed function into a :class:`Tool`: ``@tool`` or ``@tool(name=..., description=...)``.
+
+    The description defaults to the docstring (before its ``Args:`` section); argument descriptions come
+    from the ``Args:`` section or from ``Annotated[T, Field(description=...)]``.
+    """
+
+    def build(f: Callable[..., Any]) -> Tool:
+        tool_name = name or f.__name__
+        doc_description, _ = parse_docstring(f.__doc__)
+        text = description or doc_description
+        if not text:
+            raise ConfigError(
+                f"@tool {f.__qualname__}: no description; write a docstring saying what the tool does "
+                "(the model chooses tools by it) or pass description=..."
+            )
+        model = args_model_from_signature(f, f"{_camel(tool_name)}Args")
+        return Tool(name=tool_name, description=text, args_model=model, fn=f)
+
+    if fn is not None:
+        return build(fn)
+    return build
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[_\-]+", name) if part) or "Tool"
