@@ -1,0 +1,105 @@
+"""``ragloom index SOURCE --store DIR`` and ``ragloom query STORE "question"``.
+
+Indexing is incremental: run it again on the same source and only new or changed documents are embedded;
+documents gone from the source are dropped. Errors print as one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ragloom.core.errors import RagloomError
+
+EXIT_BAD_INPUT = 2
+
+
+@contextmanager
+def _clean_errors() -> Iterator[None]:
+    try:
+        yield
+    except RagloomError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+Source = Annotated[Path, typer.Argument(help="Folder of .txt/.md files, a BEIR corpus.jsonl or its folder.")]
+StoreDir = Annotated[Path, typer.Option("--store", help="Index folder (created or updated).")]
+ChunkerName = Annotated[
+    str | None,
+    typer.Option(help="document (default), token, sentence, recursive, semantic, window, paragraph"),
+]
+ChunkerArgs = Annotated[str | None, typer.Option(help='Chunker parameters as JSON, e.g. {"words": 200}.')]
+StoreKind = Annotated[str | None, typer.Option(help="chroma (default, embedded), memory or http://HOST:PORT")]
+LateFlag = Annotated[bool | None, typer.Option(help="Embed chunks in their document's context.")]
+KeepFlag = Annotated[bool, typer.Option(help="Keep indexed documents absent from SOURCE.")]
+
+
+def index(
+    source: Source,
+    store: StoreDir,
+    chunker: ChunkerName = None,
+    chunker_args: ChunkerArgs = None,
+    vector_store: StoreKind = None,
+    late_chunking: LateFlag = None,
+    keep_missing: KeepFlag = False,
+) -> None:
+    """Build or incrementally update an index folder from SOURCE (settings not given keep the index's own)."""
+    with _clean_errors():
+        from ragloom.core.errors import ConfigError
+        from ragloom.retrieval.index import Index
+        from ragloom.retrieval.sources import iter_documents
+
+        try:
+            params = json.loads(chunker_args) if chunker_args else None
+        except ValueError as e:
+            raise ConfigError(f"--chunker-args must be a JSON object: {e}") from e
+        if params is not None and not isinstance(params, dict):
+            raise ConfigError(f"--chunker-args must be a JSON object, got {chunker_args!r}")
+        idx = Index.create(
+            store,
+            chunker=chunker,
+            chunker_params=params,
+            vector_store=vector_store,
+            late_chunking=late_chunking,
+        )
+        report = idx.update(iter_documents(source), delete_missing=not keep_missing, progress=True)
+        typer.echo(
+            f"indexed {store}: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
+            f"{report.unchanged} unchanged; {report.chunks} chunks ({report.embedded} embedded) "
+            f"in {report.seconds:.1f}s"
+        )
+
+
+def query(
+    store: Annotated[Path, typer.Argument(help="Index folder built by `ragloom index`.")],
+    question: Annotated[str, typer.Argument(help="The query text.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of hits.")] = 5,
+    mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON lines.")] = False,
+) -> None:
+    """Retrieve the top-k chunks of an index for a question."""
+    with _clean_errors():
+        from ragloom.retrieval.index import Index
+
+        hits = Index.open(store).retriever(mode).retrieve(question, k)
+        for rank, hit in enumerate(hits, start=1):
+            if as_json:
+                record = {"rank": rank, "id": hit.id, "doc_id": hit.doc_id, "score": hit.score}
+                record["text"] = hit.text
+                typer.echo(json.dumps(record, ensure_ascii=False))
+            else:
+                snippet = " ".join(hit.text.split())[:200]
+                typer.echo(f"{rank:>2}. {hit.score:.4f}  {hit.doc_id}  {snippet}")
+        if not hits:
+            typer.echo("no hits", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index)
+    app.command("query")(query)

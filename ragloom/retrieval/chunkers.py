@@ -1,0 +1,48 @@
+"""Chunkers by name for indexing (``ragloom index --chunker NAME``), plus the whole-document chunker.
+
+Names map to the chunking room's classes; the default ``document`` keeps each document as one chunk, which is
+right for passage corpora such as BEIR (their documents already are passages).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ragloom.core.errors import ConfigError
+from ragloom.core.protocols import Chunker
+from ragloom.core.types import Chunk
+
+__all__ = ["CHUNKERS", "WholeDocumentChunker", "make_chunker"]
+
+#: name -> (module, class) of the chunking room (imported lazily: some load a tokenizer or a model)
+CHUNKERS: dict[str, tuple[str, str]] = {
+    "document": ("ragloom.retrieval.chunkers", "WholeDocumentChunker"),
+    "token": ("ragloom.chunking.token", "TokenChunker"),
+    "sentence": ("ragloom.chunking.sentence", "SentenceChunker"),
+    "recursive": ("ragloom.chunking.recursive", "RecursiveChunker"),
+    "semantic": ("ragloom.chunking.semantic", "SemanticChunker"),
+    "window": ("ragloom.chunking.window", "WindowChunker"),
+    "paragraph": ("ragloom.chunking.window", "ParagraphChunker"),
+}
+
+
+class WholeDocumentChunker:
+    """One chunk per document (the whole text); whitespace-only text gives no chunk."""
+
+    def split(self, text: str, doc_id: str) -> list[Chunk]:
+        return [Chunk(text, doc_id, 0, len(text))] if text.strip() else []
+
+
+def make_chunker(name: str, params: dict[str, Any] | None = None) -> Chunker:
+    """The chunker registered as ``name`` built with ``params``; unknown names list the valid ones."""
+    try:
+        module, cls = CHUNKERS[name]
+    except KeyError:
+        raise ConfigError(f"unknown chunker {name!r}; choose one of {', '.join(CHUNKERS)}") from None
+    factory = getattr(importlib.import_module(module), cls)
+    try:
+        chunker: Chunker = factory(**(params or {}))
+    except TypeError as e:
+        raise ConfigError(f"chunker {name!r} rejected its parameters {sorted(params or {})}: {e}") from e
+    return chunker

@@ -1,0 +1,250 @@
+"""Retrieval components for flows (YAML ``uses:`` names): the thin adapter from retrievers to nodes.
+
+Retriever nodes read the question (``input_key``, default ``question``) and write hits (``output_key``,
+default ``hits``). They get their retriever from an index folder (``index: PATH``, opened once, on first
+use) or, with ``resource: NAME``, from the run's resources
+(``compiled.invoke(state, context={NAME: retriever})``). Reranker nodes read the question and ``hits_key``
+(default ``hits``) and write ``output_key`` (default ``hits``).
+
+- ``retrieval.bm25`` / ``retrieval.dense`` / ``retrieval.hybrid`` / ``retrieval.index`` (``mode:``)
+- ``retrieval.rerank.maxsim`` / ``.collaborative`` / ``.llm`` (the LLM from resources, default key ``llm``)
+  / ``.cross_encoder`` (``model_path:``)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ragloom.core.errors import ConfigError, StateUpdateError
+from ragloom.core.protocols import Reranker, Retriever
+from ragloom.core.registry import register
+from ragloom.core.types import Hit
+
+Node = Callable[..., dict[str, Any]]
+
+
+def _read(state: Any, key: str) -> Any:
+    if isinstance(state, dict):
+        if key not in state:
+            raise StateUpdateError(
+                f"retrieval node: the state has no key {key!r}; set input_key=/hits_key= to yours"
+            )
+        return state[key]
+    if not hasattr(state, key):
+        raise StateUpdateError(
+            f"retrieval node: the state has no key {key!r}; set input_key=/hits_key= to yours"
+        )
+    return getattr(state, key)
+
+
+def _question(state: Any, key: str) -> str:
+    value = _read(state, key)
+    if not isinstance(value, str):
+        raise StateUpdateError(
+            f"retrieval node: state key {key!r} must hold the question (str), got {type(value).__name__}"
+        )
+    return value
+
+
+def _with_context(fn: Callable[[Any, Any], dict[str, Any]]) -> Node:
+    from ragloom.flows import node  # the adapter edge: only context-taking nodes need the flow engine
+
+    return node(takes_context=True)(fn)
+
+
+def _lazy(make: Callable[[], Any]) -> Callable[[], Any]:
+    """Build on first call, then reuse (opening an index loads BM25, chunks and the store once)."""
+    box: list[Any] = []
+
+    def get() -> Any:
+        if not box:
+            box.append(make())
+        return box[0]
+
+    return get
+
+
+def _retriever_node(
+    name: str,
+    make: Callable[[], Retriever] | None,
+    resource: str | None,
+    k: int,
+    input_key: str,
+    output_key: str,
+) -> Node:
+    if k <= 0:
+        raise ConfigError(f"{name}: k must be > 0, got {k}")
+    if (make is None) == (resource is None):
+        raise ConfigError(
+            f"{name}: give exactly one of index= (an index folder) or resource= (a run resource name)"
+        )
+    if resource is not None:
+
+        def from_resource(state: Any, ctx: Any) -> dict[str, Any]:
+            retriever = ctx.resources.get(resource)
+            if retriever is None:
+                raise ConfigError(
+                    f"{name}: no resource {resource!r}; pass invoke(..., context={{{resource!r}: retriever}})"
+                )
+            return {output_key: retriever.retrieve(_question(state, input_key), k)}
+
+        from_resource.__name__ = name.replace(".", "_")
+        return _with_context(from_resource)
+    assert make is not None
+    get = _lazy(make)
+
+    def retrieve(state: Any) -> dict[str, Any]:
+        return {output_key: get().retrieve(_question(state, input_key), k)}
+
+    retrieve.__name__ = name.replace(".", "_")
+    return retrieve
+
+
+def _open(index: str) -> Any:
+    from ragloom.retrieval.index import Index
+
+    return Index.open(index)
+
+
+@register("retrieval.bm25")
+def bm25_node(
+    index: str | None = None,
+    k: int = 5,
+    resource: str | None = None,
+    input_key: str = "question",
+    output_key: str = "hits",
+) -> Node:
+    """BM25 (bm25s, stemmed) over an index folder's chunks."""
+    make = (lambda: _open(index).bm25()) if index is not None else None
+    return _retriever_node("retrieval.bm25", make, resource, k, input_key, output_key)
+
+
+@register("retrieval.dense")
+def dense_node(
+    index: str | None = None,
+    k: int = 5,
+    resource: str | None = None,
+    input_key: str = "question",
+    output_key: str = "hits",
+) -> Node:
+    """Dense retrieval (embedder + vector store) over an index folder."""
+    make = (lambda: _open(index).dense()) if index is not None else None
+    return _retriever_node("retrieval.dense", make, resource, k, input_key, output_key)
+
+
+@register("retrieval.hybrid")
+def hybrid_node(
+    index: str | None = None,
+    k: int = 5,
+    fusion: str = "rrf",
+    weights: Sequence[float] | None = None,
+    normalization: str = "minmax",
+    depth: int = 100,
+    resource: str | None = None,
+    input_key: str = "question",
+    output_key: str = "hits",
+) -> Node:
+    """BM25 + dense fused by rrf, weighted (minmax/zscore/dbsf normalisation) or dbsf."""
+    options: dict[str, Any] = dict(fusion=fusion, weights=weights, normalization=normalization, depth=depth)
+    from ragloom.retrieval.hybrid import HybridRetriever
+
+    HybridRetriever([_NoRetriever(), _NoRetriever()], **options)  # validate parameters now, not at run time
+    make = (lambda: _open(index).hybrid(**options)) if index is not None else None
+    return _retriever_node("retrieval.hybrid", make, resource, k, input_key, output_key)
+
+
+@register("retrieval.index")
+def index_node(
+    path: str,
+    mode: str = "hybrid",
+    k: int = 5,
+    input_key: str = "question",
+    output_key: str = "hits",
+    **options: Any,
+) -> Node:
+    """Open an index folder and retrieve with mode bm25, dense or hybrid (hybrid options pass through)."""
+    from ragloom.retrieval.index import MODES
+
+    if mode not in MODES:
+        raise ConfigError(f"retrieval.index: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if options and mode != "hybrid":
+        raise ConfigError(f"retrieval.index: options {sorted(options)} only apply to mode 'hybrid'")
+    return _retriever_node(
+        "retrieval.index", lambda: _open(path).retriever(mode, **options), None, k, input_key, output_key
+    )
+
+
+class _NoRetriever:
+    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
+        return []
+
+
+def _rerank_node(name: str, get: Callable[[Any], Reranker], k: int | None, keys: dict[str, str]) -> Node:
+    input_key = keys.pop("input_key", "question")
+    hits_key = keys.pop("hits_key", "hits")
+    output_key = keys.pop("output_key", "hits")
+    if keys:
+        raise ConfigError(
+            f"{name}: unknown parameters {sorted(keys)}; key parameters are input_key, hits_key, output_key"
+        )
+
+    def rerank(state: Any, ctx: Any = None) -> dict[str, Any]:
+        hits = list(_read(state, hits_key) or [])
+        return {output_key: get(ctx).rerank(_question(state, input_key), hits, k)}
+
+    rerank.__name__ = name.replace(".", "_")
+    return rerank
+
+
+@register("retrieval.rerank.maxsim")
+def maxsim_node(k: int | None = None, first_stage_weight: float = 0.0, **keys: str) -> Node:
+    """Late-interaction MaxSim over the shared embedder's token vectors."""
+    from ragloom.retrieval.embedders import default_embedder
+    from ragloom.retrieval.rerankers.maxsim import MaxSimReranker
+
+    get = _lazy(lambda: MaxSimReranker(default_embedder(), first_stage_weight))
+    return _rerank_node("retrieval.rerank.maxsim", lambda ctx: get(), k, dict(keys))
+
+
+@register("retrieval.rerank.collaborative")
+def collaborative_node(
+    k: int | None = None, anchors: int = 3, collab_weight: float = 0.1, **keys: str
+) -> Node:
+    """HybRank-style reranking from the candidates' lexical and semantic similarities to each other."""
+    from ragloom.retrieval.embedders import default_embedder
+    from ragloom.retrieval.rerankers.collaborative import CollaborativeReranker
+
+    get = _lazy(
+        lambda: CollaborativeReranker(default_embedder(), anchors=anchors, collab_weight=collab_weight)
+    )
+    return _rerank_node("retrieval.rerank.collaborative", lambda ctx: get(), k, dict(keys))
+
+
+@register("retrieval.rerank.cross_encoder")
+def cross_encoder_node(model_path: str, k: int | None = None, **keys: str) -> Node:
+    """A sentence-transformers cross-encoder from a local folder."""
+    from ragloom.retrieval.rerankers.cross_encoder import CrossEncoderReranker
+
+    reranker = CrossEncoderReranker(model_path)
+    return _rerank_node("retrieval.rerank.cross_encoder", lambda ctx: reranker, k, dict(keys))
+
+
+@register("retrieval.rerank.llm")
+def llm_rerank_node(k: int | None = None, mode: str = "yesno", llm: str = "llm", **keys: str) -> Node:
+    """Pointwise LLM judgements (yes/no or 0-10); the LLM comes from the run's resources[llm]."""
+    from ragloom.retrieval.rerankers.llm import MODES, LLMReranker
+
+    if mode not in MODES:
+        raise ConfigError(f"retrieval.rerank.llm: mode must be one of {', '.join(MODES)}, got {mode!r}")
+
+    def get(ctx: Any) -> Reranker:
+        model = ctx.resources.get(llm) if ctx is not None else None
+        if model is None:
+            raise ConfigError(
+                f"retrieval.rerank.llm: no LLM in resources[{llm!r}]; "
+                f"pass invoke(..., context={{{llm!r}: llm}})"
+            )
+        return LLMReranker(model, mode)
+
+    return _with_context(_rerank_node("retrieval.rerank.llm", get, k, dict(keys)))

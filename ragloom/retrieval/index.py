@@ -1,0 +1,456 @@
+"""An index folder: chunk store, BM25 and vectors, updated incrementally and crash-safely.
+
+Layout of ``DIR``::
+
+    manifest.json      the commit record: settings, current generation, {doc_id: hash, vector keys}
+    gen-000007/        the current generation: chunks.jsonl, bm25/, vectors.npz (in-memory store only)
+    chroma/            the chroma store (shared by generations; vectors keyed by span id + text hash)
+
+An update (1) plans by document hash, (2) chunks and embeds only new or changed documents, adding their
+vectors under fresh keys, (3) writes the next generation to a temp folder and renames it, (4) writes the
+manifest (atomic rename) and only then (5) deletes stale vectors and old generations. Killed anywhere, the
+folder opens at the old generation (before 4) or the new one (after): vectors of an uncommitted build are
+extra keys that retrieval skips and the next update removes. One writer at a time (a lock file); readers
+never lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragloom.core.errors import ConfigError, IndexError_
+from ragloom.core.protocols import Embedder, VectorStore
+from ragloom.core.types import Chunk, Document, Hit
+from ragloom.retrieval.bm25 import BM25Retriever
+from ragloom.retrieval.chunk_store import atomic_write_text, read_chunks, write_chunks
+from ragloom.retrieval.chunkers import make_chunker
+from ragloom.retrieval.dense import DenseRetriever
+from ragloom.retrieval.hybrid import HybridRetriever
+from ragloom.retrieval.manifest import (
+    DocEntry,
+    Manifest,
+    UpdatePlan,
+    document_hash,
+    plan_update,
+    vector_key,
+)
+from ragloom.retrieval.memory_store import InMemoryVectorStore
+
+__all__ = ["MODES", "Index", "UpdateReport"]
+
+MANIFEST = "manifest.json"
+MODES = ("bm25", "dense", "hybrid")
+_EMBED_BATCH = 256
+StageCallback = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    """What an update did (document counts by fate, chunks now indexed, chunks embedded, wall time)."""
+
+    added: int
+    changed: int
+    deleted: int
+    unchanged: int
+    chunks: int
+    embedded: int
+    seconds: float
+
+
+def _gen_dir(root: Path, generation: int) -> Path:
+    return root / f"gen-{generation:06d}"
+
+
+@contextlib.contextmanager
+def _writer_lock(root: Path) -> Iterator[None]:
+    """Exclusive lock on ``root/.lock`` (one writer per index); released when the process dies."""
+    import fcntl
+
+    with open(root / ".lock", "a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+class Index:
+    """A retrieval index in a folder. Build with :meth:`create` + :meth:`update` (or :meth:`build`), read with
+    :meth:`open`, then ask :meth:`retriever` (``bm25``, ``dense`` or ``hybrid``) or call :meth:`retrieve`.
+
+    ``vector_store``: ``"chroma"`` (embedded, in ``DIR/chroma``), ``"memory"`` (numpy, saved per generation)
+    or ``"http://HOST:PORT"`` (a chroma server). ``late_chunking``: embed chunks in document context.
+    ``embedder`` defaults to the shared all-MiniLM-L6-v2 and must match the one the index was built with.
+    """
+
+    def __init__(self, path: Path, manifest: Manifest, embedder: Embedder | None) -> None:
+        self.path = path
+        self.manifest = manifest
+        self._embedder = embedder
+        self._store: VectorStore | None = None
+        self.chunks: list[Chunk] = []
+        self._bm25: BM25Retriever | None = None
+        self._by_key: dict[str, Chunk] = {}
+
+    # -- opening ----------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], embedder: Embedder | None = None) -> Index:
+        """Open a built index; a folder without a manifest is an error saying how to build one."""
+        root = Path(path)
+        if not (root / MANIFEST).is_file():
+            raise IndexError_(
+                f"no index at {str(root)!r} (no {MANIFEST}); build one: ragloom index SOURCE --store {root}"
+            )
+        index = cls(root, Manifest.from_json((root / MANIFEST).read_text(encoding="utf-8")), embedder)
+        index._load_generation()
+        return index
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        embedder: Embedder | None = None,
+        chunker: str | None = None,
+        chunker_params: dict[str, Any] | None = None,
+        vector_store: str | None = None,
+        late_chunking: bool | None = None,
+    ) -> Index:
+        """Open the index at ``path`` or start a new one. Settings left None take the existing index's values
+        (or the defaults: ``document`` chunker, ``chroma`` store, no late chunking); settings given must match
+        an existing index.
+        """
+        root = Path(path)
+        embedder = embedder if embedder is not None else _default_embedder()
+        existing = cls.open(root, embedder) if (root / MANIFEST).is_file() else None
+        base = existing.manifest if existing is not None else Manifest(embedder.model_name)
+        if chunker is not None and chunker != base.chunker and chunker_params is None:
+            chunker_params = {}
+        wanted = Manifest(
+            embedder.model_name,
+            base.chunker if chunker is None else chunker,
+            base.chunker_params if chunker_params is None else dict(chunker_params),
+            base.vector_store if vector_store is None else vector_store,
+            base.late_chunking if late_chunking is None else late_chunking,
+        )
+        _check_store_name(wanted.vector_store)
+        make_chunker(wanted.chunker, wanted.chunker_params)  # fail early on a bad name or parameters
+        if existing is None:
+            root.mkdir(parents=True, exist_ok=True)
+            return cls(root, wanted, embedder)
+        if existing.manifest.config() != wanted.config():
+            raise ConfigError(
+                f"index at {str(root)!r} was built with {existing.manifest.config()}, not {wanted.config()}; "
+                "use the same settings or a new --store folder"
+            )
+        return existing
+
+    @classmethod
+    def build(cls, path: str | os.PathLike[str], documents: Iterable[Document], **settings: Any) -> Index:
+        """``create(path, **settings)`` then ``update(documents)``; returns the index, ready to query."""
+        progress = settings.pop("progress", None)
+        index = cls.create(path, **settings)
+        index.update(documents, progress=progress)
+        return index
+
+    def _load_generation(self) -> None:
+        for attempt in range(3):  # a concurrent writer may commit and clean up while we read
+            try:
+                gen = _gen_dir(self.path, self.manifest.generation)
+                self.chunks = read_chunks(gen / "chunks.jsonl")
+                by_id = {c.id: c for c in self.chunks}
+                self._bm25 = BM25Retriever.load(gen / "bm25", chunks=by_id)
+                self._by_key = {
+                    k: by_id[k.rsplit("|", 1)[0]] for e in self.manifest.docs.values() for k in e.keys
+                }
+                self._store = None
+                return
+            except (IndexError_, KeyError) as e:
+                if attempt == 2:
+                    raise IndexError_(f"index at {str(self.path)!r} is inconsistent ({e}); rebuild it") from e
+                time.sleep(0.05 * (attempt + 1))  # not a timing test: a short back-off before re-reading
+                self.manifest = Manifest.from_json((self.path / MANIFEST).read_text(encoding="utf-8"))
+
+    # -- parts ------------------------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = _default_embedder()
+        if self._embedder.model_name != self.manifest.embedder:
+            raise ConfigError(
+                f"index at {str(self.path)!r} was built with embedder {self.manifest.embedder!r} "
+                f"but is used with "
+                f"{self._embedder.model_name!r}; pass the same embedder or rebuild the index"
+            )
+        return self._embedder
+
+    @property
+    def store(self) -> VectorStore:
+        if self._store is None:
+            self._store = self._open_store(self.manifest.generation)
+        return self._store
+
+    def _open_store(self, generation: int) -> VectorStore:
+        spec = self.manifest.vector_store
+        if spec == "memory":
+            return InMemoryVectorStore(_gen_dir(self.path, generation) / "vectors.npz")
+        from ragloom.retrieval.chroma_store import ChromaVectorStore
+
+        if spec == "chroma":
+            return ChromaVectorStore(self.path / "chroma", collection="chunks")
+        host, port = _parse_http(spec)
+        name = "ragloom-" + hashlib.sha1(str(self.path.resolve()).encode()).hexdigest()[:12]
+        return ChromaVectorStore.connect(host, port, collection=name)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    @property
+    def documents(self) -> dict[str, str]:
+        """``{doc_id: content hash}`` of the indexed documents."""
+        return {d: e.hash for d, e in self.manifest.docs.items()}
+
+    # -- retrieval --------------------------------------------------------------------------------------
+    def bm25(self) -> BM25Retriever:
+        if self._bm25 is None:
+            self._bm25 = BM25Retriever()
+        return self._bm25
+
+    def dense(self) -> DenseRetriever:
+        return DenseRetriever(self.embedder, self.store, self._by_key)
+
+    def hybrid(self, **options: Any) -> HybridRetriever:
+        """BM25 + dense fused; ``options`` go to :class:`HybridRetriever` (fusion, weights, depth, ...)."""
+        return HybridRetriever([self.bm25(), self.dense()], **options)
+
+    def retriever(
+        self, mode: str = "hybrid", **options: Any
+    ) -> BM25Retriever | DenseRetriever | HybridRetriever:
+        """The retriever for ``mode`` (``bm25``, ``dense`` or ``hybrid``)."""
+        if mode == "bm25":
+            return self.bm25()
+        if mode == "dense":
+            return self.dense()
+        if mode == "hybrid":
+            return self.hybrid(**options)
+        raise ConfigError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
+
+    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
+        """Hybrid retrieval with default settings (so an Index is itself a Retriever)."""
+        return self.hybrid().retrieve(query, k)
+
+    # -- updating ---------------------------------------------------------------------------------------
+    def update(
+        self,
+        documents: Iterable[Document],
+        *,
+        delete_missing: bool = True,
+        progress: bool | None = None,
+        on_stage: StageCallback | None = None,
+    ) -> UpdateReport:
+        """Make the index hold ``documents``: index new and changed ones, drop missing ones (unless
+        ``delete_missing=False``, which makes ``documents`` a partial update). ``on_stage(name, info)`` is
+        called at ``plan``, ``embed`` (per batch), ``write``, ``commit`` and ``cleanup``.
+        """
+        started = time.perf_counter()
+        stage = on_stage or (lambda name, info: None)
+        with _writer_lock(self.path):
+            if (self.path / MANIFEST).is_file():  # another writer may have committed since we opened
+                self.manifest = Manifest.from_json((self.path / MANIFEST).read_text(encoding="utf-8"))
+                self._load_generation()
+            docs = {d.id: d for d in documents}
+            hashes = {i: document_hash(d) for i, d in docs.items()}
+            plan = plan_update(self.documents, hashes, delete_missing)
+            stage(
+                "plan", {"added": len(plan.added), "changed": len(plan.changed), "deleted": len(plan.deleted)}
+            )
+            first_build = not (self.path / MANIFEST).is_file()
+            if plan.is_noop and not first_build:  # still finish the cleanup of an interrupted update
+                self._cleanup(self.store, set(self._by_key), self.manifest.generation)
+                return self._report(plan, 0, started)
+            fresh = self._chunk(docs, plan, progress)
+            embedded = self._commit(docs, hashes, plan, fresh, progress, stage)
+        return self._report(plan, embedded, started)
+
+    def _report(self, plan: UpdatePlan, embedded: int, started: float) -> UpdateReport:
+        return UpdateReport(
+            len(plan.added),
+            len(plan.changed),
+            len(plan.deleted),
+            len(plan.unchanged),
+            len(self.chunks),
+            embedded,
+            time.perf_counter() - started,
+        )
+
+    def _chunk(
+        self, docs: Mapping[str, Document], plan: UpdatePlan, progress: bool | None
+    ) -> dict[str, list[Chunk]]:
+        from tqdm.auto import tqdm
+
+        chunker = make_chunker(self.manifest.chunker, self.manifest.chunker_params)
+        todo = plan.to_index
+        show = len(todo) > 64 if progress is None else progress
+        out: dict[str, list[Chunk]] = {}
+        for doc_id in tqdm(todo, desc="chunking", unit="doc", disable=not show):
+            doc = docs[doc_id]
+            meta = {k: v for k, v in doc.metadata.items() if isinstance(v, str | int | float | bool)}
+            out[doc_id] = [
+                Chunk(c.text, c.doc_id, c.start, c.end, {**meta, **c.metadata})
+                for c in chunker.split(doc.text, doc_id)
+            ]
+        return out
+
+    def _key(self, chunk: Chunk, doc_hash: str) -> str:
+        return vector_key(chunk, doc_hash if self.manifest.late_chunking else None)
+
+    def _commit(
+        self,
+        docs: Mapping[str, Document],
+        hashes: Mapping[str, str],
+        plan: UpdatePlan,
+        fresh: Mapping[str, list[Chunk]],
+        progress: bool | None,
+        stage: StageCallback,
+    ) -> int:
+        old_by_doc: dict[str, list[Chunk]] = {}
+        for c in self.chunks:
+            old_by_doc.setdefault(c.doc_id, []).append(c)
+        order = [d for d in self.manifest.docs if d not in set(plan.deleted)] + list(plan.added)
+        entries: dict[str, DocEntry] = {}
+        all_chunks: list[Chunk] = []
+        for doc_id in order:
+            chunks = fresh[doc_id] if doc_id in fresh else old_by_doc.get(doc_id, [])
+            doc_hash = hashes.get(
+                doc_id, self.manifest.docs[doc_id].hash if doc_id in self.manifest.docs else ""
+            )
+            entries[doc_id] = DocEntry(doc_hash, [self._key(c, doc_hash) for c in chunks])
+            all_chunks.extend(chunks)
+        generation = self.manifest.generation + 1
+        store = self._open_store(self.manifest.generation)
+        embedded = self._embed_missing(store, docs, fresh, entries, progress, stage)
+        needed = {k for e in entries.values() for k in e.keys}
+        if isinstance(store, InMemoryVectorStore):  # self-contained per generation: prune before saving
+            store.delete([k for k in store.ids() if k not in needed])
+        self._write_generation(generation, all_chunks, store)
+        stage("write", {"generation": generation})
+        manifest = Manifest(**{**self.manifest.config(), "generation": generation, "docs": entries})
+        atomic_write_text(self.path / MANIFEST, manifest.to_json())
+        stage("commit", {"generation": generation})
+        self.manifest = manifest
+        self._load_generation()
+        self._store = store
+        self._cleanup(store, needed, generation)
+        stage("cleanup", {"generation": generation})
+        return embedded
+
+    def _embed_missing(
+        self,
+        store: VectorStore,
+        docs: Mapping[str, Document],
+        fresh: Mapping[str, list[Chunk]],
+        entries: Mapping[str, DocEntry],
+        progress: bool | None,
+        stage: StageCallback,
+    ) -> int:
+        from tqdm.auto import tqdm
+
+        present = set(_store_ids(store))
+        todo = [
+            (doc_id, key, chunk)
+            for doc_id, chunks in fresh.items()
+            for key, chunk in zip(entries[doc_id].keys, chunks, strict=True)
+            if key not in present
+        ]
+        show = len(todo) > 64 if progress is None else progress
+        with tqdm(total=len(todo), desc="embedding chunks", unit="chunk", disable=not show) as bar:
+            for s in range(0, len(todo), _EMBED_BATCH):
+                batch = todo[s : s + _EMBED_BATCH]
+                vectors = self._vectors(docs, batch)
+                meta = [{"doc_id": c.doc_id, "start": c.start, "end": c.end} for _, _, c in batch]
+                store.add([k for _, k, _ in batch], vectors, meta)
+                bar.update(len(batch))
+                stage("embed", {"done": s + len(batch), "total": len(todo)})
+        return len(todo)
+
+    def _vectors(self, docs: Mapping[str, Document], batch: list[tuple[str, str, Chunk]]) -> np.ndarray:
+        if not self.manifest.late_chunking:
+            return self.embedder.embed([c.text for _, _, c in batch])
+        from ragloom.chunking.late import late_chunk_embed
+
+        rows: list[np.ndarray] = []
+        by_doc: dict[str, list[Chunk]] = {}
+        for doc_id, _, chunk in batch:
+            by_doc.setdefault(doc_id, []).append(chunk)
+        pooled = {d: late_chunk_embed(self.embedder, docs[d].text, cs) for d, cs in by_doc.items()}
+        seen: dict[str, int] = {}
+        for doc_id, _, _ in batch:
+            i = seen.get(doc_id, 0)
+            rows.append(pooled[doc_id][i])
+            seen[doc_id] = i + 1
+        return np.stack(rows)
+
+    def _write_generation(self, generation: int, chunks: list[Chunk], store: VectorStore) -> None:
+        target = _gen_dir(self.path, generation)
+        tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        write_chunks(tmp / "chunks.jsonl", chunks)
+        BM25Retriever(chunks).save(tmp / "bm25", with_chunks=False)
+        if isinstance(store, InMemoryVectorStore):
+            store.save(tmp / "vectors.npz")
+        shutil.rmtree(
+            target, ignore_errors=True
+        )  # left by a build killed after its rename, before its commit
+        os.replace(tmp, target)
+
+    def _cleanup(self, store: VectorStore, needed: set[str], generation: int) -> None:
+        if not isinstance(store, InMemoryVectorStore):
+            stale = [k for k in _store_ids(store) if k not in needed]
+            if stale:
+                store.delete(stale)
+        current = _gen_dir(self.path, generation).name
+        for entry in self.path.glob("gen-*"):
+            if entry.name != current:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _store_ids(store: VectorStore) -> list[str]:
+    ids = getattr(store, "ids", None)
+    if ids is None:
+        raise ConfigError(f"{type(store).__name__} cannot list its ids; the index needs a store with ids()")
+    return list(ids())
+
+
+def _check_store_name(spec: str) -> None:
+    if spec in ("chroma", "memory"):
+        return
+    _parse_http(spec)
+
+
+def _parse_http(spec: str) -> tuple[str, int]:
+    from urllib.parse import urlparse
+
+    url = urlparse(spec)
+    if url.scheme != "http" or not url.hostname or not url.port:
+        raise ConfigError(
+            f"unknown vector store {spec!r}; use 'chroma' (embedded), 'memory', "
+            "or 'http://HOST:PORT' (a chroma server)"
+        )
+    return url.hostname, url.port
+
+
+def _default_embedder() -> Embedder:
+    from ragloom.retrieval.embedders import default_embedder
+
+    return default_embedder()

@@ -1,0 +1,67 @@
+"""Documents to index: a folder of ``.txt``/``.md`` files or a BEIR ``corpus.jsonl`` (or its folder).
+
+Files are read with ``newline=""`` so CRLF text stays exactly what is on disk (chunk spans index into it).
+BEIR records become ``title + "\\n" + text`` with ``metadata["title"]`` and ``metadata["body_offset"]`` (where
+the BEIR ``text`` starts), the same convention as :mod:`ragloom.eval.datasets`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ragloom.core.errors import ConfigError, DatasetError
+from ragloom.core.types import Document
+
+__all__ = ["TEXT_SUFFIXES", "iter_documents", "read_beir_corpus", "read_text_folder"]
+
+TEXT_SUFFIXES = (".txt", ".md")
+
+
+def read_beir_corpus(path: str | os.PathLike[str], with_title: bool = True) -> Iterator[Document]:
+    """Documents of a BEIR ``corpus.jsonl`` (``_id``, ``text``, optional ``title``)."""
+    target = Path(path)
+    with open(target, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                doc_id, text = str(obj["_id"]), str(obj["text"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise DatasetError(f"{target}:{n}: not a BEIR corpus record with _id and text ({e})") from e
+            title = str(obj.get("title") or "") if with_title else ""
+            prefix = f"{title}\n" if title else ""
+            yield Document(doc_id, prefix + text, {"title": title, "body_offset": len(prefix)})
+
+
+def read_text_folder(
+    folder: str | os.PathLike[str], suffixes: tuple[str, ...] = TEXT_SUFFIXES
+) -> Iterator[Document]:
+    """Every matching file under ``folder`` (recursive, sorted); the id is the POSIX path relative to it."""
+    root = Path(folder)
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes):
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            text = f.read()
+        rel = path.relative_to(root).as_posix()
+        yield Document(rel, text, {"path": rel})
+
+
+def iter_documents(source: str | os.PathLike[str]) -> Iterator[Document]:
+    """Documents from ``source``: a ``.jsonl`` corpus, a folder holding ``corpus.jsonl``, or a text folder."""
+    path = Path(source)
+    if path.is_file() and path.suffix == ".jsonl":
+        return read_beir_corpus(path)
+    if path.is_dir() and (path / "corpus.jsonl").is_file():
+        return read_beir_corpus(path / "corpus.jsonl")
+    if path.is_dir():
+        return read_text_folder(path)
+    if path.is_file() and path.suffix.lower() in TEXT_SUFFIXES:
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            return iter([Document(path.name, f.read(), {"path": path.name})])
+    raise ConfigError(
+        f"cannot index {str(path)!r}: give a folder of {'/'.join(TEXT_SUFFIXES)} files, a BEIR corpus.jsonl, "
+        "or a folder holding corpus.jsonl"
+    )
