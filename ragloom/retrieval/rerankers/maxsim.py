@@ -55,11 +55,46 @@ class MaxSimReranker:
                 self._cache.popitem(last=False)
         return vectors
 
+    def _batch_token_vectors(self, texts: Sequence[str]) -> list[np.ndarray] | None:
+        """Token vectors of many passages in one batched forward pass (truncated at the model's window).
+
+        One padded batch costs about as much as two single passes, which is what makes reranking 20
+        candidates per query affordable on a CPU. Needs a sentence-transformers model (``embedder.model``);
+        returns None for other embedders, which then go one text at a time through ``embed_tokens``.
+        """
+        model = getattr(self.embedder, "model", None)
+        if model is None or not hasattr(model, "encode"):
+            return None
+        outputs = model.encode(
+            list(texts),
+            output_value="token_embeddings",
+            batch_size=32,
+            show_progress_bar=False,
+            convert_to_numpy=False,
+        )
+        # drop [CLS] and [SEP] so the vectors match embed_tokens' content tokens
+        return [l2_normalize(np.asarray(o[1:-1].float().cpu().numpy(), dtype=np.float32)) for o in outputs]
+
+    def _fill_cache(self, texts: Sequence[str]) -> None:
+        keys = [hashlib.sha1(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}
+        if len(missing) < 2:
+            return
+        batch = self._batch_token_vectors(list(missing.values()))
+        if batch is None:
+            return
+        self.computed += len(batch)
+        for key, vectors in zip(missing, batch, strict=True):
+            self._cache[key] = vectors
+        while len(self._cache) > max(self.cache_size, len(texts)):
+            self._cache.popitem(last=False)
+
     def rerank(self, query: str, hits: Sequence[Hit], k: int | None = None) -> list[Hit]:
         """The best ``k`` of ``hits`` by MaxSim (all when None), best first."""
         if not hits:
             return []
         q = l2_normalize(self.embedder.embed_tokens(query)[0])
+        self._fill_cache([h.text for h in hits])
         scores = np.array([maxsim(q, self.token_vectors(h.text)) for h in hits], dtype=np.float64)
         if self.first_stage_weight:
             scores = scores + self.first_stage_weight * normalize_minmax(np.array([h.score for h in hits]))
