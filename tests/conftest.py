@@ -13,11 +13,13 @@ from ragloom.core.paths import data_dir
 def shared_data() -> Path:
     path = data_dir()
     if not (path / "scifact").is_dir():
-        pytest.fail(f"shared datasets not found at {path}; set RAGLOOM_DATA to the folder holding scifact/ etc.")
+        pytest.fail(
+            f"shared datasets not found at {path}; set RAGLOOM_DATA to the folder holding scifact/ etc."
+        )
     return path
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep each test session's caches out of the user's cache dir (model conversions are shared per session)."""
+    """Keep test caches out of the user cache dir; one cache per session (model conversions are shared)."""
     monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ragloom-cache"))

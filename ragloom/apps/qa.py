@@ -54,7 +54,7 @@ class QASettings:
 
 
 def qa_flow(settings: QASettings = QASettings()) -> Flow:
-    """The QA flow: hybrid retrieval → collaborative rerank → CORAG selection under a token budget → generation.
+    """The QA flow: hybrid retrieval → collaborative rerank → CORAG selection under a budget → generation.
 
     The collaborative (HybRank-style) reranker is the default because it reuses cached passage embeddings;
     late-interaction MaxSim needs a transformer pass per passage, too slow for 2 CPU cores per question.
@@ -100,8 +100,13 @@ def build_index(documents: Sequence[Document], path: Path, progress: bool | None
     """Open or (incrementally) build the index: sentence chunks, late chunking, embedded chromadb."""
     from ragloom.retrieval.index import Index
 
-    index = Index.create(path, chunker="sentence", chunker_params={"target_words": 120},
-                         vector_store="chroma", late_chunking=True)
+    index = Index.create(
+        path,
+        chunker="sentence",
+        chunker_params={"target_words": 120},
+        vector_store="chroma",
+        late_chunking=True,
+    )
     index.update(documents, progress=progress)
     return index
 
