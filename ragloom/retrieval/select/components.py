@@ -1,0 +1,127 @@
+"""Selector components for flows: ``select.topk``, ``select.greedy``, ``select.mmr``, ``select.sage``,
+``select.corag``.
+
+Each node reads the question (``query_key``, default ``question``) and the candidate hits (``input_key``,
+default ``hits``) and writes the selected context (``output_key``, default ``context``) under the
+``budget_tokens`` parameter, counted in the generating LLM's tokenizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ragloom.core.errors import ConfigError, StateUpdateError
+from ragloom.core.protocols import Selector
+from ragloom.core.registry import register
+from ragloom.retrieval.select.corag import CoragSelector, CoragWeights
+from ragloom.retrieval.select.greedy import GreedyDensitySelector
+from ragloom.retrieval.select.mmr import MMRSelector
+from ragloom.retrieval.select.sage import SageSelector
+from ragloom.retrieval.select.topk import TopKSelector
+
+Node = Callable[[Any], dict[str, Any]]
+
+
+def _read(state: Any, key: str, name: str) -> Any:
+    missing = key not in state if isinstance(state, dict) else not hasattr(state, key)
+    if missing:
+        raise StateUpdateError(
+            f"{name} node: the state has no key {key!r}; set query_key=/input_key= to yours"
+        )
+    return state[key] if isinstance(state, dict) else getattr(state, key)
+
+
+def selector_node(
+    name: str, selector: Selector, budget_tokens: int, query_key: str, input_key: str, output_key: str
+) -> Node:
+    """Wrap ``selector`` as a flow node ``state -> {output_key: selected hits}``."""
+    if not isinstance(budget_tokens, int) or budget_tokens < 0:
+        raise ConfigError(f"{name}: budget_tokens must be an integer >= 0, got {budget_tokens!r}")
+
+    def select_node(state: Any) -> dict[str, Any]:
+        query = _read(state, query_key, name)
+        hits = _read(state, input_key, name)
+        return {output_key: selector.select(str(query), list(hits), budget_tokens)}
+
+    select_node.__name__ = name.replace(".", "_")
+    select_node.selector = selector  # type: ignore[attr-defined]  # for inspection in tests and traces
+    return select_node
+
+
+@register("select.topk")
+def topk(
+    budget_tokens: int = 512,
+    k: int | None = None,
+    query_key: str = "question",
+    input_key: str = "hits",
+    output_key: str = "context",
+) -> Node:
+    """Top-k truncation: the best hits by score until the budget is full."""
+    return selector_node("select.topk", TopKSelector(k=k), budget_tokens, query_key, input_key, output_key)
+
+
+@register("select.greedy")
+def greedy(
+    budget_tokens: int = 512,
+    query_key: str = "question",
+    input_key: str = "hits",
+    output_key: str = "context",
+) -> Node:
+    """Greedy knapsack by score per token."""
+    sel = GreedyDensitySelector()
+    return selector_node("select.greedy", sel, budget_tokens, query_key, input_key, output_key)
+
+
+@register("select.mmr")
+def mmr(
+    budget_tokens: int = 512,
+    lambda_: float = 0.7,
+    query_key: str = "question",
+    input_key: str = "hits",
+    output_key: str = "context",
+) -> Node:
+    """Maximal marginal relevance under the budget (embedding similarity)."""
+    sel = MMRSelector(lambda_=lambda_)
+    return selector_node("select.mmr", sel, budget_tokens, query_key, input_key, output_key)
+
+
+@register("select.sage")
+def sage(
+    budget_tokens: int = 512,
+    min_keep: int = 2,
+    max_keep: int | None = 20,
+    query_key: str = "question",
+    input_key: str = "hits",
+    output_key: str = "context",
+) -> Node:
+    """SAGE-style cut at the steepest relevance drop, then the budget."""
+    sel = SageSelector(min_keep=min_keep, max_keep=max_keep)
+    return selector_node("select.sage", sel, budget_tokens, query_key, input_key, output_key)
+
+
+@register("select.corag")
+def corag(
+    budget_tokens: int = 512,
+    iterations: int = 16,
+    branching: int = 5,
+    exploration: float = 0.1,
+    seed: int = 0,
+    query_key: str = "question",
+    input_key: str = "hits",
+    output_key: str = "context",
+    **weights: float,
+) -> Node:
+    """CORAG: MCTS over chunk combinations with a set-level utility (weights: CoragWeights fields)."""
+    known = set(CoragWeights.__dataclass_fields__)
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise ConfigError(f"select.corag: unknown parameters {unknown}; utility weights are {sorted(known)}")
+    sel = CoragSelector(
+        weights=CoragWeights(**weights),
+        iterations=iterations,
+        branching=branching,
+        exploration=exploration,
+        seed=seed,
+    )
+    return selector_node("select.corag", sel, budget_tokens, query_key, input_key, output_key)
