@@ -1,0 +1,47 @@
+"""Evaluation: BEIR-layout datasets, retrieval/QA metrics, pipelines by name or YAML, and the harness.
+
+Imports are lazy (``from ragloom.eval import evaluate`` loads only what it needs), so importing the package
+stays cheap. ``ragloom eval DATASET_DIR --pipeline NAME|FILE.yaml`` is the command-line entry point.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Dataset": "ragloom.eval.datasets",
+    "GoldSpan": "ragloom.eval.datasets",
+    "load_dataset": "ragloom.eval.datasets",
+    "split_queries": "ragloom.eval.datasets",
+    "indexable_documents": "ragloom.eval.datasets",
+    "ndcg_at_k": "ragloom.eval.metrics",
+    "recall_at_k": "ragloom.eval.metrics",
+    "mrr": "ragloom.eval.metrics",
+    "span_hit_at_k": "ragloom.eval.metrics",
+    "exact_match": "ragloom.eval.metrics",
+    "token_f1": "ragloom.eval.metrics",
+    "doc_scores": "ragloom.eval.metrics",
+    "drop_own_id": "ragloom.eval.metrics",
+    "PipelineSpec": "ragloom.eval.pipelines",
+    "pipeline_spec": "ragloom.eval.pipelines",
+    "load_pipeline_spec": "ragloom.eval.pipelines",
+    "RetrievalPipeline": "ragloom.eval.build",
+    "build_pipeline": "ragloom.eval.build",
+    "EvalPipeline": "ragloom.eval.harness",
+    "EvalResult": "ragloom.eval.harness",
+    "evaluate": "ragloom.eval.harness",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ragloom.eval' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragloom.chunking.late import LateChunkingEmbedder, late_chunk_embed, pool_token_vectors, token_spans_for
+from ragloom.chunking.late import (
+    DEFAULT_NAIVE_WEIGHT,
+    LateChunkingEmbedder,
+    late_chunk_embed,
+    pool_token_vectors,
+    token_spans_for,
+)
 from ragloom.chunking.recursive import RecursiveChunker
 from ragloom.chunking.sentence import SentenceChunker
 from ragloom.chunking.token import TokenChunker
@@ -51,7 +57,7 @@ def test_late_vectors_differ_from_naive_ones_but_stay_similar(
     assert isinstance(late, Embedder)
     text = carol_slice[:4000]
     chunks = SentenceChunker(target_words=40).split(text, "carol")
-    vecs = late.embed_chunks(text, chunks)
+    vecs = late_chunk_embed(late.embedder, text, chunks, naive_weight=0.0)  # pure late chunking
     naive = late.embed([c.text for c in chunks])
     assert vecs.shape == naive.shape == (len(chunks), 384)
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
@@ -89,10 +95,13 @@ def test_spans_work_too_and_bad_spans_raise(late: LateChunkingEmbedder) -> None:
 def test_naive_weight_mixes_in_the_naive_vector(late: LateChunkingEmbedder, carol_slice: str) -> None:
     text = carol_slice[:1500]
     chunks = SentenceChunker(target_words=40).split(text, "carol")
-    pure = late.embed_chunks(text, chunks)
+    pure = LateChunkingEmbedder(late.embedder, naive_weight=0.0).embed_chunks(text, chunks)
     naive = late.embed([c.text for c in chunks])
-    mixed = LateChunkingEmbedder(late.embedder, naive_weight=1.0).embed_chunks(text, chunks)
-    expected = (pure + naive) / np.linalg.norm(pure + naive, axis=1, keepdims=True)
+    mixed = LateChunkingEmbedder(late.embedder, naive_weight=0.5).embed_chunks(text, chunks)
+    expected = (pure + 0.5 * naive) / np.linalg.norm(pure + 0.5 * naive, axis=1, keepdims=True)
     assert np.allclose(mixed, expected, atol=1e-5)
+    both = (pure + naive) / np.linalg.norm(pure + naive, axis=1, keepdims=True)
+    assert late.naive_weight == DEFAULT_NAIVE_WEIGHT == 1.0  # the dev-tuned default (see late.py)
+    assert np.allclose(late.embed_chunks(text, chunks), both, atol=1e-5)
     with pytest.raises(ConfigError, match="naive_weight"):
         late_chunk_embed(late.embedder, text, chunks, naive_weight=-1)
