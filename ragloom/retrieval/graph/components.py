@@ -1,0 +1,207 @@
+"""Graph RAG components for flows: LEGO-GraphRAG's modules as swappable nodes (YAML ``uses:`` names).
+
+Each node gets its graph from a store folder (``index: DIR``, loaded once per process and shared by the
+nodes of a flow) or from the run's resources (``resource: NAME`` -> a :class:`GraphRetriever`). State keys
+(all overridable): ``question`` in; ``graph_seeds`` (Seeds), ``subgraph`` ({node: score}), ``paths``
+(list of ScoredPath), ``path_texts`` (list[str]) and ``hits`` (list[Hit]) out.
+
+- ``graph.subgraph.ppr`` / ``graph.subgraph.khop``: seeds + node scores (Personalized PageRank / k-hop);
+- ``graph.paths.filter``: candidate paths between the seed entities, scored by query similarity;
+- ``graph.paths.pathrag``: flow-based pruning, best paths first, with their texts;
+- ``graph.retrieve``: ranked chunks (from ``subgraph`` when an earlier node computed it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ragloom.core.errors import ConfigError, StateUpdateError
+from ragloom.core.registry import register
+from ragloom.retrieval.graph.pathrag import PathPruner
+from ragloom.retrieval.graph.paths import PathFilter
+from ragloom.retrieval.graph.retriever import GraphRetriever
+from ragloom.retrieval.graph.seeds import Seeds
+from ragloom.retrieval.graph.subgraph import KHopSubgraph, PPRSubgraph
+
+Node = Callable[..., dict[str, Any]]
+_loaded: dict[tuple[str, str], GraphRetriever] = {}
+_lock = threading.Lock()
+
+
+def _get(state: Any, key: str, name: str) -> Any:
+    value = state.get(key) if isinstance(state, dict) else getattr(state, key, None)
+    if value is None:
+        raise StateUpdateError(
+            f"{name}: the state has no value for {key!r}; set the matching *_key= parameter"
+        )
+    return value
+
+
+def _open(index: str, first_stage: str) -> GraphRetriever:
+    from ragloom.retrieval.graph.store import open_graph_retriever
+
+    key = (str(Path(index).resolve()), first_stage)
+    with _lock:
+        if key not in _loaded:
+            _loaded[key] = open_graph_retriever(index, first_stage=first_stage)
+        return _loaded[key]
+
+
+def _node(name: str, index: str | None, resource: str | None, first_stage: str, body: Callable) -> Node:
+    """A node calling ``body(retriever, state)``; the retriever comes from ``index`` or ``resource``."""
+    if (index is None) == (resource is None):
+        raise ConfigError(
+            f"{name}: give exactly one of index= (a store folder) or resource= (a run resource)"
+        )
+    from ragloom.flows import node
+
+    def run(state: Any, ctx: Any) -> dict[str, Any]:
+        if resource is not None:
+            retriever = ctx.resources.get(resource)
+            if not isinstance(retriever, GraphRetriever):
+                raise ConfigError(
+                    f"{name}: resource {resource!r} must be a GraphRetriever; "
+                    f"pass invoke(..., context={{{resource!r}: GraphRetriever(...)}})"
+                )
+        else:
+            assert index is not None
+            retriever = _open(index, first_stage)
+        return body(retriever, state)
+
+    run.__name__ = name.replace(".", "_")
+    return node(takes_context=True)(run)
+
+
+def _subgraph_node(name: str, make: Callable[[GraphRetriever], Any], params: dict[str, Any]) -> Node:
+    q, seeds_key, out = params["input_key"], params["seeds_key"], params["output_key"]
+
+    def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
+        seeds = retriever.seeds(_get(state, q, name))
+        return {seeds_key: seeds, out: make(retriever).scores(seeds)}
+
+    return _node(name, params["index"], params["resource"], params["first_stage"], body)
+
+
+@register("graph.subgraph.ppr")
+def ppr_node(
+    index: str | None = None,
+    resource: str | None = None,
+    first_stage: str = "auto",
+    damping: float = 0.5,
+    edge_weights: dict[str, float] | None = None,
+    input_key: str = "question",
+    seeds_key: str = "graph_seeds",
+    output_key: str = "subgraph",
+) -> Node:
+    """Seeds of the question, then Personalized PageRank scores of the graph's nodes (HippoRAG)."""
+    params = dict(locals())
+    return _subgraph_node("graph.subgraph.ppr", lambda r: _ppr(r, damping, edge_weights), params)
+
+
+def _ppr(retriever: GraphRetriever, damping: float, weights: dict[str, float] | None) -> PPRSubgraph:
+    current = retriever.subgraph
+    if isinstance(current, PPRSubgraph) and current.damping == damping and weights is None:
+        return current  # keeps the cached transition matrix
+    return PPRSubgraph(retriever.index, damping, weights)
+
+
+@register("graph.subgraph.khop")
+def khop_node(
+    index: str | None = None,
+    resource: str | None = None,
+    first_stage: str = "auto",
+    hops: int = 2,
+    decay: float = 0.5,
+    input_key: str = "question",
+    seeds_key: str = "graph_seeds",
+    output_key: str = "subgraph",
+) -> Node:
+    """Seeds of the question, then nodes within ``hops`` edges scored by decayed seed weight."""
+    params = dict(locals())
+    return _subgraph_node("graph.subgraph.khop", lambda r: KHopSubgraph(r.index, hops, decay), params)
+
+
+@register("graph.paths.filter")
+def path_filter_node(
+    index: str | None = None,
+    resource: str | None = None,
+    first_stage: str = "auto",
+    method: str = "beam",
+    max_hops: int = 3,
+    beam_width: int = 8,
+    max_paths: int = 20,
+    input_key: str = "question",
+    seeds_key: str = "graph_seeds",
+    output_key: str = "paths",
+) -> Node:
+    """Candidate paths between the seed entities (shortest paths or beam search), by query similarity."""
+    name = "graph.paths.filter"
+
+    def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
+        question = _get(state, input_key, name)
+        seeds = _seeds(state, seeds_key, retriever, question)
+        pf = PathFilter(retriever.index, method, max_hops, beam_width, max_paths)
+        return {output_key: pf.paths(question, seeds)}
+
+    return _node(name, index, resource, first_stage, body)
+
+
+def _seeds(state: Any, key: str, retriever: GraphRetriever, question: str) -> Seeds:
+    value = state.get(key) if isinstance(state, dict) else getattr(state, key, None)
+    return value if isinstance(value, Seeds) else retriever.seeds(question)
+
+
+@register("graph.paths.pathrag")
+def pathrag_node(
+    index: str | None = None,
+    resource: str | None = None,
+    first_stage: str = "auto",
+    decay: float = 0.8,
+    threshold: float = 0.01,
+    mix: float = 0.3,
+    n: int = 5,
+    input_key: str = "question",
+    seeds_key: str = "graph_seeds",
+    paths_key: str = "paths",
+    output_key: str = "paths",
+    texts_key: str = "path_texts",
+) -> Node:
+    """PathRAG flow-based pruning of candidate paths; the best ``n`` paths and their texts."""
+    name = "graph.paths.pathrag"
+
+    def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
+        question = _get(state, input_key, name)
+        seeds = _seeds(state, seeds_key, retriever, question)
+        candidates = _get(state, paths_key, name)
+        kept = PathPruner(retriever.index, decay, threshold, mix=mix).prune(candidates, seeds, n)
+        return {output_key: kept, texts_key: [p.text for p in kept]}
+
+    return _node(name, index, resource, first_stage, body)
+
+
+@register("graph.retrieve")
+def retrieve_node(
+    index: str | None = None,
+    resource: str | None = None,
+    first_stage: str = "auto",
+    k: int = 5,
+    input_key: str = "question",
+    seeds_key: str = "graph_seeds",
+    subgraph_key: str = "subgraph",
+    output_key: str = "hits",
+) -> Node:
+    """Ranked chunks of the graph (GraphRetriever); reuses an earlier node's seeds and subgraph scores."""
+    if k <= 0:
+        raise ConfigError(f"graph.retrieve: k must be > 0, got {k}")
+
+    def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
+        get = state.get if isinstance(state, dict) else lambda key: getattr(state, key, None)
+        seeds, scores = get(seeds_key), get(subgraph_key)
+        if isinstance(seeds, Seeds) and isinstance(scores, dict):
+            return {output_key: retriever.rank_scores(seeds, scores, k)}
+        return {output_key: retriever.retrieve(_get(state, input_key, "graph.retrieve"), k)}
+
+    return _node("graph.retrieve", index, resource, first_stage, body)

@@ -1,0 +1,95 @@
+"""GraphRetriever: the Retriever protocol over the graph index (seeds -> subgraph scores -> ranked chunks).
+
+Chunks are ranked by their node's subgraph score (PPR probability by default). Chunks the walk does not
+reach are filled in from the first stage, below every reached chunk, so ``k`` is honoured whenever the
+first stage has enough hits. Path texts (for prompts) come from :meth:`GraphRetriever.paths`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ragloom.core.protocols import Retriever
+from ragloom.core.types import Hit
+from ragloom.retrieval.graph.graph_index import GraphIndex
+from ragloom.retrieval.graph.pathrag import PathPruner
+from ragloom.retrieval.graph.paths import PathFilter, ScoredPath
+from ragloom.retrieval.graph.seeds import SeedLinker, Seeds
+from ragloom.retrieval.graph.subgraph import PPRSubgraph, SubgraphExtractor
+
+__all__ = ["GraphRetriever"]
+
+
+class GraphRetriever:
+    """Ranked chunks from the graph: ``retrieve(query, k) -> list[Hit]`` with ``source="graph"``.
+
+    ``linker`` finds seeds (default: entity linking only); ``subgraph`` scores nodes (default PPR);
+    ``path_filter`` and ``pruner`` produce the reasoning paths of :meth:`paths`.
+    """
+
+    source = "graph"
+
+    def __init__(
+        self,
+        index: GraphIndex,
+        *,
+        linker: SeedLinker | None = None,
+        subgraph: SubgraphExtractor | None = None,
+        first_stage: Retriever | None = None,
+        path_filter: PathFilter | None = None,
+        pruner: PathPruner | None = None,
+    ) -> None:
+        self.index = index
+        self.linker = linker or SeedLinker(index, first_stage=first_stage)
+        self.subgraph = subgraph or PPRSubgraph(index)
+        self.path_filter = path_filter or PathFilter(index)
+        self.pruner = pruner or PathPruner(index)
+
+    def seeds(self, query: str, first_stage_hits: Sequence[Hit] | None = None) -> Seeds:
+        return self.linker.link(query, first_stage_hits)
+
+    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
+        """At most ``k`` chunks, best first; an empty index or a query without seeds gives ``[]``."""
+        if k <= 0 or len(self.index) == 0:
+            return []
+        return self.rank(self.seeds(query), k)
+
+    def retrieve_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
+        """``retrieve`` per query, running the first stage in one batch when it has ``retrieve_many``."""
+        first = self.linker.first_stage
+        many = getattr(first, "retrieve_many", None)
+        if first is None or many is None or k <= 0:
+            return [self.retrieve(q, k) for q in queries]
+        batches = many(list(queries), self.linker.depth)
+        return [self.rank(self.seeds(q, hits), k) for q, hits in zip(queries, batches, strict=True)]
+
+    def rank(self, seeds: Seeds, k: int) -> list[Hit]:
+        """Chunks by subgraph score, then unreached first-stage hits (see the module docstring)."""
+        if k <= 0 or (not seeds.nodes and not seeds.first_stage):
+            return []
+        return self.rank_scores(seeds, self.subgraph.scores(seeds) if seeds.nodes else {}, k)
+
+    def rank_scores(self, seeds: Seeds, scores: dict[str, float], k: int) -> list[Hit]:
+        """The top ``k`` chunks of precomputed node ``scores``, filled up from ``seeds.first_stage``."""
+        ranked = sorted(
+            ((s, n[2:]) for n, s in scores.items() if n.startswith("c:") and s > 0),
+            key=lambda t: (-t[0], t[1]),
+        )
+        hits = [Hit(self.index.chunk(cid), score, self.source) for score, cid in ranked[:k]]
+        if len(hits) < k:
+            taken = {h.id for h in hits}
+            floor = min((h.score for h in hits), default=1.0)
+            extra = [h for h in seeds.first_stage if h.id not in taken and h.id in self.index.records]
+            for i, h in enumerate(extra[: k - len(hits)]):
+                hits.append(Hit(self.index.chunk(h.id), floor * 0.5 / (i + 1), self.source))
+        return hits
+
+    def paths(self, query: str, n: int = 5, seeds: Seeds | None = None) -> list[ScoredPath]:
+        """Up to ``n`` reasoning paths between the query's seed entities, most reliable first, with text."""
+        seeds = seeds or self.seeds(query)
+        candidates = self.path_filter.paths(query, seeds)
+        return self.pruner.prune(candidates, seeds, n)
+
+    def path_texts(self, query: str, n: int = 5) -> list[str]:
+        """The rendered texts of :meth:`paths`."""
+        return [p.text for p in self.paths(query, n)]
