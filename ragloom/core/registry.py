@@ -32,6 +32,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ragloom.llm.components",
     "ragloom.tools.components",
     "ragloom.agents.components",
+    "ragloom.agents.search.components",
 )
 
 

@@ -1,0 +1,129 @@
+"""The one-call Python API behind ``ragloom search``: load, project, search (resumable), write outputs.
+
+from ragloom.agents.search import search_flows
+result = search_flows("examples/search_space.yaml", "../shared/data/hotpotqa-300",
+                      metric="recall@5", budget=60, out="runs/search")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragloom.agents.search.evaluate import DatasetScorer
+from ragloom.agents.search.search import SearchConfig, SearchOutcome, run_search
+from ragloom.agents.search.space import Candidate, SearchSpace, load_space
+
+__all__ = ["SearchResult", "llm_calls_per_query", "projection", "search_flows"]
+
+#: Rough prompt+completion tokens of one LLM call in these flows (context passages dominate).
+TOKENS_PER_LLM_CALL = 700
+
+
+@dataclass
+class SearchResult:
+    outcome: SearchOutcome
+    space: SearchSpace
+    files: dict[str, Path]
+    projection: dict[str, Any]
+
+
+def llm_calls_per_query(candidate: Candidate) -> int:
+    """LLM calls one query of ``candidate`` makes (ensemble: one per sample)."""
+    calls = 0
+    for step in candidate.steps:
+        if step.op == "ensemble":
+            calls += int(step.kwargs.get("samples", 3))
+        elif step.op in ("rewrite", "decompose", "generate", "review"):
+            calls += 1
+    return calls
+
+
+def projection(space: SearchSpace, n_queries: int, config: SearchConfig, optimizer: bool) -> dict[str, Any]:
+    """What a search will spend at most, before it starts: evaluations, flow runs, LLM calls, tokens."""
+    runs = config.budget * n_queries
+    seed_calls = llm_calls_per_query(space.seed)
+    max_calls = sum(
+        (int(op.params["samples"].values()[-1]) if op.name == "ensemble" else 1)
+        for op in space.operators.values()
+        if op.llm
+    )
+    llm_low, llm_high = runs * seed_calls, runs * max_calls + (config.budget if optimizer else 0)
+    return {
+        "evaluations": config.budget,
+        "queries_per_evaluation": n_queries,
+        "flow_runs": runs,
+        "llm_calls": [llm_low, llm_high],
+        "tokens": [llm_low * TOKENS_PER_LLM_CALL, llm_high * TOKENS_PER_LLM_CALL],
+        "cost_note": "dollars = tokens x your model's price (0 for the embedded local model)",
+    }
+
+
+def format_projection(p: dict[str, Any]) -> str:
+    low, high = p["llm_calls"]
+    return (
+        f"projection: {p['evaluations']} evaluations x {p['queries_per_evaluation']} queries = "
+        f"{p['flow_runs']} flow runs; LLM calls {low}-{high}; tokens ~{p['tokens'][0]}-{p['tokens'][1]} "
+        f"({p['cost_note']})"
+    )
+
+
+def search_flows(
+    space: str | Path | SearchSpace,
+    dataset: str | Path,
+    metric: str = "recall@5",
+    budget: int = 60,
+    seed: int = 0,
+    out: str | Path | None = None,
+    method: str = "mcts",
+    split: str = "dev",
+    dev_fraction: float = 0.5,
+    repeats: int = 1,
+    llm: Any = None,
+    optimizer_llm: Any = None,
+    executor: str = "asyncio",
+    log: Callable[[str], None] | None = print,
+    **options: Any,
+) -> SearchResult:
+    """Search flows of ``space`` on ``dataset``'s ``split`` (dev half by default) and write the outputs to
+    ``out`` (``best_flow.yaml``, ``pareto.json``, ``report.md``, ``tree.png``/``tree.html``, ``state.json``).
+    ``options`` go to :class:`SearchConfig` (parallel, selection, patience, mu, cost_key, max_usd, ...).
+    """
+    from ragloom.agents.search.optimizer import LLMEditProposer
+    from ragloom.agents.search.report import write_outputs
+    from ragloom.agents.search.resources import resources_for_dataset
+    from ragloom.eval.datasets import load_dataset
+
+    say = log or (lambda line: None)
+    the_space = space if isinstance(space, SearchSpace) else load_space(space)
+    data = load_dataset(dataset)
+    part = data.split(split, dev_fraction=dev_fraction) if split != "all" else data  # type: ignore[arg-type]
+    config = SearchConfig(method=method, budget=budget, seed=seed, **options)
+    proposer = LLMEditProposer(optimizer_llm, the_space) if optimizer_llm is not None else None
+    proj = projection(the_space, len(part.queries) * repeats, config, proposer is not None)
+    say(format_projection(proj))
+    resources = resources_for_dataset(data, dataset)
+    scorer = DatasetScorer(the_space, part, resources, metric, repeats=repeats, llm=llm, executor=executor)
+    state = Path(out) / "state.json" if out is not None else None
+    fingerprint = {
+        "dataset": str(Path(dataset).resolve()),
+        "metric": metric,
+        "split": split,
+        "repeats": repeats,
+    }
+    outcome = run_search(the_space, scorer, config, state, proposer, say, fingerprint)
+    files: dict[str, Path] = {}
+    if out is not None:
+        extra = {
+            "dataset": str(dataset),
+            "metric": metric,
+            "split": split,
+            "queries": len(part.queries),
+            "method": method,
+            "seed": seed,
+            "projection": proj,
+        }
+        files = write_outputs(outcome, the_space, out, extra)
+    return SearchResult(outcome, the_space, files, proj)
