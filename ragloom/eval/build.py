@@ -1,0 +1,272 @@
+"""Turn a :class:`PipelineSpec` into a working pipeline over in-memory indexes.
+
+:class:`CorpusIndex` chunks a corpus once and builds each index (BM25, dense, dense with late chunking) on
+first use, remembering how long each took; pipelines that share a chunker share it through an
+:class:`IndexCache`, so a benchmark comparing six pipelines embeds the corpus once. Late-chunking vectors are
+cached on disk per (model, document text, chunk spans, window settings), because ``embed_tokens`` results are
+not in the embedder's text cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ragloom.core.errors import ConfigError
+from ragloom.core.protocols import LLM, Chunker, Embedder, Reranker, Retriever
+from ragloom.core.types import Chunk, Document, Hit
+from ragloom.eval.pipelines import ComponentSpec, PipelineSpec
+
+__all__ = ["AUTO_CHUNK_MIN_WORDS", "CorpusIndex", "IndexCache", "RetrievalPipeline", "build_pipeline"]
+
+#: "auto" chunking splits documents into paragraphs (long ones into 200-word windows) when the corpus's mean
+#: document is longer than this many words (squad-articles-a: ~5,000; SciFact abstracts: ~200).
+AUTO_CHUNK_MIN_WORDS = 400
+AUTO_CHUNKER = ComponentSpec("paragraph", {"max_words": 200})
+
+
+def resolve_chunker(spec: ComponentSpec | None, documents: Sequence[Document]) -> ComponentSpec:
+    """The chunker to use: the spec's, or for "auto" paragraphs on long documents and whole documents else."""
+    if spec is not None:
+        return spec
+    words = sum(len(d.text.split()) for d in documents) / max(len(documents), 1)
+    return AUTO_CHUNKER if words > AUTO_CHUNK_MIN_WORDS else ComponentSpec("document")
+
+
+@dataclass
+class CorpusIndex:
+    """Chunks of one corpus plus lazily built indexes over them; ``timings`` holds seconds per build step."""
+
+    documents: list[Document]
+    chunker: ComponentSpec
+    embedder: Embedder
+    query_embedder: Embedder
+    chunks: list[Chunk] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    _parts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from ragloom.retrieval.chunkers import make_chunker
+
+        started = time.perf_counter()
+        chunker: Chunker = make_chunker(self.chunker.uses, self.chunker.params)
+        self.chunks = [c for d in self.documents for c in chunker.split(d.text, d.id)]
+        self.timings["chunk"] = time.perf_counter() - started
+
+    def bm25(self, params: dict[str, Any]) -> Retriever:
+        from ragloom.retrieval.bm25 import BM25Retriever
+
+        return self._memo(f"bm25{_key(params)}", "bm25", lambda: BM25Retriever(self.chunks, **params))
+
+    def dense(self, params: dict[str, Any], query_embedder: Embedder | None = None) -> Retriever:
+        """Dense retrieval over chunk vectors; ``query_embedder`` (default: the index's) embeds queries."""
+        from ragloom.retrieval.dense import DenseRetriever
+
+        unknown = set(params) - {"late_chunking"}
+        if unknown:
+            raise ConfigError(
+                f"dense retriever: unknown parameters {sorted(unknown)}; allowed: late_chunking"
+            )
+        late_setting = params.get("late_chunking", False)
+        if late_setting not in (True, False, "auto"):
+            raise ConfigError(
+                f"dense retriever: late_chunking must be true, false or auto, got {late_setting!r}"
+            )
+        # "auto": late chunking only where documents are actually cut into several chunks
+        late = self.chunker.uses != "document" if late_setting == "auto" else bool(late_setting)
+        name = "dense-late" if late else "dense"
+        base: DenseRetriever = self._memo(name, name, lambda: self._build_dense(late))
+        if query_embedder is None or query_embedder is base.embedder:
+            return base
+        return DenseRetriever(query_embedder, base.store, base.chunks)  # same vectors, other query side
+
+    def _build_dense(self, late: bool) -> Any:
+        from ragloom.retrieval.dense import DenseRetriever
+        from ragloom.retrieval.memory_store import InMemoryVectorStore
+
+        vectors = self.late_vectors() if late else self.embedder.embed([c.text for c in self.chunks])
+        store = InMemoryVectorStore()
+        store.add([c.id for c in self.chunks], vectors)
+        return DenseRetriever(self.query_embedder, store, {c.id: c for c in self.chunks})
+
+    def late_vectors(self) -> np.ndarray:
+        """Late-chunking vectors of every chunk (document by document, in chunk order), disk-cached."""
+        from ragloom.chunking.late import late_chunk_embed
+
+        by_doc: dict[str, list[Chunk]] = {}
+        for c in self.chunks:
+            by_doc.setdefault(c.doc_id, []).append(c)
+        rows: dict[str, np.ndarray] = {}
+        for doc in self.documents:
+            chunks = by_doc.get(doc.id, [])
+            if chunks:
+                vecs = _cached_late(self.embedder, doc.text, chunks, late_chunk_embed)
+                rows.update({c.id: v for c, v in zip(chunks, vecs, strict=True)})
+        dim = self.embedder.dim
+        return np.stack([rows[c.id] for c in self.chunks]) if self.chunks else np.zeros((0, dim), np.float32)
+
+    def _memo(self, key: str, timing: str, build: Any) -> Any:
+        if key not in self._parts:
+            started = time.perf_counter()
+            self._parts[key] = build()
+            self.timings[timing] = time.perf_counter() - started
+        return self._parts[key]
+
+
+def _key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def _cached_late(embedder: Embedder, text: str, chunks: list[Chunk], compute: Any) -> np.ndarray:
+    from ragloom.core.paths import cache_dir
+
+    settings = [getattr(embedder, a, None) for a in ("model_name", "token_window", "token_overlap")]
+    spans = [(c.start, c.end) for c in chunks]
+    digest = hashlib.sha1(json.dumps([settings, spans]).encode() + text.encode("utf-8", "surrogatepass"))
+    path = cache_dir("eval-late-chunks") / f"{digest.hexdigest()}.npy"
+    if path.is_file():
+        cached = np.load(path)
+        if cached.shape == (len(chunks), embedder.dim):
+            return cached
+    vectors = np.asarray(compute(embedder, text, chunks), dtype=np.float32)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    tmp.replace(path)
+    return vectors
+
+
+class IndexCache:
+    """Shares :class:`CorpusIndex` objects between pipelines over the same documents and chunker."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[tuple[int, str], CorpusIndex] = {}
+
+    def get(
+        self,
+        documents: Sequence[Document],
+        chunker: ComponentSpec,
+        embedder: Embedder,
+        query_embedder: Embedder,
+    ) -> CorpusIndex:
+        key = (hash(tuple((d.id, d.text) for d in documents)), f"{chunker.uses}{_key(chunker.params)}")
+        if key not in self._indexes:
+            self._indexes[key] = CorpusIndex(list(documents), chunker, embedder, query_embedder)
+        return self._indexes[key]
+
+
+class RetrievalPipeline:
+    """Chunk → retrievers → fusion → reranker; satisfies :class:`ragloom.eval.harness.EvalPipeline`."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        embedder: Embedder | None = None,
+        query_embedder: Embedder | None = None,
+        llm: LLM | None = None,
+        cache: IndexCache | None = None,
+    ) -> None:
+        if spec.reranker is not None and spec.reranker.uses == "llm" and llm is None:
+            raise ConfigError(f"pipeline {spec.name!r}: the llm reranker needs an LLM (pass llm=)")
+        self.spec = spec
+        self.name = spec.name
+        self.with_title = True if spec.title is None else spec.title
+        self._embedder = embedder
+        self._query_embedder = query_embedder
+        self._llm = llm
+        self._cache = cache or IndexCache()
+        self.corpus: CorpusIndex | None = None
+        self._first: Retriever | None = None
+        self._reranker: Reranker | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        data = self.spec.to_dict()
+        if self.corpus is not None:
+            data["chunker"] = {"uses": self.corpus.chunker.uses, "with": dict(self.corpus.chunker.params)}
+        return data
+
+    def index(self, documents: Sequence[Document]) -> None:
+        """Chunk and index ``documents`` (indexes shared with other pipelines through the cache)."""
+        from ragloom.retrieval.embedders import default_embedder
+
+        embedder = self._embedder or default_embedder()
+        chunker = resolve_chunker(self.spec.chunker, documents)
+        self.corpus = self._cache.get(documents, chunker, embedder, self._query_embedder or embedder)
+        retrievers = [self._retriever(r) for r in self.spec.retrievers]
+        self._first = retrievers[0] if len(retrievers) == 1 else self._hybrid(retrievers)
+        self._reranker = (
+            None if self.spec.reranker is None else self._make_reranker(self.spec.reranker, embedder)
+        )
+
+    def _retriever(self, spec: ComponentSpec) -> Retriever:
+        assert self.corpus is not None
+        if spec.uses == "bm25":
+            return self.corpus.bm25(spec.params)
+        return self.corpus.dense(spec.params, self._query_embedder)
+
+    def _hybrid(self, retrievers: list[Retriever]) -> Retriever:
+        from ragloom.retrieval.hybrid import HybridRetriever
+
+        f = self.spec.fusion
+        return HybridRetriever(
+            retrievers,
+            fusion=f.get("method", "rrf"),
+            weights=f.get("weights"),
+            normalization=f.get("normalization", "minmax"),
+            depth=self.spec.candidates,
+            rrf_k=int(f.get("rrf_k", 60)),
+        )
+
+    def _make_reranker(self, spec: ComponentSpec, embedder: Embedder) -> Reranker:
+        from ragloom.retrieval.rerankers.collaborative import CollaborativeReranker
+        from ragloom.retrieval.rerankers.cross_encoder import CrossEncoderReranker
+        from ragloom.retrieval.rerankers.llm import LLMReranker
+        from ragloom.retrieval.rerankers.maxsim import MaxSimReranker
+
+        try:
+            if spec.uses == "maxsim":
+                return MaxSimReranker(embedder, **spec.params)
+            if spec.uses == "collaborative":
+                return CollaborativeReranker(embedder, **spec.params)
+            if spec.uses == "llm":
+                assert self._llm is not None
+                return LLMReranker(self._llm, **spec.params)
+            return CrossEncoderReranker(**spec.params)
+        except TypeError as e:
+            raise ConfigError(
+                f"pipeline {self.name!r}: reranker {spec.uses!r} rejected {sorted(spec.params)}: {e}"
+            ) from e
+
+    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
+        """The top ``k`` hits; with a reranker, its order first, then the remaining first-stage candidates."""
+        if self._first is None:
+            raise ConfigError(f"pipeline {self.name!r}: call index(documents) before retrieve()")
+        if self._reranker is None:
+            return self._first.retrieve(query, k)
+        depth = self.spec.rerank_depth
+        candidates = self._first.retrieve(query, max(k, depth))
+        reranked = self._reranker.rerank(query, candidates[:depth])
+        return append_tail(reranked, candidates[depth:])[:k]
+
+
+def append_tail(head: list[Hit], tail: Sequence[Hit]) -> list[Hit]:
+    """``head`` then ``tail`` with tail scores rewritten below the head's, keeping the tail's order."""
+    floor = min((h.score for h in head), default=0.0)
+    return head + [h.with_score(floor - 1.0 - i) for i, h in enumerate(tail)]
+
+
+def build_pipeline(
+    spec: PipelineSpec,
+    embedder: Embedder | None = None,
+    query_embedder: Embedder | None = None,
+    llm: LLM | None = None,
+    cache: IndexCache | None = None,
+) -> RetrievalPipeline:
+    """A pipeline for ``spec``; ``query_embedder`` (default: ``embedder``) embeds queries, e.g. uncached."""
+    return RetrievalPipeline(spec, embedder, query_embedder, llm, cache)

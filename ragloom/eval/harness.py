@@ -1,0 +1,179 @@
+"""Evaluate a retrieval pipeline on a BEIR-layout dataset: index the corpus, run every query, score, time.
+
+The harness knows nothing about how a pipeline retrieves; it needs an object with ``index(documents)`` and
+``retrieve(query, k) -> list[Hit]`` (:class:`EvalPipeline`). Pipelines are built by name or from a YAML file
+in :mod:`ragloom.eval.pipelines`. Chunk hits become document scores by max over chunks; gold spans are
+shifted onto the indexed text (a title may be prepended), so span-hit is exact whatever the pipeline indexes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ragloom.core.types import Document, Hit
+from ragloom.eval.datasets import Dataset, GoldSpan, indexable_documents
+from ragloom.eval.metrics import (
+    doc_scores,
+    drop_own_id,
+    mean,
+    mrr,
+    ndcg_at_k,
+    rank,
+    recall_at_k,
+    span_hit_at_k,
+)
+
+__all__ = [
+    "EvalPipeline",
+    "EvalResult",
+    "body_offsets",
+    "evaluate",
+    "mean_metrics",
+    "query_metrics",
+    "score_query",
+]
+
+#: Cut-offs reported for every dataset (R@2/R@5 are HippoRAG's multi-hop numbers).
+RECALL_KS = (2, 5, 10, 100)
+SPAN_KS = (1, 5, 10)
+
+
+@runtime_checkable
+class EvalPipeline(Protocol):
+    """What the harness evaluates: something that indexes documents and answers ``retrieve``."""
+
+    name: str
+    with_title: bool
+
+    def index(self, documents: Sequence[Document]) -> None: ...
+
+    def retrieve(self, query: str, k: int = 10) -> list[Hit]: ...
+
+
+@dataclass
+class EvalResult:
+    """Metrics (means over queries) and timings of one pipeline on one dataset split."""
+
+    dataset: str
+    pipeline: str
+    split: str
+    n_queries: int
+    n_docs: int
+    metrics: dict[str, float]
+    index_seconds: float
+    index_docs_per_s: float
+    latency_ms_p50: float
+    latency_ms_p95: float
+    queries_per_s: float
+    config: dict[str, Any] = field(default_factory=dict)
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self, per_query: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        if not per_query:
+            data.pop("per_query")
+        return data
+
+    def write_json(self, path: str | Path, per_query: bool = True) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(self.to_dict(per_query), indent=2, sort_keys=False) + "\n")
+
+
+def query_metrics(
+    query_id: str,
+    hits: Sequence[Hit],
+    qrels: dict[str, int] | None,
+    spans: Sequence[GoldSpan] | None,
+) -> dict[str, float]:
+    """All metrics of one query: document metrics when judged by qrels, span-hit@k when gold spans exist."""
+    out: dict[str, float] = {}
+    if qrels:
+        ranked = rank(drop_own_id(doc_scores(hits), query_id))
+        out["nDCG@10"] = ndcg_at_k(ranked, qrels, 10)
+        out["MRR@10"] = mrr(ranked, qrels, 10)
+        for k in RECALL_KS:
+            out[f"R@{k}"] = recall_at_k(ranked, qrels, k)
+    if spans:
+        for k in SPAN_KS:
+            out[f"span-hit@{k}"] = span_hit_at_k(hits, spans, k)
+    return out
+
+
+def body_offsets(documents: Sequence[Document]) -> dict[str, int]:
+    """Where each indexed document's BEIR ``text`` starts (see :func:`indexable_documents`)."""
+    return {d.id: int(d.metadata.get("body_offset", 0)) for d in documents}
+
+
+def score_query(
+    dataset: Dataset, offsets: dict[str, int], query_id: str, hits: Sequence[Hit]
+) -> dict[str, float]:
+    """:func:`query_metrics` for a query of ``dataset``, gold spans shifted onto the indexed text."""
+    spans = [
+        GoldSpan(s.doc_id, s.start + offsets.get(s.doc_id, 0), s.end + offsets.get(s.doc_id, 0))
+        for s in dataset.spans.get(query_id, ())
+    ]
+    return query_metrics(query_id, hits, dataset.qrels.get(query_id), spans)
+
+
+def evaluate(
+    pipeline: EvalPipeline,
+    dataset: Dataset,
+    split: str = "all",
+    top_k: int = 100,
+    keep_per_query: bool = False,
+    progress: bool = False,
+) -> EvalResult:
+    """Index ``dataset``'s corpus with ``pipeline``, run its queries (already split/limited), score them."""
+    documents = indexable_documents(dataset, pipeline.with_title)
+    offsets = body_offsets(documents)
+    started = time.perf_counter()
+    pipeline.index(documents)
+    index_seconds = time.perf_counter() - started
+
+    per_query: dict[str, dict[str, float]] = {}
+    latencies: list[float] = []
+    for qid, text in _maybe_progress(dataset.queries.items(), progress, len(dataset.queries), pipeline.name):
+        t0 = time.perf_counter()
+        hits = pipeline.retrieve(text, top_k)
+        latencies.append(time.perf_counter() - t0)
+        per_query[qid] = score_query(dataset, offsets, qid, hits)
+    return EvalResult(
+        dataset=dataset.name,
+        pipeline=pipeline.name,
+        split=split,
+        n_queries=len(per_query),
+        n_docs=len(documents),
+        metrics=mean_metrics(per_query),
+        index_seconds=index_seconds,
+        index_docs_per_s=len(documents) / index_seconds if index_seconds > 0 else float("inf"),
+        latency_ms_p50=_percentile_ms(latencies, 50),
+        latency_ms_p95=_percentile_ms(latencies, 95),
+        queries_per_s=len(latencies) / sum(latencies) if sum(latencies) > 0 else float("inf"),
+        config=dict(getattr(pipeline, "config", {}) or {}),
+        per_query=per_query if keep_per_query else {},
+    )
+
+
+def mean_metrics(per_query: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Mean of each metric over the queries that have it (span metrics only over span-judged queries)."""
+    names = list(dict.fromkeys(name for values in per_query.values() for name in values))
+    return {name: mean(v[name] for v in per_query.values() if name in v) for name in names}
+
+
+def _percentile_ms(latencies: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(latencies) * 1000.0, q)) if latencies else 0.0
+
+
+def _maybe_progress(items: Any, progress: bool, total: int, name: str) -> Any:
+    if not progress:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, total=total, desc=f"queries ({name})", unit="q")

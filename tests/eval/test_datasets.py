@@ -1,0 +1,102 @@
+"""BEIR-layout loading: real folders, a folder never seen before, and errors that name the file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ragloom.core.errors import DatasetError
+from ragloom.eval.datasets import indexable_documents, load_dataset, split_queries
+
+
+def _write_folder(
+    root: Path,
+    corpus: list[str] | None = None,
+    queries: list[str] | None = None,
+    qrels: str | None = None,
+    spans: list[str] | None = None,
+) -> Path:
+    """A tiny BEIR folder; each argument overrides one file's lines."""
+    (root / "qrels").mkdir(parents=True)
+    corpus = corpus or [
+        json.dumps({"_id": "d1", "title": "Alpha", "text": "alpha beta gamma"}),
+        json.dumps({"_id": "d2", "title": "", "text": "delta epsilon"}),
+    ]
+    queries = queries or [
+        json.dumps({"_id": "q1", "text": "beta?"}),
+        json.dumps({"_id": "q2", "text": "delta?"}),
+        json.dumps({"_id": "q3", "text": "unjudged"}),
+    ]
+    (root / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
+    (root / "queries.jsonl").write_text("\n".join(queries) + "\n")
+    (root / "qrels" / "test.tsv").write_text(qrels or "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\n")
+    if spans is not None:
+        (root / "spans.jsonl").write_text("\n".join(spans) + "\n")
+    return root
+
+
+def test_loads_an_unseen_folder_and_keeps_only_judged_queries(tmp_path: Path) -> None:
+    spans = [json.dumps({"_id": "q1", "doc_id": "d1", "start": 6, "end": 10})]
+    ds = load_dataset(_write_folder(tmp_path / "mine", spans=spans))
+    assert ds.name == "mine" and list(ds.queries) == ["q1", "q2"]
+    assert ds.qrels == {"q1": {"d1": 1}, "q2": {"d2": 2}}
+    span = ds.spans["q1"][0]
+    assert ds.corpus["d1"].text[span.start : span.end] == "beta"
+    docs = {d.id: d for d in indexable_documents(ds, with_title=True)}
+    shifted = docs["d1"].metadata["body_offset"]
+    assert docs["d1"].text[span.start + shifted : span.end + shifted] == "beta"
+    assert docs["d2"].text == "delta epsilon"  # no title, no prefix
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"corpus": ['{"_id": "d1", "text": "ok"}', '{"_id": "d2", "text": ']},
+            "corpus.jsonl:2: invalid JSON",
+        ),
+        (
+            {"corpus": ['{"_id": "d1", "text": "ok"}', '{"_id": "d2"}']},
+            "corpus.jsonl:2: missing field 'text'",
+        ),
+        (
+            {"corpus": ['{"_id": "d1", "text": "a"}', '{"_id": "d1", "text": "b"}']},
+            "corpus.jsonl:2: duplicate _id",
+        ),
+        ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td9\t1\n"}, "test.tsv:3: document 'd9'"),
+        ({"qrels": "q1\td1\t1\nq1 d1 1\n"}, "test.tsv:2: expected 3 tab-separated columns"),
+        ({"qrels": "q1\td1\thigh\n"}, "test.tsv:1: score 'high' is not an integer"),
+        ({"spans": ['{"_id": "q1", "doc_id": "d1", "start": 5, "end": 99}']}, "spans.jsonl:1: span [5, 99)"),
+    ],
+)
+def test_malformed_input_names_file_and_line(tmp_path: Path, override: dict, message: str) -> None:
+    folder = _write_folder(tmp_path / "bad", **override)
+    with pytest.raises(DatasetError, match=message.replace("[", r"\[").replace(")", r"\)")):
+        load_dataset(folder)
+
+
+def test_missing_split_lists_the_available_ones(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"available qrels splits: \['test'\]"):
+        load_dataset(_write_folder(tmp_path / "x"), qrels_split="dev")
+    with pytest.raises(DatasetError, match="not a folder"):
+        load_dataset(tmp_path / "nowhere")
+
+
+def test_split_is_seeded_stable_and_independent_of_other_ids() -> None:
+    ids = [f"q{i}" for i in range(1000)]
+    dev, test = split_queries(ids)
+    assert sorted(dev + test) == sorted(ids) and not set(dev) & set(test)
+    assert 250 < len(dev) < 350  # about 30 % dev
+    dev_half, _ = split_queries(ids[:500])
+    assert dev_half == [q for q in dev if q in set(ids[:500])]  # membership depends only on the id
+    assert split_queries(ids, seed=1)[0] != dev
+
+
+def test_real_datasets_load_with_their_counts(shared_data: Path) -> None:
+    ds = load_dataset(shared_data / "hotpotqa-300")
+    assert (len(ds.corpus), len(ds.queries), sum(map(len, ds.qrels.values()))) == (2960, 300, 600)
+    assert len(ds.answers) == 300
+    dev, test = ds.split("dev"), ds.split("test")
+    assert len(dev.queries) + len(test.queries) == 300 and dev.limit(5).queries.keys() <= dev.queries.keys()
