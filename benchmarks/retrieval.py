@@ -400,12 +400,11 @@ def check_bars(tests: dict[str, list[EvalResult]], speed: dict[str, float] | Non
             ]
         )
     if "scifact" in tests:
-        best_name, best = max(
-            ((r.pipeline, r.metrics["nDCG@10"]) for r in tests["scifact"]), key=lambda x: x[1]
-        )
-        rows.append(
-            ["(b) SciFact nDCG@10 >= 0.71 (best pipeline)", f"{best:.4f} ({best_name})", best >= 0.71]
-        )
+        n_full = max(r.n_queries for r in tests["scifact"])  # reranked rows may cover only a subset
+        full = [(r.pipeline, r.metrics["nDCG@10"]) for r in tests["scifact"] if r.n_queries == n_full]
+        best_name, best = max(full, key=lambda x: x[1])
+        label = f"(b) SciFact nDCG@10 >= 0.71 (best pipeline, all {n_full} test queries)"
+        rows.append([label, f"{best:.4f} ({best_name})", best >= 0.71])
     if "squad-articles-a" in tests:
         by = {r.pipeline: r.metrics["span-hit@1"] for r in tests["squad-articles-a"]}
         for tag in ("", " [w200]"):

@@ -33,6 +33,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ragloom.tools.components",
     "ragloom.agents.components",
     "ragloom.agents.search.components",
+    "ragloom.eval.pipelines",
 )
 
 
