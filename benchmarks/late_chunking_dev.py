@@ -33,11 +33,12 @@ from ragloom.chunking.late import DEFAULT_NAIVE_WEIGHT, pool_token_vectors, toke
 from ragloom.chunking.sentence import SentenceChunker
 from ragloom.chunking.window import ParagraphChunker, WindowChunker
 from ragloom.core.paths import cache_dir, data_dir
+from ragloom.core.protocols import Chunker
 from ragloom.core.types import Chunk
 from ragloom.retrieval import embedders
 from ragloom.retrieval.embedders import SentenceTransformerEmbedder, default_embedder, text_key
 
-CHUNKERS = {
+CHUNKERS: dict[str, Chunker] = {
     "window200": WindowChunker(200),
     "paragraph": ParagraphChunker(),
     "sentence60": SentenceChunker(60),

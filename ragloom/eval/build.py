@@ -126,7 +126,10 @@ def _key(params: dict[str, Any]) -> str:
 def _cached_late(embedder: Embedder, text: str, chunks: list[Chunk], compute: Any) -> np.ndarray:
     from ragloom.core.paths import cache_dir
 
-    settings = [getattr(embedder, a, None) for a in ("model_name", "token_window", "token_overlap")]
+    from ragloom.chunking.late import DEFAULT_NAIVE_WEIGHT
+
+    names = ("model_name", "token_window", "token_overlap", "token_prefix")
+    settings = [*(getattr(embedder, a, None) for a in names), DEFAULT_NAIVE_WEIGHT]
     spans = [(c.start, c.end) for c in chunks]
     digest = hashlib.sha1(json.dumps([settings, spans]).encode() + text.encode("utf-8", "surrogatepass"))
     path = cache_dir("eval-late-chunks") / f"{digest.hexdigest()}.npy"

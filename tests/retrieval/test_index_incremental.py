@@ -105,7 +105,8 @@ def test_late_chunking_index(counting_embedder, tmp_path):
         late_chunking=True,
     )
     assert len(index) >= 2
-    assert counting_embedder.texts == []  # late chunking pools token vectors instead of embedding chunk texts
+    # late chunking pools token vectors of the whole text; the default mix adds each chunk's own embedding
+    assert counting_embedder.texts and all(t in doc.text for t in counting_embedder.texts)
     assert index.dense().retrieve("Scrooge signed", 1)[0].text.startswith("Scrooge")
 
 
