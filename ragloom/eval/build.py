@@ -124,9 +124,8 @@ def _key(params: dict[str, Any]) -> str:
 
 
 def _cached_late(embedder: Embedder, text: str, chunks: list[Chunk], compute: Any) -> np.ndarray:
-    from ragloom.core.paths import cache_dir
-
     from ragloom.chunking.late import DEFAULT_NAIVE_WEIGHT
+    from ragloom.core.paths import cache_dir
 
     names = ("model_name", "token_window", "token_overlap", "token_prefix")
     settings = [*(getattr(embedder, a, None) for a in names), DEFAULT_NAIVE_WEIGHT]
