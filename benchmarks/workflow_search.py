@@ -5,7 +5,16 @@ the test half (never searched on). Metric: Recall@5 of the final context (no LLM
 for every method, several seeds; each (method, seed) run starts with a cold result cache (the index and
 the embedder's on-disk vectors are shared), so wall times are comparable.
 
-    python benchmarks/workflow_search.py [--dataset DIR] [--budget 60] [--seeds 0 1 2]
+    python benchmarks/workflow_search.py [--dataset DIR] [--budget 60] [--seeds 0 1 2] [--holdout dev-val]
+
+``--holdout dev-val`` is for developing the search method without ever touching the test half: it splits
+the dev half again (dev-search 2/3, dev-val 1/3), searches on dev-search and reports on dev-val.
+
+Each search returns one flow per final-selection rule (``best``: highest dev score; ``lcb``: lower
+confidence bound over per-query scores; ``smooth``: value averaged with evaluated one-step neighbours, see
+ragloom/agents/search/final.py); every rule's pick is scored on the held-out queries, for every method, so
+the effect of the rule is visible separately from the search. A method's headline row uses its own rule
+(``SearchConfig.final='auto'``: ``smooth`` for MCTS, ``best`` for the baselines).
 
 The default flow is the demo's retriever without its LLM stages: hybrid BM25 + dense, reciprocal rank
 fusion, top 5 (the seed of examples/search_space.yaml).
@@ -27,8 +36,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from common import print_table, write_results
 
 from ragloom.agents.search import DatasetScorer, SearchConfig, load_space, resources_for_dataset, run_search
+from ragloom.agents.search.final import FINAL_RULES
 from ragloom.core.paths import data_dir
-from ragloom.eval.datasets import load_dataset
+from ragloom.eval.datasets import Dataset, load_dataset, split_queries
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("mcts", "random", "hill")
@@ -42,6 +52,13 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--budget", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--dev-fraction", type=float, default=0.5)
+    ap.add_argument(
+        "--holdout",
+        choices=["test", "dev-val"],
+        default="test",
+        help="where found flows are scored: the test half, or (for method development) dev-val, a third "
+        "of the dev half held out from a search that then runs on the other two thirds",
+    )
     ap.add_argument(
         "--patience",
         type=int,
@@ -59,12 +76,20 @@ def run_one(method: str, seed: int, ctx: dict[str, Any], budget: int, patience: 
     outcome = run_search(ctx["space"], ctx["dev"], config)
     wall = time.perf_counter() - started
     best = outcome.best
-    test = ctx["test"].evaluate(best.candidate)
+    held: dict[str, float] = {}
+    picks: dict[str, dict[str, Any]] = {}
+    for rule, rec in outcome.finals.items():
+        key = rec.candidate.key()
+        if key not in held:
+            held[key] = ctx["test"].evaluate(rec.candidate).score
+        picks[rule] = {"dev": rec.score, "test": held[key], "flow": rec.candidate.describe()}
     return {
         "method": method,
         "seed": seed,
+        "rule": config.final_rule,
         "dev": best.score,
-        "test": test.score,
+        "test": held[best.candidate.key()],
+        "picks": picks,
         "evaluations": len(outcome.records),
         "stopped": outcome.stopped,
         "wall_s": wall,
@@ -77,32 +102,49 @@ def run_one(method: str, seed: int, ctx: dict[str, Any], budget: int, patience: 
 def summarise(
     runs: list[dict[str, Any]], default: dict[str, float]
 ) -> tuple[list[list[Any]], dict[str, Any]]:
+    """Headline rows (each method with its own final rule), then every (method, rule) pair."""
     rows: list[list[Any]] = [
         ["default flow (hybrid rrf top-5)", default["dev"], default["test"], "-", 1, "-"]
     ]
-    summary: dict[str, Any] = {"default": default}
+    summary: dict[str, Any] = {"default": default, "by_rule": {}}
     for method in METHODS:
         mine = [r for r in runs if r["method"] == method]
-        tests = [r["test"] for r in mine]
-        summary[method] = {
-            "dev_mean": statistics.mean(r["dev"] for r in mine),
-            "test_mean": statistics.mean(tests),
-            "test_std": statistics.pstdev(tests),
-            "evaluations_mean": statistics.mean(r["evaluations"] for r in mine),
-            "wall_s_mean": statistics.mean(r["wall_s"] for r in mine),
-        }
-        s = summary[method]
-        rows.append(
-            [
-                f"{method} best flow",
-                s["dev_mean"],
-                s["test_mean"],
-                s["test_std"],
-                s["evaluations_mean"],
-                s["wall_s_mean"],
-            ]
-        )
+        summary[method] = _stats(mine, [r["dev"] for r in mine], [r["test"] for r in mine])
+        summary[method]["rule"] = mine[0]["rule"]
+        rows.append(_row(f"{method} best flow (final={mine[0]['rule']})", summary[method]))
+    for method in METHODS:
+        mine = [r for r in runs if r["method"] == method]
+        for rule in FINAL_RULES:
+            if rule == mine[0]["rule"]:
+                continue
+            picks = [r["picks"][rule] for r in mine]
+            s = _stats(mine, [p["dev"] for p in picks], [p["test"] for p in picks])
+            summary["by_rule"][f"{method}/{rule}"] = s
+            rows.append(_row(f"  {method}, final={rule} (same runs)", s))
     return rows, summary
+
+
+def _stats(runs: list[dict[str, Any]], devs: list[float], tests: list[float]) -> dict[str, Any]:
+    return {
+        "dev_mean": statistics.mean(devs),
+        "test_mean": statistics.mean(tests),
+        "test_std": statistics.pstdev(tests),
+        "evaluations_mean": statistics.mean(r["evaluations"] for r in runs),
+        "wall_s_mean": statistics.mean(r["wall_s"] for r in runs),
+    }
+
+
+def _row(name: str, s: dict[str, Any]) -> list[Any]:
+    return [name, s["dev_mean"], s["test_mean"], s["test_std"], s["evaluations_mean"], s["wall_s_mean"]]
+
+
+def splits(data: Dataset, holdout: str, dev_fraction: float) -> tuple[Dataset, Dataset, str]:
+    """(search split, held-out split, held-out name). ``dev-val`` never touches the test half."""
+    dev = data.split("dev", dev_fraction=dev_fraction)
+    if holdout == "test":
+        return dev, data.split("test", dev_fraction=dev_fraction), "test"
+    search_ids, val_ids = split_queries(list(dev.queries), seed=1, dev_fraction=2 / 3)
+    return data.with_queries(search_ids), data.with_queries(val_ids), "dev-val"
 
 
 def main() -> None:
@@ -110,8 +152,7 @@ def main() -> None:
     space = load_space(args.space)
     data = load_dataset(args.dataset)
     resources = resources_for_dataset(data, args.dataset)
-    dev = data.split("dev", dev_fraction=args.dev_fraction)
-    test = data.split("test", dev_fraction=args.dev_fraction)
+    dev, test, held_name = splits(data, args.holdout, args.dev_fraction)
     ctx = {
         "space": space,
         "resources": resources,
@@ -125,22 +166,24 @@ def main() -> None:
             run = run_one(method, seed, ctx, args.budget, args.patience)
             runs.append(run)
             print(
-                f"{method:6s} seed {seed}: dev {run['dev']:.4f} test {run['test']:.4f} "
+                f"{method:6s} seed {seed}: dev {run['dev']:.4f} {held_name} {run['test']:.4f} "
                 f"evals {run['evaluations']} {run['wall_s']:.1f}s  {run['flow']}",
                 flush=True,
             )
     rows, summary = summarise(runs, default)
     title = (
         f"Workflow search on {data.name}: {args.metric} of the final context, budget {args.budget}, "
-        f"seeds {args.seeds} (dev {len(dev.queries)} q, test {len(test.queries)} q)"
+        f"seeds {args.seeds} (search on {len(dev.queries)} q, scored on {held_name} {len(test.queries)} q)"
     )
-    table = print_table(title, ["flow", "dev", "test (mean)", "test std", "evaluations", "wall s"], rows)
+    columns = ["flow", "dev", f"{held_name} (mean)", f"{held_name} std", "evaluations", "wall s"]
+    table = print_table(title, columns, rows)
     per_seed = print_table(
-        "Per seed",
-        ["method", "seed", "dev", "test", "evaluations", "wall s", "best flow"],
+        "Per seed (each final rule's pick)",
+        ["method", "seed", "rule", "dev", held_name, "evaluations", "wall s", "flow"],
         [
-            [r["method"], r["seed"], r["dev"], r["test"], r["evaluations"], r["wall_s"], r["flow"]]
+            [r["method"], r["seed"], rule, p["dev"], p["test"], r["evaluations"], r["wall_s"], p["flow"]]
             for r in runs
+            for rule, p in r["picks"].items()
         ],
     )
     bar = {
@@ -153,6 +196,7 @@ def main() -> None:
         args.name,
         {
             "dataset": str(args.dataset),
+            "holdout": held_name,
             "patience": args.patience,
             "metric": args.metric,
             "budget": args.budget,

@@ -24,7 +24,7 @@ from ragloom.flows import END, START, Flow
 DEMO_QUESTIONS: tuple[str, ...] = (
     "What is the name of Scrooge's clerk?",
     "What is the name of Scrooge's nephew?",
-    "Who was Scrooge's business partner?",
+    "What is the name of the ghost that visits Scrooge first?",
 )
 
 DEMO_DOC_ID = "a_christmas_carol"

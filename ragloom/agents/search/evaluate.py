@@ -32,7 +32,9 @@ METRICS = ("recall@K", "ndcg@K", "mrr@K", "span-hit@K", "em", "f1")
 
 @dataclass
 class Evaluation:
-    """A candidate's dev score (mean over repeats), the per-repeat scores, its cost and failed examples."""
+    """A candidate's dev score (mean over repeats), the per-repeat scores, its cost and failed examples.
+    ``per_query``: each query's score (mean over repeats, dataset order), for confidence bounds on the
+    score when choosing the final flow (:mod:`.final`)."""
 
     score: float
     repeats: list[float]
@@ -40,6 +42,7 @@ class Evaluation:
     failures: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    per_query: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,6 +155,7 @@ class DatasetScorer:
         repeats: list[float] = []
         tokens = usd = calls = latency = 0.0
         worst: list[tuple[float, str]] = []
+        per_query = dict.fromkeys(self.dataset.queries, 0.0)
         for _ in range(self.repeats):
             total = 0.0
             for qid, question in self.dataset.queries.items():
@@ -162,6 +166,7 @@ class DatasetScorer:
                 usd, calls = usd + usage.cost_usd, calls + usage.calls
                 latency += result.trace.duration
                 total += score
+                per_query[qid] += score / self.repeats
                 worst.append((score, qid))
             repeats.append(total / max(len(self.dataset.queries), 1))
         n = max(len(self.dataset.queries) * self.repeats, 1)
@@ -178,7 +183,10 @@ class DatasetScorer:
             {"id": qid, "question": self.dataset.queries[qid], "score": s}
             for s, qid in sorted(worst)[: self.n_failures]
         ]
-        return Evaluation(sum(repeats) / len(repeats), repeats, cost, failures, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return Evaluation(
+            sum(repeats) / len(repeats), repeats, cost, failures, seconds, per_query=list(per_query.values())
+        )
 
     def score(self, candidates: Sequence[Candidate]) -> list[Evaluation]:
         """Evaluate a batch concurrently (asyncio over worker threads, at most ``concurrency`` at once)."""

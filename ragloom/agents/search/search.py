@@ -18,6 +18,7 @@ from typing import Any
 
 from ragloom.agents.search.edits import Edit, canonical, neighbours, random_candidate
 from ragloom.agents.search.evaluate import Evaluation, Scorer
+from ragloom.agents.search.final import FINAL_RULES, final_scores, pick
 from ragloom.agents.search.kernels import (
     converged,
     pareto_front,
@@ -42,7 +43,10 @@ class SearchConfig:
     ``patience``: stop when the top-``top_k`` mean has not improved for that many rounds (0 = never);
     ``mu``: the scalarisation weight of cost; ``cost_key``: which measured cost is the objective
     (``auto``: ``tokens`` when the space has LLM operators, else ``retrieval_calls``); ``max_usd`` /
-    ``max_tokens``: stop once evaluations have spent that much."""
+    ``max_tokens``: stop once evaluations have spent that much. ``final``: how the returned flow is chosen
+    among the evaluated ones (:mod:`.final`: ``best``, ``lcb``, ``smooth``; ``auto``: ``smooth`` for the
+    tree search, whose expansions evaluate the neighbourhoods it needs, ``best`` for the baselines);
+    ``final_z`` / ``final_weight``: the lcb's z and the smoothing weight of neighbours."""
 
     method: str = "mcts"
     budget: int = 30
@@ -59,6 +63,9 @@ class SearchConfig:
     cost_key: str = "auto"
     max_usd: float | None = None
     max_tokens: float | None = None
+    final: str = "auto"
+    final_z: float = 1.0
+    final_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -67,6 +74,15 @@ class SearchConfig:
             raise ConfigError(f"selection must be 'soft' (AFlow) or 'uct', got {self.selection!r}")
         if self.budget < 1 or self.parallel < 1:
             raise ConfigError("budget and parallel must be >= 1")
+        if self.final != "auto" and self.final not in FINAL_RULES:
+            raise ConfigError(f"final must be 'auto' or one of {', '.join(FINAL_RULES)}, got {self.final!r}")
+
+    @property
+    def final_rule(self) -> str:
+        """The final-selection rule in effect (``auto`` resolved by method)."""
+        if self.final != "auto":
+            return self.final
+        return "smooth" if self.method == "mcts" else "best"
 
 
 @dataclass
@@ -106,7 +122,8 @@ class Record:
 
 @dataclass
 class SearchOutcome:
-    """What a search found: all records, the best (by value), the Pareto front and the experience log."""
+    """What a search found: all records, the best (by the config's final rule), the Pareto front, the
+    experience log, and ``finals``: every final rule's pick (so rules can be compared on held-out data)."""
 
     records: list[Record]
     best: Record
@@ -117,6 +134,7 @@ class SearchOutcome:
     stopped: str
     scorer_evaluations: int
     history: list[float] = field(default_factory=list)
+    finals: dict[str, Record] = field(default_factory=dict)
 
 
 class WorkflowSearch:
@@ -363,7 +381,11 @@ class WorkflowSearch:
     # -- result --------------------------------------------------------------------------------------------
     def outcome(self, stopped: str) -> SearchOutcome:
         ok = [r for r in self.records if r.evaluation.error is None] or self.records
-        best = max(ok, key=lambda r: (r.value, -self.cost_of(r.evaluation), -r.id))
+        finals = {}
+        for rule in FINAL_RULES:
+            scores = final_scores(ok, rule, self.space, self.config.final_z, self.config.final_weight)
+            finals[rule] = ok[pick(ok, scores, self.cost_of)]
+        best = finals[self.config.final_rule]
         front = pareto_front([(r.score, self.cost_of(r.evaluation)) for r in ok])
         self.log(f"stopped: {stopped}; best score {best.score:.4f} after {len(self.records)} evaluations")
         return SearchOutcome(
@@ -376,6 +398,7 @@ class WorkflowSearch:
             stopped,
             self.scorer_evaluations,
             list(self.history),
+            finals,
         )
 
 
