@@ -7,8 +7,7 @@ module), shared span helpers in ``base``, late chunking in ``late``. Imports are
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ragloom.core.lazy import lazy_exports
 
 _EXPORTS = {
     "TokenChunker": "ragloom.chunking.token",
@@ -25,9 +24,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ragloom.chunking' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,7 @@ stays cheap. ``ragloom eval DATASET_DIR --pipeline NAME|FILE.yaml`` is the comma
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ragloom.core.lazy import lazy_exports
 
 _EXPORTS = {
     "Dataset": "ragloom.eval.datasets",
@@ -35,13 +34,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ragloom.eval' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

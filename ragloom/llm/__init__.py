@@ -6,8 +6,7 @@ Names are imported lazily so that ``import ragloom.llm`` stays cheap (no torch, 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ragloom.core.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "OpenAICompatibleLLM": "ragloom.llm.openai_compat",
@@ -30,13 +29,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ragloom.llm' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,7 @@ package does not load torch or chromadb.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ragloom.core.lazy import lazy_exports
 
 _EXPORTS = {
     "BM25Retriever": "ragloom.retrieval.bm25",
@@ -28,9 +27,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ragloom.retrieval' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

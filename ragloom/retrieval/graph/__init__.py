@@ -11,8 +11,7 @@ Imports are lazy so that ``import ragloom.retrieval.graph`` loads neither spaCy 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ragloom.core.lazy import lazy_exports
 
 _EXPORTS = {
     "GraphIndex": "ragloom.retrieval.graph.graph_index",
@@ -32,13 +31,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ragloom.retrieval.graph' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
