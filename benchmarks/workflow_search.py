@@ -14,7 +14,7 @@ Each search returns one flow per final-selection rule (``best``: highest dev sco
 confidence bound over per-query scores; ``smooth``: value averaged with evaluated one-step neighbours, see
 ragloom/agents/search/final.py); every rule's pick is scored on the held-out queries, for every method, so
 the effect of the rule is visible separately from the search. A method's headline row uses its own rule
-(``SearchConfig.final='auto'``: ``smooth`` for MCTS, ``best`` for the baselines).
+(``SearchConfig.final='auto'``, which is ``best``).
 
 The default flow is the demo's retriever without its LLM stages: hybrid BM25 + dense, reciprocal rank
 fusion, top 5 (the seed of examples/search_space.yaml).
@@ -64,6 +64,12 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=0,
         help="MCTS convergence patience in rounds; 0 (default) spends the whole budget, as the baselines do",
+    )
+    ap.add_argument(
+        "--val-split-seed",
+        type=int,
+        default=1,
+        help="seed of the dev-search/dev-val split (repeat with several to average out the split)",
     )
     ap.add_argument("--name", default="workflow_search")
     return ap.parse_args()
@@ -138,12 +144,14 @@ def _row(name: str, s: dict[str, Any]) -> list[Any]:
     return [name, s["dev_mean"], s["test_mean"], s["test_std"], s["evaluations_mean"], s["wall_s_mean"]]
 
 
-def splits(data: Dataset, holdout: str, dev_fraction: float) -> tuple[Dataset, Dataset, str]:
+def splits(
+    data: Dataset, holdout: str, dev_fraction: float, val_seed: int = 1
+) -> tuple[Dataset, Dataset, str]:
     """(search split, held-out split, held-out name). ``dev-val`` never touches the test half."""
     dev = data.split("dev", dev_fraction=dev_fraction)
     if holdout == "test":
         return dev, data.split("test", dev_fraction=dev_fraction), "test"
-    search_ids, val_ids = split_queries(list(dev.queries), seed=1, dev_fraction=2 / 3)
+    search_ids, val_ids = split_queries(list(dev.queries), seed=val_seed, dev_fraction=2 / 3)
     return data.with_queries(search_ids), data.with_queries(val_ids), "dev-val"
 
 
@@ -152,7 +160,7 @@ def main() -> None:
     space = load_space(args.space)
     data = load_dataset(args.dataset)
     resources = resources_for_dataset(data, args.dataset)
-    dev, test, held_name = splits(data, args.holdout, args.dev_fraction)
+    dev, test, held_name = splits(data, args.holdout, args.dev_fraction, args.val_split_seed)
     ctx = {
         "space": space,
         "resources": resources,

@@ -37,6 +37,12 @@ def search_command(
         "none", "--llm", help="local: the embedded LLM runs LLM operators and proposes edits (AFlow-style)."
     ),
     executor: str = typer.Option("asyncio", "--executor", help="asyncio, or ray (when installed)."),
+    final: str = typer.Option(
+        "auto",
+        "--final",
+        help="How the returned flow is chosen: best (highest dev score), lcb (confidence bound), smooth "
+        "(averaged with one-step neighbours); auto is best.",
+    ),
 ) -> None:
     """Search flows on DATASET's dev split; writes best_flow.yaml, pareto.json, report.md, tree.png/html."""
     from ragloom.agents.search.api import search_flows
@@ -68,6 +74,7 @@ def search_command(
             llm=model,
             optimizer_llm=model,
             executor=executor,
+            final=final,
         )
     except RagloomError as e:
         typer.echo(f"error: {e}", err=True)

@@ -79,6 +79,9 @@ def render_markdown(outcome: SearchOutcome, extra: dict[str, Any]) -> str:
         f"- best flow: score {best.score:.4f}  `{best.candidate.describe()}` (record {best.id}, "
         f"{outcome.cost_key} {best.evaluation.cost.get(outcome.cost_key, 0.0):.4g})",
     ]
+    lines += [
+        f"- final rule {rule}: record {r.id}, score {r.score:.4f}" for rule, r in outcome.finals.items()
+    ]
     lines += [f"- {k}: {v}" for k, v in extra.items() if not isinstance(v, dict | list)]
     lines += [
         "",

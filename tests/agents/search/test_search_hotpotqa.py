@@ -63,6 +63,10 @@ def test_search_command_on_a_hotpotqa_slice(shared_data: Path, tmp_path: Path) -
         assert (out / name).is_file(), name
     records = json.loads((out / "records.json").read_text())["records"]
     assert len(records) == 6 and max(r["score"] for r in records) >= records[0]["score"] > 0.3
+    evaluations = json.loads((out / "state.json").read_text())["evaluations"].values()
+    for ev in evaluations:  # per-query scores (for the final rule's confidence bound) average to the score
+        assert len(ev["per_query"]) == 16
+        assert abs(sum(ev["per_query"]) / 16 - ev["score"]) < 1e-9
     again = CliRunner().invoke(app, args)  # resumes from state.json: nothing is evaluated again
     assert again.exit_code == 0 and json.loads((out / "records.json").read_text())["records"] == records
 
