@@ -11,18 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ragloom.core.errors import StateUpdateError
 from ragloom.core.protocols import Chunker
 from ragloom.core.registry import register
+from ragloom.core.state_access import read_key, read_str
 from ragloom.core.types import Chunk
 
 Node = Callable[[Any], dict[str, list[Chunk]]]
-
-
-def _read(state: Any, key: str, default: Any = None) -> Any:
-    if isinstance(state, dict):
-        return state.get(key, default)
-    return getattr(state, key, default)
 
 
 def chunker_node(
@@ -31,13 +25,8 @@ def chunker_node(
     """A flow node that splits ``state[input_key]`` with ``chunker`` into ``state[output_key]``."""
 
     def chunk(state: Any) -> dict[str, list[Chunk]]:
-        text = _read(state, input_key)
-        if not isinstance(text, str):
-            raise StateUpdateError(
-                f"chunking node: state key {input_key!r} must hold the text (str), got "
-                f"{type(text).__name__}; set input_key= to the key that holds it"
-            )
-        doc_id = _read(state, doc_id_key) or "doc"
+        text = read_str(state, input_key, "chunking", "the text")
+        doc_id = read_key(state, doc_id_key, "chunking", None) or "doc"
         return {output_key: chunker.split(text, str(doc_id))}
 
     chunk.__name__ = f"chunk_{type(chunker).__name__}"

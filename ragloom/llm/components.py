@@ -14,6 +14,7 @@ from typing import Any
 from ragloom.core.errors import ConfigError
 from ragloom.core.protocols import LLM
 from ragloom.core.registry import register
+from ragloom.core.state_access import read_key
 from ragloom.core.types import Message
 from ragloom.flows import RunContext, node
 
@@ -42,12 +43,6 @@ def llm_from_context(ctx: RunContext | None) -> LLM:
     from ragloom.llm.local import default_llm
 
     return default_llm()
-
-
-def _read(state: Any, key: str, default: Any = None) -> Any:
-    if isinstance(state, dict):
-        return state.get(key, default)
-    return getattr(state, key, default)
 
 
 def passage_text_and_id(item: Any, index: int) -> tuple[str, str]:
@@ -108,8 +103,8 @@ def generate(
 
     @node(takes_context=True)
     def generate_node(state: Any, ctx: RunContext) -> dict[str, Any]:
-        question = str(_read(state, question_key, ""))
-        items = list(_read(state, context_key, None) or [])
+        question = str(read_key(state, question_key, "llm.generate", ""))
+        items = list(read_key(state, context_key, "llm.generate", None) or [])
         passages = [passage_text_and_id(item, i) for i, item in enumerate(items, 1)]
         user = f"Context:\n{format_context(items, max_passage_chars)}\n\n{instruction}\nQuestion: {question}"
         if not items:
@@ -149,7 +144,7 @@ def rewrite_query(
 
     @node(takes_context=True)
     def rewrite_node(state: Any, ctx: RunContext) -> dict[str, Any]:
-        question = str(_read(state, input_key, ""))
+        question = str(read_key(state, input_key, "llm.rewrite_query", ""))
         messages = [Message("system", system_prompt), Message("user", question)]
         text = llm_from_context(ctx).complete(messages, max_tokens=max_tokens, stop=["\n"]).text
         query = text.strip().strip('"').strip()

@@ -16,35 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ragloom.core.errors import ConfigError, StateUpdateError
+from ragloom.core.errors import ConfigError
 from ragloom.core.protocols import Reranker, Retriever
 from ragloom.core.registry import register
+from ragloom.core.state_access import read_key, read_str
 from ragloom.core.types import Hit
 
 Node = Callable[..., dict[str, Any]]
-
-
-def _read(state: Any, key: str) -> Any:
-    if isinstance(state, dict):
-        if key not in state:
-            raise StateUpdateError(
-                f"retrieval node: the state has no key {key!r}; set input_key=/hits_key= to yours"
-            )
-        return state[key]
-    if not hasattr(state, key):
-        raise StateUpdateError(
-            f"retrieval node: the state has no key {key!r}; set input_key=/hits_key= to yours"
-        )
-    return getattr(state, key)
-
-
-def _question(state: Any, key: str) -> str:
-    value = _read(state, key)
-    if not isinstance(value, str):
-        raise StateUpdateError(
-            f"retrieval node: state key {key!r} must hold the question (str), got {type(value).__name__}"
-        )
-    return value
 
 
 def _with_context(fn: Callable[[Any, Any], dict[str, Any]]) -> Node:
@@ -87,7 +65,7 @@ def _retriever_node(
                 raise ConfigError(
                     f"{name}: no resource {resource!r}; pass invoke(..., context={{{resource!r}: retriever}})"
                 )
-            return {output_key: retriever.retrieve(_question(state, input_key), k)}
+            return {output_key: retriever.retrieve(read_str(state, input_key, name, "the question"), k)}
 
         from_resource.__name__ = name.replace(".", "_")
         return _with_context(from_resource)
@@ -95,7 +73,7 @@ def _retriever_node(
     get = _lazy(make)
 
     def retrieve(state: Any) -> dict[str, Any]:
-        return {output_key: get().retrieve(_question(state, input_key), k)}
+        return {output_key: get().retrieve(read_str(state, input_key, name, "the question"), k)}
 
     retrieve.__name__ = name.replace(".", "_")
     return retrieve
@@ -190,8 +168,9 @@ def _rerank_node(name: str, get: Callable[[Any], Reranker], k: int | None, keys:
         )
 
     def rerank(state: Any, ctx: Any = None) -> dict[str, Any]:
-        hits = list(_read(state, hits_key) or [])
-        return {output_key: get(ctx).rerank(_question(state, input_key), hits, k)}
+        hits = list(read_key(state, hits_key, name, param="hits_key") or [])
+        question = read_str(state, input_key, name, "the question")
+        return {output_key: get(ctx).rerank(question, hits, k)}
 
     rerank.__name__ = name.replace(".", "_")
     return rerank

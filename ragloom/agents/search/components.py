@@ -25,6 +25,7 @@ from typing import Any
 from ragloom.agents.search.resources import DEPTH
 from ragloom.core.errors import ConfigError
 from ragloom.core.registry import register
+from ragloom.core.state_access import read_key
 from ragloom.core.types import Hit, Message
 from ragloom.flows import RunContext, node
 
@@ -32,12 +33,6 @@ Node = Callable[..., dict[str, Any]]
 RRF_K = 60
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]+")
 _CITE = re.compile(r"\s*\[\d+\]")
-
-
-def _read(state: Any, key: str, default: Any = None) -> Any:
-    if isinstance(state, dict):
-        return state.get(key, default)
-    return getattr(state, key, default)
 
 
 def _resources(ctx: RunContext, name: str, who: str) -> Any:
@@ -106,9 +101,10 @@ def retrieve(
 
     @node(takes_context=True)
     def search_retrieve(state: Any, ctx: RunContext) -> dict[str, Any]:
-        res = _resources(ctx, resource, "search.retrieve")
-        query = str(_read(state, query_key, "") or _read(state, input_key, ""))
-        subs = [q for q in _read(state, "subquestions", None) or [] if q.strip()]
+        name = "search.retrieve"
+        res = _resources(ctx, resource, name)
+        query = str(read_key(state, query_key, name, "") or read_key(state, input_key, name, ""))
+        subs = [q for q in read_key(state, "subquestions", name, None) or [] if q.strip()]
         if subs:
             hits = rrf([res.retrieve(q, k, method, **options) for q in [query, *subs]], k)
         else:
@@ -126,7 +122,7 @@ def fuse(fusion: str = "rrf", k: int = 5, output_key: str = "hits") -> Node:
     combine = rrf if fusion == "rrf" else interleave
 
     def search_fuse(state: Any) -> dict[str, Any]:
-        branches = _read(state, "branches", None) or {}
+        branches = read_key(state, "branches", "search.fuse", None) or {}
         return {output_key: combine([branches[name] for name in sorted(branches)], k)}
 
     return search_fuse
@@ -162,8 +158,8 @@ def multihop(
     @node(takes_context=True)
     def search_multihop(state: Any, ctx: RunContext) -> dict[str, Any]:
         res = _resources(ctx, resource, "search.multihop")
-        question = str(_read(state, input_key, ""))
-        hits = list(_read(state, hits_key, None) or [])
+        question = str(read_key(state, input_key, "search.multihop", ""))
+        hits = list(read_key(state, hits_key, "search.multihop", None) or [])
         seed_docs = list(dict.fromkeys(h.doc_id for h in hits))[:seeds]
         if link == "mention":
             pool = res.retrieve(question, DEPTH, method, **options)
@@ -214,8 +210,8 @@ def prf(
     @node(takes_context=True)
     def search_prf(state: Any, ctx: RunContext) -> dict[str, Any]:
         res = _resources(ctx, resource, "search.prf")
-        question = str(_read(state, input_key, ""))
-        hits = list(_read(state, hits_key, None) or [])
+        question = str(read_key(state, input_key, "search.prf", ""))
+        hits = list(read_key(state, hits_key, "search.prf", None) or [])
         extra = expansion_terms(question, [h.text for h in hits[:docs]], terms)
         again = res.retrieve(f"{question} {' '.join(extra)}", max(len(hits), 5), method, **options)
         return {hits_key: rrf([hits, again], max(len(hits), 5))}
@@ -242,8 +238,9 @@ def rerank(
     def search_rerank(state: Any, ctx: RunContext) -> dict[str, Any]:
         res = _resources(ctx, resource, "search.rerank")
         reranker = res._part(f"rerank-{method}", lambda: _make_reranker(method))
-        hits = list(_read(state, hits_key, None) or [])
-        return {hits_key: res.rerank(method, reranker, str(_read(state, "question", "")), hits, k)}
+        hits = list(read_key(state, hits_key, "search.rerank", None) or [])
+        question = str(read_key(state, "question", "search.rerank", ""))
+        return {hits_key: res.rerank(method, reranker, question, hits, k)}
 
     return search_rerank
 
@@ -270,8 +267,8 @@ def _llm(ctx: RunContext) -> Any:
 def _grounded_prompt(state: Any, instruction: str) -> str:
     from ragloom.llm.components import format_context
 
-    items = list(_read(state, "context", None) or _read(state, "hits", None) or [])
-    question = str(_read(state, "question", ""))
+    items = list(read_key(state, "context", "search", None) or read_key(state, "hits", "search", None) or [])
+    question = str(read_key(state, "question", "search", ""))
     if not items:
         return f"{instruction}\nQuestion: {question}"
     return f"Context:\n{format_context(items, 600)}\n\n{instruction}\nQuestion: {question}"
@@ -287,7 +284,7 @@ def decompose(max_questions: int = 3, max_tokens: int = 96) -> Node:
 
     @node(takes_context=True)
     def search_decompose(state: Any, ctx: RunContext) -> dict[str, Any]:
-        question = str(_read(state, "question", ""))
+        question = str(read_key(state, "question", "search.decompose", ""))
         text = (
             _llm(ctx)
             .complete([Message("user", f"{instruction}\nQuestion: {question}")], max_tokens=max_tokens)
@@ -331,7 +328,7 @@ def review(max_tokens: int = 96) -> Node:
 
     @node(takes_context=True)
     def search_review(state: Any, ctx: RunContext) -> dict[str, Any]:
-        draft = str(_read(state, "answer", ""))
+        draft = str(read_key(state, "answer", "search.review", ""))
         instruction = (
             f"Draft answer: {draft}\nCheck the draft against the context. If it is right, repeat it; "
             "otherwise write the corrected answer. Reply with the answer only."
@@ -351,7 +348,7 @@ def format_answer(style: str = "short") -> Node:
         raise ConfigError(f"search.format_answer: style must be short or sentence, got {style!r}")
 
     def search_format_answer(state: Any) -> dict[str, Any]:
-        text = _CITE.sub("", str(_read(state, "answer", ""))).strip()
+        text = _CITE.sub("", str(read_key(state, "answer", "search.format_answer", ""))).strip()
         first = re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0]
         if style == "short":
             first = re.split(r"[,;]\s|\.$", first, maxsplit=1)[0]

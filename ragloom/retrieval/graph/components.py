@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ragloom.core.errors import ConfigError, StateUpdateError
+from ragloom.core.errors import ConfigError
 from ragloom.core.registry import register
+from ragloom.core.state_access import read_key
 from ragloom.retrieval.graph.pathrag import PathPruner
 from ragloom.retrieval.graph.paths import PathFilter
 from ragloom.retrieval.graph.retriever import GraphRetriever
@@ -29,15 +30,6 @@ from ragloom.retrieval.graph.subgraph import KHopSubgraph, PPRSubgraph
 Node = Callable[..., dict[str, Any]]
 _loaded: dict[tuple[str, str], GraphRetriever] = {}
 _lock = threading.Lock()
-
-
-def _get(state: Any, key: str, name: str) -> Any:
-    value = state.get(key) if isinstance(state, dict) else getattr(state, key, None)
-    if value is None:
-        raise StateUpdateError(
-            f"{name}: the state has no value for {key!r}; set the matching *_key= parameter"
-        )
-    return value
 
 
 def _open(index: str, first_stage: str) -> GraphRetriever:
@@ -79,7 +71,7 @@ def _subgraph_node(name: str, make: Callable[[GraphRetriever], Any], params: dic
     q, seeds_key, out = params["input_key"], params["seeds_key"], params["output_key"]
 
     def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
-        seeds = retriever.seeds(_get(state, q, name))
+        seeds = retriever.seeds(read_key(state, q, name, allow_none=False))
         return {seeds_key: seeds, out: make(retriever).scores(seeds)}
 
     return _node(name, params["index"], params["resource"], params["first_stage"], body)
@@ -141,7 +133,7 @@ def path_filter_node(
     name = "graph.paths.filter"
 
     def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
-        question = _get(state, input_key, name)
+        question = read_key(state, input_key, name, allow_none=False)
         seeds = _seeds(state, seeds_key, retriever, question)
         pf = PathFilter(retriever.index, method, max_hops, beam_width, max_paths)
         return {output_key: pf.paths(question, seeds)}
@@ -150,7 +142,7 @@ def path_filter_node(
 
 
 def _seeds(state: Any, key: str, retriever: GraphRetriever, question: str) -> Seeds:
-    value = state.get(key) if isinstance(state, dict) else getattr(state, key, None)
+    value = read_key(state, key, "graph", None)
     return value if isinstance(value, Seeds) else retriever.seeds(question)
 
 
@@ -173,9 +165,9 @@ def pathrag_node(
     name = "graph.paths.pathrag"
 
     def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
-        question = _get(state, input_key, name)
+        question = read_key(state, input_key, name, allow_none=False)
         seeds = _seeds(state, seeds_key, retriever, question)
-        candidates = _get(state, paths_key, name)
+        candidates = read_key(state, paths_key, name, param="paths_key", allow_none=False)
         kept = PathPruner(retriever.index, decay, threshold, mix=mix).prune(candidates, seeds, n)
         return {output_key: kept, texts_key: [p.text for p in kept]}
 
@@ -198,10 +190,10 @@ def retrieve_node(
         raise ConfigError(f"graph.retrieve: k must be > 0, got {k}")
 
     def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
-        get = state.get if isinstance(state, dict) else lambda key: getattr(state, key, None)
-        seeds, scores = get(seeds_key), get(subgraph_key)
+        name = "graph.retrieve"
+        seeds, scores = read_key(state, seeds_key, name, None), read_key(state, subgraph_key, name, None)
         if isinstance(seeds, Seeds) and isinstance(scores, dict):
             return {output_key: retriever.rank_scores(seeds, scores, k)}
-        return {output_key: retriever.retrieve(_get(state, input_key, "graph.retrieve"), k)}
+        return {output_key: retriever.retrieve(read_key(state, input_key, name, allow_none=False), k)}
 
     return _node("graph.retrieve", index, resource, first_stage, body)

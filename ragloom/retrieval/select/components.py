@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ragloom.core.errors import ConfigError, StateUpdateError
+from ragloom.core.errors import ConfigError
 from ragloom.core.protocols import Selector
 from ragloom.core.registry import register
+from ragloom.core.state_access import read_key
 from ragloom.retrieval.select.corag import CoragSelector, CoragWeights
 from ragloom.retrieval.select.greedy import GreedyDensitySelector
 from ragloom.retrieval.select.mmr import MMRSelector
@@ -21,15 +22,6 @@ from ragloom.retrieval.select.sage import SageSelector
 from ragloom.retrieval.select.topk import TopKSelector
 
 Node = Callable[[Any], dict[str, Any]]
-
-
-def _read(state: Any, key: str, name: str) -> Any:
-    missing = key not in state if isinstance(state, dict) else not hasattr(state, key)
-    if missing:
-        raise StateUpdateError(
-            f"{name} node: the state has no key {key!r}; set query_key=/input_key= to yours"
-        )
-    return state[key] if isinstance(state, dict) else getattr(state, key)
 
 
 def selector_node(
@@ -40,8 +32,8 @@ def selector_node(
         raise ConfigError(f"{name}: budget_tokens must be an integer >= 0, got {budget_tokens!r}")
 
     def select_node(state: Any) -> dict[str, Any]:
-        query = _read(state, query_key, name)
-        hits = _read(state, input_key, name)
+        query = read_key(state, query_key, name, param="query_key")
+        hits = read_key(state, input_key, name)
         return {output_key: selector.select(str(query), list(hits), budget_tokens)}
 
     select_node.__name__ = name.replace(".", "_")
