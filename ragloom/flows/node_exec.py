@@ -151,8 +151,21 @@ def _cached(run: Run, cn: CNode, view: Any) -> tuple[Any, Any]:
     """(cache key, cached update or None); the key is None when the node has no cache_key."""
     if cn.cache_key is None:
         return None, None
-    key = (cn.name, cn.cache_key(view))
-    return key, run.cache.get(key)
+    try:
+        key = (cn.name, cn.cache_key(view))
+    except Exception as e:
+        raise NodeExecutionError(
+            f"cache_key of node {cn.name!r} of flow {run.flow.name!r} failed: {type(e).__name__}: {e}",
+            node=cn.name,
+        ) from e
+    try:
+        return key, run.cache.get(key)
+    except TypeError as e:  # unhashable key: say which node and what to return instead
+        raise NodeExecutionError(
+            f"cache_key of node {cn.name!r} of flow {run.flow.name!r} returned a {type(key[1]).__name__}, "
+            f"which is not hashable ({e}); return a hashable key such as a str or a tuple",
+            node=cn.name,
+        ) from e
 
 
 def _cache_hit(run: Run, cn: CNode, update: Any) -> tuple[Any, list[StepRecord]]:
@@ -161,11 +174,20 @@ def _cache_hit(run: Run, cn: CNode, update: Any) -> tuple[Any, list[StepRecord]]
     return update, [record]
 
 
+def _retryable(cn: CNode, error: BaseException) -> bool:
+    """Flow errors are deterministic (bad update, conflicting write), except a subflow's node failures."""
+    return not isinstance(error, FlowError) or (
+        cn.subflow is not None and isinstance(error, NodeExecutionError)
+    )
+
+
 def _invoke_sync(run: Run, cn: CNode, view: Any, attempt: int, record: StepRecord) -> Any:
     if cn.subflow is not None:
-        update, children = cn.subflow._run_as_node(
-            run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys
-        )
+        sub_args = (run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys)
+        if cn.timeout is not None:
+            update, children = _call_with_timeout(cn.subflow._run_as_node, sub_args, cn.timeout)
+        else:
+            update, children = cn.subflow._run_as_node(*sub_args)
         record.children = tuple(children)
         return update
     args = _args(run, cn, view, attempt)
@@ -216,7 +238,7 @@ def execute_sync(run: Run, cn: CNode, shared_sink: bool = False) -> tuple[Any, l
         except Exception as e:
             record.end = anchor + perf()
             record.error = _error_text(e, cn)
-            if attempt > cn.retries or isinstance(e, FlowError):
+            if attempt > cn.retries or not _retryable(cn, e):
                 raise _failure(run, cn, e, attempt, records) from (None if isinstance(e, _Timeout) else e)
             time.sleep(cn.backoff * 2 ** (attempt - 1))
             continue
@@ -230,18 +252,27 @@ def execute_sync(run: Run, cn: CNode, shared_sink: bool = False) -> tuple[Any, l
 
 async def _invoke_async(run: Run, cn: CNode, view: Any, attempt: int, record: StepRecord) -> Any:
     if cn.subflow is not None:
-        update, children = await cn.subflow._arun_as_node(
-            run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys
-        )
+        sub = cn.subflow._arun_as_node(run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys)
+        try:
+            update, children = await (sub if cn.timeout is None else asyncio.wait_for(sub, cn.timeout))
+        except TimeoutError as e:
+            if type(e) is not TimeoutError:  # an inner node's own timeout, not this node's
+                raise
+            raise _Timeout from None
         record.children = tuple(children)
         return update
     args = _args(run, cn, view, attempt)
+    if not cn.is_async and cn.timeout is not None:
+        # the timeout runs in a daemon thread: an abandoned to_thread worker would block asyncio.run's exit
+        return await asyncio.to_thread(_call_with_timeout, _call_any_sync, (cn.fn, args), cn.timeout)
     awaitable = cn.fn(*args) if cn.is_async else asyncio.to_thread(_call_any_sync, cn.fn, args)
     if cn.timeout is None:
         return await awaitable
     try:
         return await asyncio.wait_for(awaitable, cn.timeout)
-    except TimeoutError:
+    except TimeoutError as e:
+        if type(e) is not TimeoutError:  # the node's own (e.g. LLMTimeoutError), not wait_for's
+            raise
         raise _Timeout from None
 
 
@@ -265,7 +296,7 @@ async def execute_async(run: Run, cn: CNode) -> tuple[Any, list[StepRecord]]:
         except Exception as e:
             record.end = anchor + perf()
             record.error = _error_text(e, cn)
-            if attempt > cn.retries or isinstance(e, FlowError):
+            if attempt > cn.retries or not _retryable(cn, e):
                 raise _failure(run, cn, e, attempt, records) from (None if isinstance(e, _Timeout) else e)
             await asyncio.sleep(cn.backoff * 2 ** (attempt - 1))
             continue

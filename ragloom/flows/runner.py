@@ -277,18 +277,30 @@ def _parallel_sync(run: Run, nodes: list[CNode]) -> Results:
         except BaseException as e:
             error = error or e
     if error is not None:
-        raise error
+        raise _with_completed(error, results)
     return results
+
+
+def _with_completed(error: BaseException, results: Results) -> BaseException:
+    """A failed parallel step's trace also shows the nodes that completed in it (run.fail reads .records)."""
+    done = [record for _, _, records in results for record in records]
+    if done:
+        error.records = done + list(getattr(error, "records", []))  # type: ignore[attr-defined]
+    return error
 
 
 async def _parallel_async(run: Run, nodes: list[CNode]) -> Results:
     outcomes = await asyncio.gather(*(execute_async(run, cn) for cn in nodes), return_exceptions=True)
     results: Results = []
+    error: BaseException | None = None
     for cn, outcome in zip(nodes, outcomes, strict=True):
         if isinstance(outcome, BaseException):
-            raise outcome
+            error = error or outcome
+            continue
         update, records = outcome
         results.append((cn, update, records))
+    if error is not None:
+        raise _with_completed(error, results)
     return results
 
 

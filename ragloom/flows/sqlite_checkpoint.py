@@ -14,6 +14,7 @@ still one row per step, flushed before a run returns; a process killed mid-run m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import sqlite3
@@ -123,6 +124,8 @@ class SQLiteCheckpointer:
 
     # -- Checkpointer protocol ----
     def save(self, checkpoint: Checkpoint) -> None:
+        if self._closed:  # with durability="async" no writer would ever commit the row: flush() would hang
+            raise ConfigError(f"{self!r} is closed; open a new SQLiteCheckpointer to save checkpoints")
         row = (
             checkpoint.run_id,
             checkpoint.step,
@@ -168,6 +171,9 @@ class SQLiteCheckpointer:
                     self._conn.execute("COMMIT")
             except BaseException as e:  # surfaced by the next save/flush
                 self._writer_error = e
+                with self._lock, contextlib.suppress(sqlite3.Error):
+                    if self._conn.in_transaction:  # an open transaction would lock out every later write
+                        self._conn.execute("ROLLBACK")
             with self._wake:
                 self._writing = False
                 self._wake.notify_all()
@@ -216,6 +222,8 @@ class SQLiteCheckpointer:
 
     def close(self) -> None:
         """Commit pending rows, checkpoint the WAL into the database file and close the connection."""
+        if self._closed:  # idempotent, like file.close()
+            return
         self.flush()
         with self._wake:
             self._closed = True
