@@ -262,7 +262,7 @@ def _last_user_message(messages: Any) -> str | None:
         if isinstance(m, dict) and m.get("role") == "user":
             content = m.get("content")
             if isinstance(content, list):
-                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+                content = "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
             return str(content) if content else None
     return None
 
@@ -316,6 +316,10 @@ class ServerThread:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
+                crashed = not self.thread.is_alive()
+                self.stop()  # __exit__ does not run when __enter__ raises: free the bound port here
+                if crashed:
+                    raise RuntimeError(f"the HTTP server on {self.url} failed to start (see the error above)")
                 raise RuntimeError(f"the HTTP server on {self.url} did not start within {timeout} s")
             time.sleep(0.01)
         return self

@@ -20,6 +20,8 @@ from ragloom.core.protocols import LLM
 from ragloom.core.types import Completion, Message, ToolCall, Usage
 from ragloom.llm.messages import as_messages, to_openai
 
+# Streams store only their text (no tool calls, usage or finish reason), so they are keyed apart.
+_STREAM = "__ragloom_stream__"
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, completion TEXT)"
 
 
@@ -122,7 +124,7 @@ class CachedLLM:
 
     def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[str]:
         msgs = as_messages(messages)
-        key, hit = self._lookup(msgs, options)
+        key, hit = self._lookup(msgs, {**options, _STREAM: True})  # text only: must not answer complete()
         if hit is not None:
             yield hit.text
             return
@@ -134,7 +136,7 @@ class CachedLLM:
 
     async def astream(self, messages: Sequence[Message], **options: Any) -> AsyncIterator[str]:
         msgs = as_messages(messages)
-        key, hit = self._lookup(msgs, options)
+        key, hit = self._lookup(msgs, {**options, _STREAM: True})
         if hit is not None:
             yield hit.text
             return

@@ -231,24 +231,33 @@ class LocalLLM:
         """Stream from a worker thread so the event loop stays free while tokens are computed."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, BaseException | None, bool]] = asyncio.Queue()
+        # set when the consumer stops early (break, aclose, cancellation): the worker must stop generating,
+        # or it runs on to max_tokens holding the model lock, and then posts to a loop that may be closed
+        cancelled = threading.Event()
 
         def work() -> None:
             try:
                 for delta in self.stream(messages, **options):
+                    if cancelled.is_set():
+                        return
                     loop.call_soon_threadsafe(queue.put_nowait, (delta, None, False))
                 loop.call_soon_threadsafe(queue.put_nowait, ("", None, True))
             except BaseException as e:  # forwarded to the consumer below
-                loop.call_soon_threadsafe(queue.put_nowait, ("", e, True))
+                if not cancelled.is_set():
+                    loop.call_soon_threadsafe(queue.put_nowait, ("", e, True))
 
         worker = threading.Thread(target=work, daemon=True, name="ragloom-local-llm-stream")
         worker.start()
-        while True:
-            delta, error, done = await queue.get()
-            if error is not None:
-                raise error
-            if done:
-                return
-            yield delta
+        try:
+            while True:
+                delta, error, done = await queue.get()
+                if error is not None:
+                    raise error
+                if done:
+                    return
+                yield delta
+        finally:
+            cancelled.set()
 
     # ---- log-probabilities (perplexity chunking) ----
 

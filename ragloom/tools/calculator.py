@@ -113,6 +113,9 @@ def _call(node: ast.Call) -> Number:
     if node.keywords:
         raise ToolError("calculator: keyword arguments are not allowed")
     args = [_eval(a) for a in node.args]
+    if node.func.id == "round" and len(args) > 1 and isinstance(args[1], int) and abs(args[1]) > MAX_EXPONENT:
+        # round(int, -n) computes 10**n: a huge n would hang the process like 9**9**9
+        raise ToolError(f"calculator: round() digits {args[1]} out of range (limit {MAX_EXPONENT})")
     return _check_size(_FUNCTIONS[node.func.id](*args))
 
 

@@ -14,6 +14,7 @@ namespace and the rlimits are what the kernel enforces. Run only on POSIX.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -21,9 +22,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ragloom.core.errors import ConfigError
 from ragloom.tools.base import Tool, tool, truncate
@@ -139,16 +142,23 @@ class PythonSandbox:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        # Not communicate(): it keeps all output in memory (a printing loop fills GBs in seconds) and, after a
+        # kill, waits for EOF that a child escaped from the process group may never send.
+        cap = 4 * self.max_output_chars + 4  # bytes enough for max_output_chars UTF-8 characters
+        readers = [_Reader(proc.stdout, cap), _Reader(proc.stderr, cap)]
+        threading.Thread(target=_feed, args=(proc.stdin, stdin.encode()), daemon=True).start()
         timed_out = False
         try:
-            out, err = proc.communicate(stdin.encode(), timeout=self.timeout_s)
+            proc.wait(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc)
-            out, err = proc.communicate()
+            proc.wait()
+        for reader in readers:
+            reader.join(timeout=1.0)
         duration = time.perf_counter() - start
-        stdout, cut_out = _decode(out, self.max_output_chars)
-        stderr, cut_err = _decode(err, self.max_output_chars)
+        stdout, cut_out = _decode(readers[0].data(), self.max_output_chars, readers[0].dropped)
+        stderr, cut_err = _decode(readers[1].data(), self.max_output_chars, readers[1].dropped)
         return SandboxResult(
             stdout, stderr, proc.returncode, timed_out, duration, network_isolated, cut_out or cut_err
         )
@@ -201,8 +211,52 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def _decode(data: bytes, max_chars: int) -> tuple[str, bool]:
+class _Reader(threading.Thread):
+    """Drains a pipe to EOF, keeping its first ``cap`` bytes and counting the rest as ``dropped``."""
+
+    def __init__(self, pipe: IO[bytes] | None, cap: int) -> None:
+        super().__init__(daemon=True, name="ragloom-sandbox-reader")
+        self.pipe, self.cap, self.dropped = pipe, cap, 0
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.start()
+
+    def run(self) -> None:
+        if self.pipe is None:
+            return
+        try:
+            while chunk := os.read(self.pipe.fileno(), 65536):
+                room = self.cap - self.kept
+                if room > 0:
+                    self.chunks.append(chunk[:room])
+                    self.kept += min(room, len(chunk))
+                self.dropped += max(0, len(chunk) - max(room, 0))
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.pipe.close()
+
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def _feed(pipe: IO[bytes] | None, data: bytes) -> None:
+    if pipe is None:
+        return
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            pipe.close()
+
+
+def _decode(data: bytes, max_chars: int, dropped: int = 0) -> tuple[str, bool]:
     text = data.decode("utf-8", errors="replace")
+    if dropped:
+        note = f"… [output cut; {len(data) + dropped} bytes in all]"
+        return text[: max(0, max_chars - len(note))] + note, True
     return truncate(text, max_chars), len(text) > max_chars
 
 
