@@ -74,14 +74,27 @@ def qa_flow(settings: QASettings = QASettings()) -> Flow:
 
 def corpus_documents(corpus: Path) -> list[Document]:
     """The user's files (``.txt``/``.md`` under a folder, or one file) as documents keyed by relative path."""
+    from ragloom.core.errors import ConfigError
+
+    if not corpus.exists():
+        raise ConfigError(f"{str(corpus)!r} does not exist; point --corpus at a folder or a text file")
     if corpus.is_file():
-        return [Document(corpus.name, corpus.read_text(encoding="utf-8"))]
+        return [Document(corpus.name, _read_text(corpus))]
     files = sorted(p for p in corpus.rglob("*") if p.suffix.lower() in {".txt", ".md"} and p.is_file())
     if not files:
-        from ragloom.core.errors import ConfigError
-
         raise ConfigError(f"no .txt or .md files under {str(corpus)!r}; point --corpus at your documents")
-    return [Document(str(p.relative_to(corpus)), p.read_text(encoding="utf-8")) for p in files]
+    return [Document(str(p.relative_to(corpus)), _read_text(p)) for p in files]
+
+
+def _read_text(path: Path) -> str:
+    """UTF-8 text; another encoding is an error naming the file (spans must index the real text)."""
+    from ragloom.core.errors import ConfigError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        where = f"{e.reason} at byte {e.start}"
+        raise ConfigError(f"{str(path)!r} is not UTF-8 text ({where}); convert it to UTF-8") from e
 
 
 def demo_documents() -> list[Document]:

@@ -66,3 +66,11 @@ def test_ask_command_rejects_an_empty_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["ask", "anything", "--corpus", str(tmp_path)])
     assert result.exit_code == 2
     assert "no .txt or .md files" in result.output
+
+
+def test_ask_command_names_a_missing_path_and_a_non_utf8_file(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(app, ["ask", "anything", "--corpus", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    bad = CliRunner().invoke(app, ["ask", "anything", "--corpus", str(tmp_path)])
+    assert bad.exit_code == 2 and "latin1.txt" in bad.output and "not UTF-8" in bad.output
