@@ -9,26 +9,12 @@ calls, tokens and cost is printed first and must be confirmed (``--yes`` skips t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ragloom.core.errors import RagloomError
-
-EXIT_BAD_INPUT = 2
-
-
-@contextmanager
-def _clean_errors() -> Iterator[None]:
-    try:
-        yield
-    except RagloomError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-
+from ragloom.cli.errors import EXIT_BAD_INPUT, clean_errors
 
 graph_app = typer.Typer(
     help="Graph RAG: entity/passage graph index and graph retrieval.", no_args_is_help=True
@@ -64,7 +50,7 @@ def index(
     keep_missing: Annotated[bool, typer.Option(help="Keep indexed documents absent from SOURCE.")] = False,
 ) -> None:
     """Build or incrementally update the graph index (and the flat index) of SOURCE."""
-    with _clean_errors():
+    with clean_errors():
         from ragloom.retrieval.graph.graph_index import GraphIndex
         from ragloom.retrieval.graph.llm_extract import LLMTripleExtractor
         from ragloom.retrieval.graph.store import graph_dir
@@ -114,7 +100,7 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="Print hits and paths as JSON lines.")] = False,
 ) -> None:
     """Graph retrieval: top-k chunks and the most reliable paths between the question's entities."""
-    with _clean_errors():
+    with clean_errors():
         from ragloom.retrieval.graph.store import open_graph_retriever
 
         retriever = open_graph_retriever(store, first_stage=first_stage)

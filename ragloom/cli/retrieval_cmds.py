@@ -7,26 +7,12 @@ documents gone from the source are dropped. Errors print as one line and exit wi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ragloom.core.errors import RagloomError
-
-EXIT_BAD_INPUT = 2
-
-
-@contextmanager
-def _clean_errors() -> Iterator[None]:
-    try:
-        yield
-    except RagloomError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-
+from ragloom.cli.errors import clean_errors
 
 Source = Annotated[Path, typer.Argument(help="Folder of .txt/.md files, a BEIR corpus.jsonl or its folder.")]
 StoreDir = Annotated[Path, typer.Option("--store", help="Index folder (created or updated).")]
@@ -50,7 +36,7 @@ def index(
     keep_missing: KeepFlag = False,
 ) -> None:
     """Build or incrementally update an index folder from SOURCE (settings not given keep the index's own)."""
-    with _clean_errors():
+    with clean_errors():
         from ragloom.core.errors import ConfigError
         from ragloom.retrieval.index import Index
         from ragloom.retrieval.sources import iter_documents
@@ -84,7 +70,7 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON lines.")] = False,
 ) -> None:
     """Retrieve the top-k chunks of an index for a question."""
-    with _clean_errors():
+    with clean_errors():
         from ragloom.retrieval.index import Index
 
         hits = Index.open(store).retriever(mode).retrieve(question, k)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ragloom.core.errors import ConfigError, IndexError_
+from ragloom.core.files import replace_dir
 from ragloom.core.types import Chunk, Hit
 from ragloom.retrieval.chunk_store import read_chunks, write_chunks
 from ragloom.retrieval.vector_math import top_k_indices
@@ -184,7 +185,7 @@ class BM25Retriever:
         (tmp / _IDS_FILE).write_text(json.dumps(meta), encoding="utf-8")
         if with_chunks:
             write_chunks(tmp / _CHUNKS_FILE, self.chunks)
-        _replace_dir(tmp, target)
+        replace_dir(tmp, target)
         return target
 
     @classmethod
@@ -216,17 +217,6 @@ class BM25Retriever:
             self._set_model(bm25s.BM25.load(str(folder / "bm25s"), show_progress=False, verbosity=0))
         return self
 
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move ``tmp`` to ``target``; an existing target is moved aside first and removed after."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = target.with_name(target.name + f".old-{os.getpid()}")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def check_method(method: str) -> str:

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ragloom.core.errors import ConfigError, IndexError_
+from ragloom.core.files import replace_dir
 from ragloom.core.protocols import Chunker, Embedder
 from ragloom.core.types import Chunk, Document
 from ragloom.retrieval.chunk_store import atomic_write_text
@@ -319,7 +320,7 @@ class GraphIndex:
         atomic_write_text(tmp / "synonyms.json", json.dumps(self.synonyms, ensure_ascii=False))
         graph_data = nx.node_link_data(self.graph, edges="links")
         atomic_write_text(tmp / "graph.json", json.dumps(graph_data, ensure_ascii=False))
-        _replace_dir(tmp, target)
+        replace_dir(tmp, target)
         return target
 
     @classmethod
@@ -400,13 +401,3 @@ def _add_record(g: nx.Graph, rec: ChunkRecord, cooccurrence: bool) -> None:
             if t.relation not in relations and len(relations) < 8:
                 relations.append(t.relation)
 
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = target.with_name(target.name + f".old-{os.getpid()}")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
