@@ -35,8 +35,10 @@ def _run_questions(documents: list[Any], index_path: Path, questions: list[str],
     started = time.perf_counter()
     console.print(f"[dim]index: {index_path}[/dim]")
     index = build_index(documents, index_path)
-    console.print(f"[dim]{len(index.chunks)} chunks ready in {time.perf_counter() - started:.1f}s; "
-                  "loading the local LLM (SmolLM2-135M-Instruct)…[/dim]")
+    console.print(
+        f"[dim]{len(index.chunks)} chunks ready in {time.perf_counter() - started:.1f}s; "
+        "loading the local LLM (SmolLM2-135M-Instruct)…[/dim]"
+    )
     from ragloom.llm.local import default_llm
 
     llm = default_llm().load()
@@ -52,8 +54,12 @@ def demo(
     from ragloom.apps.qa import DEMO_QUESTIONS, demo_documents, index_dir_for
 
     documents = demo_documents()
-    _run_questions(documents, index_dir_for(documents, "demo-christmas-carol"),
-                   list(question or DEMO_QUESTIONS), not no_trace)
+    _run_questions(
+        documents,
+        index_dir_for(documents, "demo-christmas-carol"),
+        list(question or DEMO_QUESTIONS),
+        not no_trace,
+    )
 
 
 def ask(

@@ -218,7 +218,6 @@ class BM25Retriever:
         return self
 
 
-
 def check_method(method: str) -> str:
     """Validate a bm25s scoring method name."""
     allowed = ("robertson", "lucene", "atire", "bm25l", "bm25+")

@@ -400,4 +400,3 @@ def _add_record(g: nx.Graph, rec: ChunkRecord, cooccurrence: bool) -> None:
             relations = g[u][v].setdefault("relations", [])
             if t.relation not in relations and len(relations) < 8:
                 relations.append(t.relation)
-
