@@ -93,8 +93,10 @@ def retrieve(
     output_key: str = "hits",
 ) -> Node:
     """Retrieve ``k`` hits for the query (``query`` when set, else the question; sub-questions fused)."""
-    if method not in ("bm25", "dense", "hybrid") or k <= 0:
-        raise ConfigError(f"search.retrieve: method must be bm25|dense|hybrid and k > 0, got {method!r}, {k}")
+    if method not in ("bm25", "dense", "hybrid", "graph") or k <= 0:
+        raise ConfigError(
+            f"search.retrieve: method must be bm25|dense|hybrid|graph and k > 0, got {method!r}, {k}"
+        )
     if not 0.0 <= weight <= 1.0:
         raise ConfigError(f"search.retrieve: weight (of BM25 in hybrid) must be in [0, 1], got {weight}")
     options = _fusion_options(method, fusion, weight, normalization)

@@ -5,7 +5,9 @@ The flows the search builds name no index; their retrieval nodes ask ``ctx.resou
 :class:`SearchResources`) for hits. BM25 is built in memory from the chunks (a second for thousands of
 documents); dense vectors come from a :class:`ragloom.retrieval.index.Index` kept under the cache dir per
 dataset path (so the corpus is embedded once, ever; the embedder also caches vectors on disk) and is only
-opened when a candidate first asks for dense or hybrid retrieval.
+opened when a candidate first asks for dense or hybrid retrieval. The graph index (entity/passage graph,
+:mod:`ragloom.retrieval.graph`) is built the first time a candidate asks for ``graph`` retrieval and saved
+beside the dense index, so later searches over the same dataset only open it.
 
 ``calls`` counts retriever and reranker invocations as if nothing were cached: a deterministic cost that
 does not depend on which candidate happened to warm the cache.
@@ -23,10 +25,12 @@ from typing import Any
 from ragloom.core.errors import ConfigError
 from ragloom.core.types import Chunk, Document, Hit
 
-__all__ = ["DEPTH", "SearchResources", "resources_for_dataset"]
+__all__ = ["BASE_METHODS", "DEPTH", "SearchResources", "resources_for_dataset"]
 
 #: How many hits each base retriever returns before fusion / truncation (one cached run per query).
 DEPTH = 100
+#: Retrievers whose runs are cached as they are (hybrid fuses the bm25 and dense runs).
+BASE_METHODS = ("bm25", "dense", "graph")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -93,8 +97,30 @@ class SearchResources:
         index.update(list(self.documents.values()))
         return index.dense()
 
+    def graph(self) -> Any:
+        """The graph retriever (PPR from query entities and the hybrid's top passages), built once."""
+        return self._part("graph", self._open_graph)
+
+    def _open_graph(self) -> Any:
+        from ragloom.retrieval.chunkers import make_chunker
+        from ragloom.retrieval.graph.graph_index import GraphIndex
+        from ragloom.retrieval.graph.retriever import GraphRetriever
+
+        chunker = None if self.chunker == "document" else make_chunker(self.chunker, self.chunker_params)
+        folder = self.index_dir / "graph" if self.index_dir is not None else None
+        if folder is not None and (folder / "settings.json").is_file():
+            index = GraphIndex.load(folder, embedder=self._embedder, chunker=chunker)
+        else:
+            index = GraphIndex(embedder=self._embedder, chunker=chunker)
+        documents = list(self.documents.values())
+        if index.pending(documents) or len(index.doc_hashes) != len(documents):
+            index.update(documents, delete_missing=True)
+            if folder is not None:
+                index.save(folder)
+        return GraphRetriever(index)
+
     def run(self, method: str, query: str) -> list[Hit]:
-        """The top :data:`DEPTH` hits of base retriever ``method`` (``bm25`` or ``dense``), cached."""
+        """The top :data:`DEPTH` hits of a base retriever (one of :data:`BASE_METHODS`), cached."""
         key = (method, query)
         self.calls += 1
         cached = self._runs.get(key)
@@ -103,17 +129,21 @@ class SearchResources:
                 cached = self.bm25().retrieve(query, DEPTH)
             elif method == "dense":
                 cached = self.dense().retrieve(query, DEPTH)
+            elif method == "graph":
+                retriever = self.graph()
+                first = self.retrieve(query, retriever.linker.depth, "hybrid")
+                cached = retriever.rank(retriever.seeds(query, first), DEPTH)
             else:
-                raise ConfigError(f"unknown base retriever {method!r}; use bm25 or dense")
+                raise ConfigError(f"unknown base retriever {method!r}; use bm25, dense or graph")
             self._runs[key] = cached
         return cached
 
     def retrieve(self, query: str, k: int, method: str = "hybrid", **fusion: Any) -> list[Hit]:
-        """Top-``k`` hits of ``bm25``, ``dense`` or ``hybrid`` (``fusion``: fusion, weights, ...)."""
-        if method in ("bm25", "dense"):
+        """Top-``k`` hits of a base retriever or ``hybrid`` (``fusion``: fusion, weights, ...)."""
+        if method in BASE_METHODS:
             return self.run(method, query)[:k]
         if method != "hybrid":
-            raise ConfigError(f"unknown retrieval method {method!r}; choose bm25, dense or hybrid")
+            raise ConfigError(f"unknown retrieval method {method!r}; choose bm25, dense, hybrid or graph")
         from ragloom.retrieval.hybrid import HybridRetriever
 
         fuser = HybridRetriever([_Nothing(), _Nothing()], depth=DEPTH, **fusion)

@@ -250,7 +250,7 @@ OPERATOR_LIBRARY: dict[str, OperatorSpec] = {
             "retrieve",
             "search.retrieve",
             {
-                "method": _choice("method", "bm25", "dense", "hybrid"),
+                "method": _choice("method", "bm25", "dense", "hybrid", "graph"),
                 "k": _ints("k", 5, 50, 5),
                 "fusion": _choice("fusion", "rrf", "weighted", "dbsf"),
                 "weight": _floats("weight", 0.0, 1.0, 0.1),

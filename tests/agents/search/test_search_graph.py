@@ -1,0 +1,51 @@
+"""Graph retrieval as a workflow-search operator: a real graph index (spaCy + MiniLM) over a hotpotqa slice,
+built on first use, saved beside the dense index and opened (not rebuilt) by the next search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_search_hotpotqa import _slice
+
+from ragloom.agents.search import SearchResources
+from ragloom.agents.search.build import compile_candidate
+from ragloom.agents.search.space import Candidate, Step, space_from_dict
+from ragloom.eval.datasets import indexable_documents, load_dataset
+from ragloom.eval.metrics import recall_at_k
+from ragloom.retrieval.graph.graph_index import GraphIndex
+
+pytest.importorskip("spacy")
+
+
+def test_graph_retrieval_operator_builds_once_and_reopens(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "hotpot-slice"
+    _slice(shared_data / "hotpotqa-300", data, n_queries=8, n_distractors=30)
+    dataset = load_dataset(data)
+    documents = indexable_documents(dataset, True)
+    resources = SearchResources(documents, index_dir=tmp_path / "index")
+
+    space = space_from_dict({"operators": {"retrieve": None}}, "test")
+    candidate = Candidate(
+        (Step.make("retrieve", {**space.op("retrieve").default_params(), "method": "graph"}),)
+    )
+    flow = compile_candidate(candidate, space)
+    recalls = []
+    for qid, question in dataset.queries.items():
+        hits = flow.invoke({"question": question}, context={"search": resources}).state.hits
+        assert len(hits) == 5 and hits[0].source == "graph"
+        recalls.append(recall_at_k([h.doc_id for h in hits], dataset.qrels[qid], 5))
+    assert sum(recalls) / len(recalls) >= 0.5  # 38 passages, 2 gold each: the graph finds most
+    assert (tmp_path / "index" / "graph" / "graph.json").is_file()
+
+    def no_rebuild(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the saved graph index should be opened, not rebuilt")
+
+    monkeypatch.setattr(GraphIndex, "update", no_rebuild)
+    reopened = SearchResources(documents, index_dir=tmp_path / "index")
+    question = next(iter(dataset.queries.values()))
+    assert [h.id for h in reopened.retrieve(question, 5, "graph")] == [
+        h.id for h in resources.retrieve(question, 5, "graph")
+    ]
