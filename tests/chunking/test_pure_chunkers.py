@@ -82,7 +82,7 @@ def test_token_chunker_sizes_and_overlap_in_tokens() -> None:
 
 def test_sentence_splitter_handles_abbreviations_initials_and_quotes() -> None:
     text = (
-        'Mr. Smith met Dr. J. R. Watson in Washington D.C. on Jan. 5. They talked, e.g. about tea! '
+        "Mr. Smith met Dr. J. R. Watson in Washington D.C. on Jan. 5. They talked, e.g. about tea! "
         '"Really?" she asked. The U.S. economy grew 3.5 percent. Done'
     )
     got = [text[s:e] for s, e in sentence_spans(text)]
