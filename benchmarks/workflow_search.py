@@ -47,7 +47,7 @@ METHODS = ("mcts", "random", "hill")
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, default=data_dir() / "hotpotqa-300")
-    ap.add_argument("--space", type=Path, default=ROOT / "examples" / "search_space.yaml")
+    ap.add_argument("--space", type=Path, default=ROOT / "examples" / "search_space_full.yaml")
     ap.add_argument("--metric", default="recall@5")
     ap.add_argument("--budget", type=int, default=60)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
