@@ -67,16 +67,20 @@ def metric_of(name: str) -> tuple[str, int]:
 
 
 def retrieval_calls(candidate: Candidate) -> float:
-    """Base retriever and reranker calls one query costs (hybrid = 2; multihop = one retrieval per seed)."""
+    """Base retriever and reranker calls one query costs (hybrid = 2; graph = its hybrid seeds + the walk = 3;
+    multihop = one retrieval per seed)."""
     total = 0.0
     for step in candidate.steps:
         total += _step_calls(step)
     return total
 
 
+_METHOD_CALLS = {"hybrid": 2.0, "graph": 3.0}
+
+
 def _step_calls(step: Step) -> float:
     p = step.kwargs
-    per = 2.0 if p.get("method") == "hybrid" else 1.0
+    per = _METHOD_CALLS.get(str(p.get("method")), 1.0)
     if step.op == PARALLEL:
         return sum(_step_calls(a) for a in step.arms)
     if step.op == "retrieve":
