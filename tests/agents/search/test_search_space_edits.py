@@ -70,3 +70,12 @@ def test_example_space_file_loads() -> None:
     space = load_space(ROOT / "examples" / "search_space.yaml")
     assert space.seed.ops() == ["retrieve"] and not space.uses_llm
     assert tiny_space().op("retrieve").params["k"].values() == [5, 10, 15, 20]
+
+
+def test_full_example_space_takes_the_library_ranges() -> None:
+    space = load_space(ROOT / "examples" / "search_space_full.yaml")
+    retrieve = space.op("retrieve").params
+    assert retrieve["method"].values() == ["bm25", "dense", "hybrid", "graph"]
+    assert retrieve["k"].values() == list(range(5, 55, 5))
+    assert set(space.operators) >= {"retrieve", "multihop", "prf", "rerank", "select"}
+    assert space.op("rerank").params["method"].values() == ["collaborative"] and not space.uses_llm
