@@ -147,7 +147,7 @@ class IndexCache:
     """Shares :class:`CorpusIndex` objects between pipelines over the same documents and chunker."""
 
     def __init__(self) -> None:
-        self._indexes: dict[tuple[int, str], CorpusIndex] = {}
+        self._indexes: dict[tuple[int, str, int], CorpusIndex] = {}
 
     def get(
         self,
@@ -156,7 +156,10 @@ class IndexCache:
         embedder: Embedder,
         query_embedder: Embedder,
     ) -> CorpusIndex:
-        key = (hash(tuple((d.id, d.text) for d in documents)), f"{chunker.uses}{_key(chunker.params)}")
+        # the document embedder is part of the key (an index holds its vectors); the cached index holds the
+        # embedder, so its id() stays unique while the entry lives
+        corpus = hash(tuple((d.id, d.text) for d in documents))
+        key = (corpus, f"{chunker.uses}{_key(chunker.params)}", id(embedder))
         if key not in self._indexes:
             self._indexes[key] = CorpusIndex(list(documents), chunker, embedder, query_embedder)
         return self._indexes[key]
@@ -199,18 +202,20 @@ class RetrievalPipeline:
 
         embedder = self._embedder or default_embedder()
         chunker = resolve_chunker(self.spec.chunker, documents)
-        self.corpus = self._cache.get(documents, chunker, embedder, self._query_embedder or embedder)
-        retrievers = [self._retriever(r) for r in self.spec.retrievers]
+        query_embedder = self._query_embedder or embedder
+        self.corpus = self._cache.get(documents, chunker, embedder, query_embedder)
+        retrievers = [self._retriever(r, query_embedder) for r in self.spec.retrievers]
         self._first = retrievers[0] if len(retrievers) == 1 else self._hybrid(retrievers)
         self._reranker = (
             None if self.spec.reranker is None else self._make_reranker(self.spec.reranker, embedder)
         )
 
-    def _retriever(self, spec: ComponentSpec) -> Retriever:
+    def _retriever(self, spec: ComponentSpec, query_embedder: Embedder) -> Retriever:
         assert self.corpus is not None
         if spec.uses == "bm25":
             return self.corpus.bm25(spec.params)
-        return self.corpus.dense(spec.params, self._query_embedder)
+        # always this pipeline's query side: the shared index may have been built by one with another
+        return self.corpus.dense(spec.params, query_embedder)
 
     def _hybrid(self, retrievers: list[Retriever]) -> Retriever:
         from ragloom.retrieval.hybrid import HybridRetriever

@@ -139,7 +139,7 @@ def _iter_jsonl(
     """Yield (line number, record) per non-blank line; ``required`` keys must exist with the right types."""
     if not path.is_file():
         raise DatasetError(f"{path}: missing; a BEIR-layout folder needs it")
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:  # -sig: a leading byte order mark is not part of the JSON
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -187,7 +187,7 @@ def _load_qrels(
     path: Path, queries: dict[str, str], corpus: dict[str, Document]
 ) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, start=1):
             parts = line.rstrip("\r\n").split("\t")
             if not line.strip() or (lineno == 1 and parts[0].lower() in ("query-id", "query_id", "qid")):

@@ -124,7 +124,17 @@ def _chunker(value: Any, where: str) -> ComponentSpec | None:
     return _component(value, f"{where}.chunker", list(CHUNKERS))
 
 
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{where}: expected a positive integer, got {value!r}")
+    return value
+
+
 def _fusion(value: Any, where: str, n_retrievers: int) -> dict[str, Any]:
+    if value is not None and not isinstance(value, str | Mapping):
+        raise ConfigError(
+            f"{where}.fusion: expected a method name or a mapping (method, weights, ...), got {value!r}"
+        )
     fusion = {"method": value} if isinstance(value, str) else dict(value or {"method": "rrf"})
     unknown = set(fusion) - {"method", "weights", "normalization", "rrf_k"}
     if unknown:
@@ -135,8 +145,23 @@ def _fusion(value: Any, where: str, n_retrievers: int) -> dict[str, Any]:
     if fusion["method"] not in FUSIONS:
         raise ConfigError(f"{where}.fusion.method: {fusion['method']!r} is not one of {', '.join(FUSIONS)}")
     weights = fusion.get("weights")
-    if weights is not None and len(weights) != n_retrievers:
-        raise ConfigError(f"{where}.fusion.weights: {len(weights)} weights for {n_retrievers} retrievers")
+    if weights is not None:
+        if not isinstance(weights, list) or not all(
+            isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights
+        ):
+            raise ConfigError(f"{where}.fusion.weights: expected a list of numbers >= 0, got {weights!r}")
+        if len(weights) != n_retrievers:
+            raise ConfigError(f"{where}.fusion.weights: {len(weights)} weights for {n_retrievers} retrievers")
+    from ragloom.retrieval.fusion import NORMALIZATIONS
+
+    normalization = fusion.get("normalization", "minmax")
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(
+            f"{where}.fusion.normalization: {normalization!r} is not one of {', '.join(NORMALIZATIONS)}"
+        )
+    rrf_k = fusion.get("rrf_k", 60)
+    if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0:
+        raise ConfigError(f"{where}.fusion.rrf_k: expected an integer >= 0, got {rrf_k!r}")
     return fusion
 
 
@@ -160,8 +185,10 @@ def pipeline_spec_from_dict(data: Mapping[str, Any], where: str = "pipeline") ->
         chunker=_chunker(data.get("chunker"), where),
         fusion=_fusion(data.get("fusion"), where, len(retrievers)),
         reranker=None if reranker is None else _component(reranker, f"{where}.reranker", RERANKERS),
-        rerank_depth=int(reranker.get("depth", 10)) if isinstance(reranker, Mapping) else 10,
-        candidates=int(data.get("candidates", 100)),
+        rerank_depth=_positive_int(reranker.get("depth", 10), f"{where}.reranker.depth")
+        if isinstance(reranker, Mapping)
+        else 10,
+        candidates=_positive_int(data.get("candidates", 100), f"{where}.candidates"),
         title=None if title in ("auto", None) else bool(title),
     )
 

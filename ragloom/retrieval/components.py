@@ -13,6 +13,7 @@ use) or, with ``resource: NAME``, from the run's resources
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,12 +33,19 @@ def _with_context(fn: Callable[[Any, Any], dict[str, Any]]) -> Node:
 
 
 def _lazy(make: Callable[[], Any]) -> Callable[[], Any]:
-    """Build on first call, then reuse (opening an index loads BM25, chunks and the store once)."""
+    """Build on first call, then reuse (opening an index loads BM25, chunks and the store once).
+
+    Thread-safe: ``ragloom serve`` runs flows in a thread pool, and concurrent first calls must not each
+    open the index.
+    """
     box: list[Any] = []
+    lock = threading.Lock()
 
     def get() -> Any:
         if not box:
-            box.append(make())
+            with lock:
+                if not box:
+                    box.append(make())
         return box[0]
 
     return get

@@ -232,11 +232,15 @@ class SentenceTransformerEmbedder:
         if self._cache_setting is False:
             return None
         if self._cache is None:
-            from ragloom.core.paths import cache_dir
+            with self._lock:  # threads embedding at once must share one connection, not leak one each
+                if self._cache is None:
+                    from ragloom.core.paths import cache_dir
 
-            folder = cache_dir("embeddings") if self._cache_setting is None else Path(self._cache_setting)
-            folder.mkdir(parents=True, exist_ok=True)
-            self._cache = _VectorCache(folder / "embeddings.sqlite")
+                    folder = (
+                        cache_dir("embeddings") if self._cache_setting is None else Path(self._cache_setting)
+                    )
+                    folder.mkdir(parents=True, exist_ok=True)
+                    self._cache = _VectorCache(folder / "embeddings.sqlite")
         return self._cache
 
     def _compute(self, items: list[tuple[str, str]], cache: _VectorCache | None) -> dict[str, np.ndarray]:

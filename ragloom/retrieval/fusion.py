@@ -144,6 +144,18 @@ def _dedupe(ranking: Ranking) -> tuple[list[str], np.ndarray]:
     return list(best), np.fromiter(best.values(), dtype=np.float64, count=len(best))
 
 
+def _check_finite(r: int, ids: list[str], raw: np.ndarray) -> None:
+    """Score fusion needs finite scores: one NaN would make every fused score NaN, an infinity every
+    normalised score 1 (or NaN)."""
+    bad = np.flatnonzero(~np.isfinite(raw))
+    if bad.size:
+        i = int(bad[0])
+        raise ConfigError(
+            f"score fusion: ranking {r} gives id {ids[i]!r} the score {raw[i]}; scores must be finite "
+            "(fix the retriever, or fuse with method='rrf', which uses ranks only)"
+        )
+
+
 def weighted_score_fusion(
     rankings: Sequence[Ranking],
     weights: Sequence[float] | None = None,
@@ -154,8 +166,9 @@ def weighted_score_fusion(
     normalize(np.zeros(0), normalization)  # validate the name even for empty input
     per_ranking: list[tuple[dict[str, float], float]] = []
     order: dict[str, None] = {}
-    for ranking in rankings:
+    for r, ranking in enumerate(rankings):
         ids, raw = _dedupe(ranking)
+        _check_finite(r, ids, raw)
         norm = normalize(raw, normalization)
         floor = float(norm.min()) if normalization == "zscore" and norm.size else 0.0
         per_ranking.append((dict(zip(ids, norm.tolist(), strict=True)), floor))

@@ -111,7 +111,7 @@ class Index:
             raise IndexError_(
                 f"no index at {str(root)!r} (no {MANIFEST}); build one: ragloom index SOURCE --store {root}"
             )
-        index = cls(root, Manifest.from_json((root / MANIFEST).read_text(encoding="utf-8")), embedder)
+        index = cls(root, _read_manifest(root), embedder)
         index._load_generation()
         return index
 
@@ -179,7 +179,7 @@ class Index:
                 if attempt == 2:
                     raise IndexError_(f"index at {str(self.path)!r} is inconsistent ({e}); rebuild it") from e
                 time.sleep(0.05 * (attempt + 1))  # not a timing test: a short back-off before re-reading
-                self.manifest = Manifest.from_json((self.path / MANIFEST).read_text(encoding="utf-8"))
+                self.manifest = _read_manifest(self.path)
 
     # -- parts ------------------------------------------------------------------------------------------
     @property
@@ -203,7 +203,7 @@ class Index:
     def _open_store(self, generation: int) -> VectorStore:
         spec = self.manifest.vector_store
         if spec == "memory":
-            return InMemoryVectorStore(_gen_dir(self.path, generation) / "vectors.npz")
+            return self._open_memory_store(generation)
         from ragloom.retrieval.chroma_store import ChromaVectorStore
 
         if spec == "chroma":
@@ -211,6 +211,24 @@ class Index:
         host, port = _parse_http(spec)
         name = "ragloom-" + hashlib.sha1(str(self.path.resolve()).encode()).hexdigest()[:12]
         return ChromaVectorStore.connect(host, port, collection=name)
+
+    def _open_memory_store(self, generation: int) -> InMemoryVectorStore:
+        """The vectors of ``generation``; generation 0 (nothing committed yet) starts empty.
+
+        A committed generation always has its ``vectors.npz``: a missing one means a newer update replaced
+        the generation this Index was opened at (or the folder is damaged), and an empty store would answer
+        every dense query with nothing, silently.
+        """
+        path = _gen_dir(self.path, generation) / "vectors.npz"
+        if generation == 0:
+            return InMemoryVectorStore()
+        if not path.is_file():
+            raise IndexError_(
+                f"index at {str(self.path)!r}: {path.relative_to(self.path)} is missing (a newer update "
+                "replaced this generation, or the folder is damaged); reopen the index with Index.open, "
+                "or rebuild it"
+            )
+        return InMemoryVectorStore(path)
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -266,9 +284,9 @@ class Index:
         stage = on_stage or (lambda name, info: None)
         with _writer_lock(self.path):
             if (self.path / MANIFEST).is_file():  # another writer may have committed since we opened
-                self.manifest = Manifest.from_json((self.path / MANIFEST).read_text(encoding="utf-8"))
+                self.manifest = _read_manifest(self.path)
                 self._load_generation()
-            docs = {d.id: d for d in documents}
+            docs = _unique_documents(documents)
             hashes = {i: document_hash(d) for i, d in docs.items()}
             plan = plan_update(self.documents, hashes, delete_missing)
             stage(
@@ -326,7 +344,8 @@ class Index:
         old_by_doc: dict[str, list[Chunk]] = {}
         for c in self.chunks:
             old_by_doc.setdefault(c.doc_id, []).append(c)
-        order = [d for d in self.manifest.docs if d not in set(plan.deleted)] + list(plan.added)
+        deleted = set(plan.deleted)
+        order = [d for d in self.manifest.docs if d not in deleted] + list(plan.added)
         entries: dict[str, DocEntry] = {}
         all_chunks: list[Chunk] = []
         for doc_id in order:
@@ -413,6 +432,8 @@ class Index:
             target, ignore_errors=True
         )  # left by a build killed after its rename, before its commit
         os.replace(tmp, target)
+        if isinstance(store, InMemoryVectorStore):
+            store.path = target / "vectors.npz"  # not the temp folder, renamed away just now
 
     def _cleanup(self, store: VectorStore, needed: set[str], generation: int) -> None:
         if not isinstance(store, InMemoryVectorStore):
@@ -423,6 +444,25 @@ class Index:
         for entry in self.path.glob("gen-*"):
             if entry.name != current:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _unique_documents(documents: Iterable[Document]) -> dict[str, Document]:
+    """``{id: document}``; an id given twice is an error (keeping either would silently drop the other)."""
+    docs: dict[str, Document] = {}
+    for position, doc in enumerate(documents):
+        if doc.id in docs:
+            raise ConfigError(
+                f"document id {doc.id!r} appears more than once in the input (again at position {position}); "
+                "give every document a unique id. Nothing was written"
+            )
+        docs[doc.id] = doc
+    return docs
+
+
+def _read_manifest(root: Path) -> Manifest:
+    """The committed manifest of ``root``; a damaged one is an error naming its file."""
+    path = root / MANIFEST
+    return Manifest.from_json(path.read_text(encoding="utf-8"), where=str(path))
 
 
 def _store_ids(store: VectorStore) -> list[str]:

@@ -49,6 +49,8 @@ class Manifest:
     def from_json(cls, text: str, where: str = "manifest.json") -> Manifest:
         try:
             obj = json.loads(text)
+            if not isinstance(obj, dict):
+                raise TypeError(f"expected a JSON object, got {type(obj).__name__}")
             if obj.get("format") != FORMAT:
                 raise IndexError_(
                     f"{where}: index format {obj.get('format')!r} is not supported "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,7 @@ class InMemoryVectorStore:
                 matrix = np.asarray(data["matrix"], dtype=np.float32)
                 ids = [str(i) for i in data["ids"].tolist()]
                 metadata = json.loads(str(data["metadata"]))
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:  # truncated or not an npz
             raise IndexError_(f"vector store file {path} is unreadable ({e}); rebuild it") from e
         self._matrix = matrix if ids else np.zeros((0, 0), dtype=np.float32)
         self._ids = ids

@@ -23,7 +23,7 @@ TEXT_SUFFIXES = (".txt", ".md")
 def read_beir_corpus(path: str | os.PathLike[str], with_title: bool = True) -> Iterator[Document]:
     """Documents of a BEIR ``corpus.jsonl`` (``_id``, ``text``, optional ``title``)."""
     target = Path(path)
-    with open(target, encoding="utf-8") as f:
+    with open(target, encoding="utf-8-sig") as f:  # -sig: a leading byte order mark is not part of the JSON
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue

@@ -100,3 +100,15 @@ def test_real_datasets_load_with_their_counts(shared_data: Path) -> None:
     assert len(ds.answers) == 300
     dev, test = ds.split("dev"), ds.split("test")
     assert len(dev.queries) + len(test.queries) == 300 and dev.limit(5).queries.keys() <= dev.queries.keys()
+
+
+def test_files_saved_with_a_byte_order_mark_and_crlf_load_like_plain_ones(tmp_path: Path) -> None:
+    """Editors on Windows write UTF-8 with a BOM and CRLF; the BOM used to fail corpus.jsonl:1 as invalid
+    JSON and qrels' header as "score 'score' is not an integer"."""
+    plain = load_dataset(_write_folder(tmp_path / "plain"))
+    root = _write_folder(tmp_path / "bom")
+    for path in (root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / "test.tsv"):
+        text = path.read_text(encoding="utf-8")
+        path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    ds = load_dataset(root)
+    assert (ds.corpus, ds.queries, ds.qrels) == (plain.corpus, plain.queries, plain.qrels)

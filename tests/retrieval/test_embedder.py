@@ -71,3 +71,27 @@ def test_bad_settings_raise_config_errors(tmp_path: Path) -> None:
         SentenceTransformerEmbedder(token_window=64, token_overlap=64)
     with pytest.raises(ConfigError, match="positions"):
         SentenceTransformerEmbedder(token_window=600, cache_dir=False).embed_tokens("hello")
+
+
+def test_concurrent_first_embeds_open_one_cache_connection(tmp_path: Path) -> None:
+    """Threads embedding at once through a fresh embedder (``ragloom serve`` runs flows in a thread pool)
+    used to open one SQLite connection each, of which all but the last were leaked."""
+    import threading
+
+    embedder = SentenceTransformerEmbedder(cache_dir=tmp_path)
+    start = threading.Barrier(6)
+    caches: list[object] = []
+    results: list[np.ndarray] = []
+
+    def work(i: int) -> None:
+        start.wait()
+        caches.append(embedder._get_cache())
+        results.append(embedder.embed([TEXTS[i % 2]]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 6 and len({id(c) for c in caches}) == 1
+    assert embedder._get_cache() is caches[0]

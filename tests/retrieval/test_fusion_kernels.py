@@ -157,3 +157,15 @@ def test_edge_cases_and_errors():
         fuse([[("a", 1.0)]], method="borda")
     with pytest.raises(ConfigError, match=">= 0"):
         fuse([[("a", 1.0)]], weights=[-1.0])
+
+
+@pytest.mark.parametrize(
+    "method,normalization", [("weighted", "minmax"), ("weighted", "zscore"), ("dbsf", "")]
+)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_score_fusion_rejects_non_finite_scores(method, normalization, bad):
+    """One NaN used to turn every fused score into NaN (and an infinity made a ranking look constant)."""
+    rankings = [[("a", 2.0), ("b", bad), ("c", 0.5)], [("c", 1.0)]]
+    with pytest.raises(ConfigError, match=r"ranking 0.*'b'"):
+        fuse(rankings, method, normalization=normalization or "minmax")
+    assert fuse(rankings, "rrf")[0][0] == "c"  # rank fusion ignores scores, so it still works

@@ -126,3 +126,34 @@ def test_cli_index_and_query(tmp_path):
         assert json.loads(line)["doc_id"] == "rock.md"
     result = runner.invoke(app, ["query", str(tmp_path / "nothing"), "q"])
     assert result.exit_code == 2 and "no index at" in result.output
+
+
+def test_lazy_resources_are_built_once_under_concurrent_first_use() -> None:
+    """Index-backed nodes open their index on first use; concurrent first requests (``ragloom serve`` runs
+    flows in a thread pool) used to open it once per thread, each loading chunks, BM25 and a store client."""
+    import threading
+    import time
+
+    from ragloom.retrieval.components import _lazy
+
+    built: list[object] = []
+
+    def make() -> object:
+        time.sleep(0.02)  # opening an index reads files: other threads get the GIL meanwhile
+        built.append(object())
+        return built[-1]
+
+    get = _lazy(make)
+    start = threading.Barrier(6)
+    got: list[object] = []
+
+    def work() -> None:
+        start.wait()
+        got.append(get())
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(built) == 1 and all(g is built[0] for g in got)

@@ -100,3 +100,16 @@ def test_chroma_never_uses_its_default_embedding_function(tmp_path):
     store = ChromaVectorStore(tmp_path / "c", collection="noef")
     assert store._collection.configuration.get("embedding_function") is None
     assert store._collection.configuration["hnsw"]["space"] == "cosine"
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9])
+def test_a_damaged_memory_store_file_is_a_clear_error(cut, tmp_path):
+    from ragloom.core.errors import IndexError_
+
+    store = InMemoryVectorStore(tmp_path / "v.npz")
+    store.add(["a", "b"], random_vectors(2), [{}, {}])
+    store.save()
+    data = (tmp_path / "v.npz").read_bytes()
+    (tmp_path / "v.npz").write_bytes(data[: int(len(data) * cut)])  # a truncated copy or a bad disk
+    with pytest.raises(IndexError_, match=r"v\.npz.*unreadable"):
+        InMemoryVectorStore(tmp_path / "v.npz")
