@@ -120,6 +120,11 @@ def search_flows(
     check_extras(the_space, "search space" if isinstance(space, SearchSpace) else str(space))
     data = load_dataset(dataset)
     part = data.split(split, dev_fraction=dev_fraction) if split != "all" else data  # type: ignore[arg-type]
+    if not part.queries:  # every candidate would score 0 on nothing: a search that cannot tell them apart
+        raise ConfigError(
+            f"{dataset}: the {split!r} split has none of the {len(data.queries)} queries "
+            f"(dev_fraction={dev_fraction}); raise --dev-fraction or use a dataset with more queries"
+        )
     config = SearchConfig(method=method, budget=budget, seed=seed, **options)
     proposer = LLMEditProposer(optimizer_llm, the_space) if optimizer_llm is not None else None
     proj = projection(the_space, len(part.queries) * repeats, config, proposer is not None)
@@ -133,7 +138,9 @@ def search_flows(
         "dataset": str(Path(dataset).resolve()),
         "metric": metric,
         "split": split,
+        "dev_fraction": dev_fraction,  # which queries the dev split holds
         "repeats": repeats,
+        "llm": None if llm is None else str(getattr(llm, "model", None) or type(llm).__name__),
     }
     outcome = run_search(the_space, scorer, config, state, proposer, say, fingerprint)
     files: dict[str, Path] = {}

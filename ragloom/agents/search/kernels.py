@@ -42,6 +42,8 @@ def soft_mixed_probabilities(scores: Sequence[float], alpha: float = 0.2, lam: f
         return []
     n = len(scores)
     top = max(scores)
+    if not math.isfinite(top):  # every score is -inf (failed candidates, e.g. a broken seed): uniform
+        return [1.0 / n] * n
     weights = [math.exp(alpha * (s - top)) for s in scores]
     total = sum(weights)
     return [lam / n + (1.0 - lam) * w / total for w in weights]

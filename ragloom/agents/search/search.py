@@ -349,9 +349,11 @@ class WorkflowSearch:
                     break
                 taken.add(proposal[0].key())
                 batch.append((proposal[0], current.id, proposal[1], proposal[2]))
-            if not batch:  # a local optimum: restart from a random candidate
-                restart = self.evaluate([(random_candidate(self.space, self.rng), None, "restart", "random")])
-                current = restart[0] if restart else current
+            if not batch:  # a local optimum: restart from a random candidate not evaluated yet
+                fresh = self._random_unseen(50 * self.config.parallel)
+                if fresh is None:  # every draw was seen: (nearly) the whole space is evaluated
+                    return "space exhausted"
+                current = self.evaluate([(fresh, None, "restart", "random")])[0]
                 self._end_round()
                 continue
             done = self.evaluate(batch)
@@ -360,6 +362,14 @@ class WorkflowSearch:
                 current = best
             self._end_round()
         return reason
+
+    def _random_unseen(self, tries: int) -> Candidate | None:
+        """A random candidate not evaluated yet, or None after ``tries`` draws that all were."""
+        for _ in range(tries):
+            c = random_candidate(self.space, self.rng)
+            if c.key() not in self.seen:
+                return c
+        return None
 
     def _run_uct(self) -> str:
         """UCT from the shared MCTS core: states are candidates, actions their edits."""
@@ -462,4 +472,11 @@ def run_search(
 
 
 def _fingerprint(space: SearchSpace, config: SearchConfig) -> dict[str, Any]:
-    return {"seed_candidate": space.seed.key(), "operators": sorted(space.operators), "method": config.method}
+    """What evaluations depend on beyond the candidate key: ``fixed`` parameters are not in the key."""
+    fixed = {name: op.fixed for name, op in sorted(space.operators.items()) if op.fixed}
+    return {
+        "seed_candidate": space.seed.key(),
+        "operators": sorted(space.operators),
+        "method": config.method,
+        **({"fixed": fixed} if fixed else {}),
+    }

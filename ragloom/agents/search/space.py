@@ -103,14 +103,26 @@ def param_from_yaml(name: str, spec: Any, where: str) -> ParamSpec:
         spec = {"choices": spec}
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}.{name}: expected {{choices: [...]}} or {{int: [lo, hi]}}, got {spec!r}")
-    if "choices" in spec:
-        return ParamSpec(name, "choice", tuple(_hashable(v) for v in spec["choices"]))
-    for kind in ("int", "float"):
-        if kind in spec:
-            lo, hi = spec[kind]
-            return ParamSpec(
-                name, kind, (), float(lo), float(hi), float(spec.get("step", 1 if kind == "int" else 0.1))
-            )
+    try:
+        if "choices" in spec:
+            choices = spec["choices"]
+            if not isinstance(choices, list):
+                raise ConfigError(f"choices must be a list, got {choices!r}")
+            return ParamSpec(name, "choice", tuple(_hashable(v) for v in choices))
+        for kind in ("int", "float"):
+            if kind in spec:
+                bounds, step = spec[kind], spec.get("step", 1 if kind == "int" else 0.1)
+                if not isinstance(bounds, list) or len(bounds) != 2:
+                    raise ConfigError(f"{kind}: needs a [low, high] pair, got {bounds!r}")
+                try:
+                    lo, hi, step = float(bounds[0]), float(bounds[1]), float(step)
+                except (TypeError, ValueError):
+                    raise ConfigError(
+                        f"{kind}: [low, high] and step must be numbers, got {dict(spec)!r}"
+                    ) from None
+                return ParamSpec(name, kind, (), lo, hi, step)
+    except ConfigError as e:  # ParamSpec's own checks do not know the file: say where the parameter is
+        raise ConfigError(f"{where}.{name}: {e}") from None
     raise ConfigError(f"{where}.{name}: give choices:, int: [lo, hi] or float: [lo, hi]")
 
 
@@ -359,15 +371,22 @@ class SearchSpace:
         return STAGES.index(self.op(step.op).stage)
 
 
-def _narrow(base: OperatorSpec, spec: Mapping[str, Any], where: str) -> OperatorSpec:
+def _narrow(base: OperatorSpec, spec: Any, where: str) -> OperatorSpec:
     params = dict(base.params)
+    _expect_mapping(spec, where, "{params: ..., only: [...], fixed: {...}}")
     given = spec.get("params") or {}
+    _expect_mapping(given, f"{where}.params", "parameter name -> {choices: [...]} or {int: [lo, hi]}")
+    _expect_mapping(spec.get("fixed") or {}, f"{where}.fixed", "parameter name -> value")
     unknown = sorted(set(given) - set(params))
     if unknown:
         raise ConfigError(f"{where}: unknown parameters {unknown}; {base.name} takes {sorted(params)}")
     for name, value in given.items():
         params[name] = param_from_yaml(name, value, where)
     only = spec.get("only")
+    if only is not None and (not isinstance(only, list) or set(only) - set(params)):
+        raise ConfigError(
+            f"{where}.only: expected a list of {base.name}'s parameters {sorted(params)}, got {only!r}"
+        )
     if only is not None:  # search just these parameters; the others stay at their defaults
         params = {
             n: p if n in only else ParamSpec(n, "choice", (base.default_params()[n],))
@@ -385,6 +404,11 @@ def _narrow(base: OperatorSpec, spec: Mapping[str, Any], where: str) -> Operator
     )
 
 
+def _expect_mapping(value: Any, where: str, shape: str) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a mapping ({shape}), got {value!r}")
+
+
 def space_from_dict(data: Mapping[str, Any], where: str = "search space") -> SearchSpace:
     """Build a space from the parsed YAML (see the module docstring)."""
     ops_data = data.get("operators")
@@ -396,20 +420,41 @@ def space_from_dict(data: Mapping[str, Any], where: str = "search space") -> Sea
             raise ConfigError(f"{where}: unknown operator {name!r}; known: {', '.join(OPERATOR_LIBRARY)}")
         operators[name] = _narrow(OPERATOR_LIBRARY[name], spec or {}, f"{where}.operators.{name}")
     seed_data = data.get("seed") or [{"op": "retrieve", "with": {}}]
+    if not isinstance(seed_data, list):
+        raise ConfigError(
+            f"{where}.seed: expected a list of steps ({{op: ..., with: {{...}}}}), got {seed_data!r}"
+        )
     steps = []
-    for raw in seed_data:
-        step = Step.from_dict(raw)
+    for i, raw in enumerate(seed_data):
+        try:
+            step = Step.from_dict(raw)
+        except ConfigError as e:
+            raise ConfigError(f"{where}.seed[{i}]: {e}") from None
         op = operators.get(step.op) or OPERATOR_LIBRARY.get(step.op)
         if op is None:
             raise ConfigError(f"{where}.seed: unknown operator {step.op!r}")
         steps.append(Step.make(step.op, {**op.default_params(), **step.kwargs}, step.arms))
     branches = data.get("branches", {}) or {}
-    return SearchSpace(
+    _expect_mapping(branches, f"{where}.branches", "{max_arms: N, allow: true|false}")
+    try:
+        max_arms = int(branches.get("max_arms", 2))
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}.branches.max_arms: expected an integer, got {branches['max_arms']!r}"
+        ) from None
+    space = SearchSpace(
         operators,
         Candidate(tuple(steps)),
-        max_arms=int(branches.get("max_arms", 2)),
+        max_arms=max_arms,
         allow_branches=bool(branches.get("allow", True)),
     )
+    from ragloom.agents.search.edits import check_candidate  # edits builds on this module
+
+    try:  # a seed outside the space would fail its evaluation and every edit of it: say so now
+        check_candidate(space.seed, space)
+    except ConfigError as e:
+        raise ConfigError(f"{where}.seed: {e}; the seed must be a flow of this space") from None
+    return space
 
 
 def load_space(path: str | Path) -> SearchSpace:
@@ -419,7 +464,15 @@ def load_space(path: str | Path) -> SearchSpace:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"search space file {str(p)!r} does not exist; see examples/search_space.yaml")
-    data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:  # e.g. "line 3, column 1: expected the node content"
+        mark = getattr(e, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{p}:{at}: not valid YAML ({problem})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not a UTF-8 text file ({e})") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{p}: a search space file is a YAML mapping with 'operators:' (and 'seed:')")
     return space_from_dict(data, str(p))

@@ -38,19 +38,27 @@ class SearchStore:
         assert self.path is not None
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ConfigError(
                 f"{self.path}: search state is not valid JSON ({e}); delete it to start over"
             ) from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.path}: search state is not a JSON object; delete it to start over")
         if data.get("version") != VERSION or data.get("fingerprint") != json.loads(
-            json.dumps(self.fingerprint)
+            json.dumps(self.fingerprint, default=str)
         ):
             raise ConfigError(
                 f"{self.path}: search state of a different search ({data.get('fingerprint')}); "
                 "use another --out folder or delete the file to start over"
             )
-        self.evaluations = {k: Evaluation.from_dict(v) for k, v in data.get("evaluations", {}).items()}
-        self.proposals = dict(data.get("proposals", {}))
+        try:
+            self.evaluations = {k: Evaluation.from_dict(v) for k, v in data.get("evaluations", {}).items()}
+            self.proposals = dict(data.get("proposals", {}))
+        except (AttributeError, TypeError, ValueError) as e:  # hand-edited or from an incompatible ragloom
+            raise ConfigError(
+                f"{self.path}: search state has a malformed evaluation or proposal ({e}); "
+                "delete it to start over"
+            ) from None
 
     def get(self, key: str) -> Evaluation | None:
         return self.evaluations.get(key)

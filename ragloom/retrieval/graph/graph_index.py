@@ -111,6 +111,8 @@ class GraphIndex:
         self.graph = nx.Graph()
         self._entity_row: dict[str, int] = {}
         self._llm_calls = 0
+        #: Bumped by every rebuild (update, delete, load): caches derived from the graph compare it.
+        self.version = 0
         self._matrices: dict[tuple[tuple[str, float], ...], tuple[sp.csr_matrix, list[str]]] = {}
 
     # -- accessors ----------------------------------------------------------------------------------------
@@ -262,6 +264,7 @@ class GraphIndex:
                 data["chunks"] = sum(1 for n in g[node] if n.startswith("c:"))
         self.graph = g
         self._matrices.clear()
+        self.version += 1
 
     def adjacency(
         self, kind_weights: Mapping[str, float], specificity: bool = False
@@ -333,23 +336,49 @@ class GraphIndex:
             raise IndexError_(
                 f"no graph index in {folder} ({e}); build one: ragloom graph index SOURCE --store DIR"
             ) from e
-        if meta.get("format") != _FORMAT:
-            raise IndexError_(f"graph index in {folder} has format {meta.get('format')}; rebuild it")
-        self = cls(GraphSettings.from_dict(meta["settings"]), **components)
-        with open(folder / "records.jsonl", encoding="utf-8") as f:
-            records = [ChunkRecord.from_json(line) for line in f if line.strip()]
-        self.records = {r.chunk.id: r for r in records}
-        self.doc_hashes = dict(meta["docs"])
-        self.doc_chunks = {k: list(v) for k, v in meta["doc_chunks"].items()}
-        with np.load(folder / "entities.npz", allow_pickle=True) as data:
-            self.entity_names = [str(n) for n in data["names"]]
-            self.entity_vectors = np.asarray(data["vectors"], dtype=np.float32)
-        self._entity_row = {n: i for i, n in enumerate(self.entity_names)}
-        raw = json.loads((folder / "synonyms.json").read_text(encoding="utf-8"))
-        self.synonyms = {n: [(o, float(s)) for o, s in v] for n, v in raw.items()}
-        graph_data = json.loads((folder / "graph.json").read_text(encoding="utf-8"))
-        self.graph = nx.node_link_graph(graph_data, edges="links")
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise IndexError_(f"graph index in {folder} has format {found}; rebuild it")
+        try:
+            settings = GraphSettings.from_dict(meta["settings"])
+            doc_hashes = dict(meta["docs"])
+            doc_chunks = {k: list(v) for k, v in meta["doc_chunks"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise _unreadable(folder / "settings.json", e) from e
+        self = cls(settings, **components)
+        self.doc_hashes, self.doc_chunks = doc_hashes, doc_chunks
+        where = folder / "records.jsonl"
+        try:
+            records = []
+            with open(where, encoding="utf-8") as f:
+                for number, line in enumerate(f, 1):
+                    if line.strip():
+                        where = folder / f"records.jsonl:{number}"
+                        records.append(ChunkRecord.from_json(line))
+            self.records = {r.chunk.id: r for r in records}
+            where = folder / "entities.npz"
+            with np.load(where, allow_pickle=True) as data:
+                self.entity_names = [str(n) for n in data["names"]]
+                self.entity_vectors = np.asarray(data["vectors"], dtype=np.float32)
+            self._entity_row = {n: i for i, n in enumerate(self.entity_names)}
+            where = folder / "synonyms.json"
+            raw = json.loads(where.read_text(encoding="utf-8"))
+            self.synonyms = {n: [(o, float(s)) for o, s in v] for n, v in raw.items()}
+            where = folder / "graph.json"
+            graph_data = json.loads(where.read_text(encoding="utf-8"))
+            self.graph = nx.node_link_graph(graph_data, edges="links")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, nx.NetworkXError) as e:
+            raise _unreadable(where, e) from e
+        self.version += 1
         return self
+
+
+def _unreadable(where: Path, error: Exception) -> IndexError_:
+    """The error for a damaged index file: which file (and line), what failed, and how to recover."""
+    return IndexError_(
+        f"{where}: unreadable graph index file ({type(error).__name__}: {error}); rebuild it: "
+        "ragloom graph index SOURCE --store DIR"
+    )
 
 
 def _triple_mentions(triples: Sequence[Triple]) -> list[Mention]:

@@ -75,16 +75,19 @@ class SeedLinker:
         self.match_query = match_query
         self.passages = passages
         self.passage_share = passage_share
-        self._memo: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {}
+        self._memo: dict[tuple[int, str], tuple[tuple[str, ...], dict[str, float]]] = {}
 
     def link(self, query: str, first_stage_hits: Sequence[Hit] | None = None) -> Seeds:
         """Seeds of ``query``; ``first_stage_hits`` overrides running the first stage (batch callers)."""
-        if query not in self._memo:  # linking runs spaCy and the embedder: repeated queries skip both
-            if len(self._memo) >= 4096:
-                self._memo.clear()
+        key = (self.index.version, query)  # an updated index links to other entities: key by its version
+        memo = self._memo.get(key)
+        if memo is None:  # linking runs spaCy and the embedder: repeated queries skip both
             found = [m.name for m in self.extractor.extract(query)]
-            self._memo[query] = (tuple(found), self.link_entities(found, query))
-        names, entities = self._memo[query]
+            memo = (tuple(found), self.link_entities(found, query))
+            if len(self._memo) >= 4096:  # another thread may clear too: ``memo`` is read from the local
+                self._memo.clear()
+            self._memo[key] = memo
+        names, entities = memo
         hits = list(first_stage_hits) if first_stage_hits is not None else self._first_stage(query)
         passages = _passage_weights(hits[: self.passages])
         return Seeds(_mix(entities, passages, self.passage_share), names, tuple(hits))

@@ -77,10 +77,14 @@ class PPRSubgraph:
         self._cache: tuple[int, TransitionMatrix, dict[str, int], list[str]] | None = None
 
     def _transition(self) -> tuple[TransitionMatrix, dict[str, int], list[str]]:
-        matrix, nodes = self.index.adjacency(self.edge_weights, self.specificity)
-        if self._cache is None or self._cache[0] != id(matrix):
-            self._cache = (id(matrix), TransitionMatrix(matrix), {n: i for i, n in enumerate(nodes)}, nodes)
-        return self._cache[1], self._cache[2], self._cache[3]
+        # keyed by the index's version, not id(matrix): a freed matrix's id is reused by the next one
+        cache = self._cache
+        if cache is None or cache[0] != self.index.version:
+            version = self.index.version
+            matrix, nodes = self.index.adjacency(self.edge_weights, self.specificity)
+            cache = (version, TransitionMatrix(matrix), {n: i for i, n in enumerate(nodes)}, nodes)
+            self._cache = cache
+        return cache[1], cache[2], cache[3]
 
     def scores(self, seeds: Seeds) -> dict[str, float]:
         transition, pos, nodes = self._transition()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from search_fakes import FakeScorer, synthetic_score, tiny_space
 
-from ragloom.agents.search import LLMEditProposer, SearchConfig, candidate_flow, run_search
+from ragloom.agents.search import Evaluation, LLMEditProposer, SearchConfig, candidate_flow, run_search
 from ragloom.agents.search.report import write_outputs
 from ragloom.core.types import Completion, Usage
 from ragloom.flows import Flow
@@ -119,3 +119,92 @@ def test_llm_proposed_edits_and_repeats_rejected() -> None:
     assert proposer.rejected, "the repeated proposal must be rejected"
     assert "Current flow (score" in llm.prompts[0] and "```yaml" in llm.prompts[0]
     assert len(outcome.records) == 6  # rejected proposals fall back to rule-based edits
+
+
+ONE_POINT = {
+    "operators": {
+        "retrieve": {
+            "params": {"method": ["bm25"], "k": {"int": [5, 5]}, "weight": {"float": [0.5, 0.5]}},
+            "only": ["method", "k", "weight"],
+        }
+    },
+    "branches": {"allow": False},
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "selection"), [("mcts", "soft"), ("mcts", "uct"), ("random", "soft"), ("hill", "soft")]
+)
+@pytest.mark.parametrize("budget", [1, 3])
+def test_a_one_candidate_space_ends_the_search(method: str, selection: str, budget: int) -> None:
+    """A space whose only candidate is the seed: every method stops (hill-climbing used to loop forever)."""
+    from ragloom.agents.search.space import space_from_dict
+
+    space = space_from_dict(ONE_POINT, "one-point space")
+    cfg = SearchConfig(method=method, selection=selection, budget=budget, seed=0)
+    outcome = run_search(space, FakeScorer(), cfg)
+    assert len(outcome.records) == 1
+    assert outcome.stopped == ("budget" if budget == 1 else "space exhausted")
+
+
+@pytest.mark.parametrize("content", [b"[1, 2]", b"\xff\xfe garbage", b"evaluation"])
+def test_a_corrupt_state_file_is_a_clear_error_and_is_left_alone(tmp_path: Path, content: bytes) -> None:
+    import json
+
+    from ragloom.core.errors import ConfigError
+
+    state = tmp_path / "state.json"
+    cfg = SearchConfig(budget=3, seed=0)
+    if content == b"evaluation":  # a state of this very search with one hand-broken evaluation
+        run_search(tiny_space(), FakeScorer(), cfg, state_path=state)
+        data = json.loads(state.read_text())
+        data["evaluations"][next(iter(data["evaluations"]))] = {"x": 1}
+        content = json.dumps(data).encode()
+    state.write_bytes(content)
+    with pytest.raises(ConfigError, match=r"state\.json: search state (is not|has a malformed).*delete it"):
+        run_search(tiny_space(), FakeScorer(), cfg, state_path=state)
+    assert state.read_bytes() == content
+
+
+def test_resuming_with_other_fixed_parameters_is_refused(tmp_path: Path) -> None:
+    """``fixed`` parameters change what a candidate computes but are not in its key: a state saved with
+    other fixed values must not be replayed."""
+    from search_fakes import TINY_SPACE
+
+    from ragloom.agents.search.space import space_from_dict
+    from ragloom.core.errors import ConfigError
+
+    state = tmp_path / "state.json"
+    run_search(tiny_space(), FakeScorer(), SearchConfig(budget=3, seed=0), state_path=state)
+    ops = {
+        **TINY_SPACE["operators"],
+        "retrieve": {**TINY_SPACE["operators"]["retrieve"], "fixed": {"query_key": "rewritten"}},
+    }
+    other = space_from_dict({**TINY_SPACE, "operators": ops})
+    with pytest.raises(ConfigError, match="search state of a different search"):
+        run_search(other, FakeScorer(), SearchConfig(budget=3, seed=0), state_path=state)
+    again = FakeScorer()
+    run_search(tiny_space(), again, SearchConfig(budget=3, seed=0), state_path=state)
+    assert again.calls == 0  # the same search still resumes
+
+
+class SeedFailsScorer(FakeScorer):
+    """The seed flow fails (an operator raised); every other candidate scores as usual."""
+
+    def score(self, candidates):  # type: ignore[no-untyped-def]
+        seed_key = tiny_space().seed.key()
+        out = super().score(candidates)
+        return [
+            Evaluation(0.0, [], {}, [], 0.0, "seed broke") if c.key() == seed_key else e
+            for c, e in zip(candidates, out, strict=True)
+        ]
+
+
+@pytest.mark.parametrize(("method", "selection"), [("mcts", "soft"), ("mcts", "uct"), ("hill", "soft")])
+def test_a_failing_seed_does_not_crash_the_search(method: str, selection: str) -> None:
+    """MCTS parent selection used to raise ``ValueError: Total of weights must be finite`` when the only
+    candidate (the seed) had failed; the search goes on from the seed's edits instead."""
+    cfg = SearchConfig(method=method, selection=selection, budget=6, seed=0, patience=0)
+    outcome = run_search(tiny_space(), SeedFailsScorer(), cfg)
+    assert len(outcome.records) == 6 and outcome.records[0].evaluation.error == "seed broke"
+    assert outcome.best.evaluation.error is None

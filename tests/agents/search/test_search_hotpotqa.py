@@ -79,3 +79,40 @@ def test_search_command_on_a_hotpotqa_slice(shared_data: Path, tmp_path: Path) -
     ).state
     assert isinstance(state, SearchState) or hasattr(state, "hits")
     assert 0 < len(state.hits) <= 10
+
+
+def test_resuming_on_another_dev_split_is_refused(shared_data: Path, tmp_path: Path) -> None:
+    """The dev split depends on ``dev_fraction``: evaluations on other queries must not be replayed."""
+    import pytest
+
+    from ragloom.agents.search import search_flows
+    from ragloom.core.errors import ConfigError
+
+    data = tmp_path / "hotpot-slice"
+    _slice(shared_data / "hotpotqa-300", data, n_queries=6, n_distractors=20)
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE)
+    out = tmp_path / "out"
+    search_flows(space, data, budget=1, out=out, dev_fraction=0.5, log=None)
+    with pytest.raises(ConfigError, match="search state of a different search"):
+        search_flows(space, data, budget=1, out=out, dev_fraction=0.34, log=None)
+    assert (
+        search_flows(space, data, budget=1, out=out, dev_fraction=0.5, log=None).outcome.scorer_evaluations
+        == 0
+    )
+
+
+def test_an_empty_dev_split_is_refused_before_searching(shared_data: Path, tmp_path: Path) -> None:
+    """With no dev query every candidate would score 0 and the search would return an arbitrary flow."""
+    import pytest
+
+    from ragloom.agents.search import search_flows
+    from ragloom.core.errors import ConfigError
+
+    data = tmp_path / "hotpot-slice"
+    _slice(shared_data / "hotpotqa-300", data, n_queries=4, n_distractors=10)
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE)
+    with pytest.raises(ConfigError, match=r"hotpot-slice: the 'dev' split has none of the 4 queries"):
+        search_flows(space, data, budget=2, out=tmp_path / "out", dev_fraction=0.0, log=None)
+    assert not (tmp_path / "out").exists()

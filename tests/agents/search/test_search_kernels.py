@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,3 +32,10 @@ def test_converged_after_patience_rounds_without_progress() -> None:
     assert not converged([0.1, 0.2, 0.3], 2)
     assert converged([0.1, 0.3, 0.3, 0.3], 2)
     assert not converged([0.1, 0.3, 0.3, 0.3], 0)
+
+
+def test_soft_mixed_probabilities_of_failed_candidates_only_are_uniform() -> None:
+    """Failed candidates score -inf: with nothing else to choose from, pick uniformly (no NaN weights)."""
+    assert soft_mixed_probabilities([float("-inf")]) == [1.0]
+    assert soft_mixed_probabilities([float("-inf")] * 4) == [0.25] * 4
+    assert soft_mixed_probabilities([float("-inf"), 50.0])[0] == pytest.approx(0.3 / 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from search_fakes import full_space, tiny_space
@@ -18,6 +19,7 @@ from ragloom.agents.search import (
     neighbours,
     random_candidate,
 )
+from ragloom.core.errors import ConfigError
 from ragloom.flows import Flow
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -79,3 +81,62 @@ def test_full_example_space_takes_the_library_ranges() -> None:
     assert retrieve["k"].values() == list(range(5, 55, 5))
     assert set(space.operators) >= {"retrieve", "multihop", "prf", "rerank", "select"}
     assert space.op("rerank").params["method"].values() == ["collaborative"] and not space.uses_llm
+
+
+BAD_SPACES = [
+    ("operators:\n  retrieve: {params: [\n", r"bad\.yaml: line 3, column 1: not valid YAML"),
+    ("operators:\n\tretrieve:\n", r"bad\.yaml: line 2, column 1: not valid YAML"),
+    ("operators:\n  retrieve: [k]\n", r"bad\.yaml\.operators\.retrieve: expected a mapping"),
+    ("operators:\n  retrieve: {params: [k]}\n", r"operators\.retrieve\.params: expected a mapping"),
+    ("operators:\n  retrieve: {params: {k: {int: 5}}}\n", r"retrieve\.k: int: needs a \[low, high\] pair"),
+    ("operators:\n  retrieve: {params: {k: {int: [5]}}}\n", r"retrieve\.k: int: needs a \[low, high\] pair"),
+    ("operators:\n  retrieve: {params: {k: {int: [a, 9]}}}\n", r"retrieve\.k: int: .* must be numbers"),
+    ("operators:\n  retrieve: {params: {k: {int: [20, 5]}}}\n", r"retrieve\.k: .*need low <= high"),
+    ("operators:\n  retrieve: {params: {method: {choices: bm25}}}\n", r"retrieve\.method: choices must"),
+    ("operators:\n  retrieve: {only: k}\n", r"retrieve\.only: expected a list"),
+    ("operators:\n  retrieve: {fixed: [1]}\n", r"retrieve\.fixed: expected a mapping"),
+    ("seed: {op: retrieve}\noperators:\n  retrieve:\n", r"bad\.yaml\.seed: expected a list of steps"),
+    ("seed: [retrieve]\noperators:\n  retrieve:\n", r"bad\.yaml\.seed\[0\]: a step must be a mapping"),
+    ("operators:\n  retrieve:\nbranches: [1]\n", r"bad\.yaml\.branches: expected a mapping"),
+    (
+        "seed:\n  - {op: retrieve, with: {method: nope}}\noperators:\n  retrieve:\n",
+        r"bad\.yaml\.seed: retrieve: method='nope' is outside the space's range",
+    ),
+    (
+        "seed:\n  - {op: retrieve}\n  - {op: prf}\noperators:\n  retrieve:\n",
+        r"bad\.yaml\.seed: operator 'prf' is not in this search space",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_SPACES)
+def test_a_malformed_space_file_says_what_and_where(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_space(path)
+
+
+def test_a_space_of_single_values_has_one_candidate(tmp_path: Path) -> None:
+    path = tmp_path / "one.yaml"
+    path.write_text(
+        "operators:\n  retrieve: {params: {method: [bm25], k: {int: [5, 5]}}, only: [method, k]}\n"
+    )
+    space = load_space(path)
+    assert space.op("retrieve").params["k"].values() == [5]
+    assert space.op("retrieve").params["k"].neighbours(5) == []
+    assert space.seed.steps[0].kwargs["k"] == 5
+
+
+def test_the_search_command_reports_a_malformed_space_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ragloom.cli import app
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_SPACES[0][0], encoding="utf-8")
+    args = ["search", "--space", str(path), "--dataset", str(tmp_path), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"error: {path}: line 3, column 1: not valid YAML" in result.output
+    assert not (tmp_path / "out").exists()

@@ -114,3 +114,18 @@ def test_settings_are_checked() -> None:
     with pytest.raises(Exception, match="unknown keys"):
         GraphSettings.from_dict({"bogus": 1})
     assert GraphSettings.from_dict(GraphSettings().to_dict()) == GraphSettings()
+
+
+def test_loading_a_corrupt_index_names_the_file_and_line(built_graph, embedder, tmp_path) -> None:
+    from ragloom.core.errors import IndexError_
+
+    path = built_graph.save(tmp_path / "graph")
+    records = path / "records.jsonl"
+    lines = records.read_text(encoding="utf-8").splitlines(keepends=True)
+    records.write_text(lines[0] + '{"chunk": truncated\n' + "".join(lines[2:]), encoding="utf-8")
+    with pytest.raises(IndexError_, match=r"records\.jsonl:2: unreadable graph index file.*rebuild"):
+        GraphIndex.load(path, embedder=embedder)
+    fresh = built_graph.save(tmp_path / "graph2")
+    (fresh / "graph.json").unlink()
+    with pytest.raises(IndexError_, match=r"graph\.json: unreadable graph index file"):
+        GraphIndex.load(fresh, embedder=embedder)

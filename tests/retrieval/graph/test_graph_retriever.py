@@ -179,3 +179,25 @@ def test_cli_llm_build_asks_before_spending(tmp_path, graph_docs) -> None:
     assert result.exit_code == 2
     assert "3 documents, 3 chunks, up to 9 calls" in result.output and "aborted" in result.output
     assert not (store / "graph").exists()
+
+
+def test_a_retriever_follows_updates_of_its_index(embedder) -> None:
+    """Documents added (or deleted and re-added) after the retriever's first query are found by the next one:
+    the seed linker's per-query memo and the walk's transition matrix follow the index."""
+    from conftest import make_docs
+
+    from ragloom.retrieval.graph.graph_index import GraphIndex
+
+    docs = make_docs()
+    index = GraphIndex(embedder=embedder)
+    index.update([d for d in docs if d.id != "Mount Everest"])
+    retriever = GraphRetriever(index)
+    question = "Which countries border Mount Everest?"
+    assert retriever.retrieve(question, 3) == []  # no passage about it yet
+    index.update(docs)
+    assert [h.doc_id for h in retriever.retrieve(question, 1)] == ["Mount Everest"]
+    index.delete(["Mount Everest"])
+    assert retriever.retrieve(question, 3) == []
+    index.update(docs)
+    fresh = GraphRetriever(index).retrieve(question, 5)
+    assert [(h.id, h.score) for h in retriever.retrieve(question, 5)] == [(h.id, h.score) for h in fresh]
