@@ -89,6 +89,18 @@ def test_maxsim_puts_the_answer_first(candidates, embedder):
 
 
 @pytest.mark.slow
+def test_maxsim_shared_by_threads_with_a_tiny_cache_ranks_as_alone(candidates, embedder):
+    """Parallel flow runs share one reranker; a cache smaller than the candidates evicts constantly."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = ["What is the capital of France?", "Who wrote the novel?", "When did it happen?"] * 4
+    alone = {q: [h.id for h in MaxSimReranker(embedder).rerank(q, candidates)] for q in set(queries)}
+    shared = MaxSimReranker(embedder, cache_size=2)
+    with ThreadPoolExecutor(6) as pool:
+        ranked = list(pool.map(lambda q: [h.id for h in shared.rerank(q, candidates)], queries))
+    assert ranked == [alone[q] for q in queries]
+
+
 def test_collaborative_moves_the_answer_up(candidates, embedder):
     ranked = [h.doc_id for h in check_reranker_contract(CollaborativeReranker(embedder), candidates)]
     assert ranked.index("paris") <= 2  # up from last (the first-stage score still counts)

@@ -8,6 +8,7 @@ queries and computing them is a full transformer pass.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -38,22 +39,29 @@ class MaxSimReranker:
         self.first_stage_weight = float(first_stage_weight)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # parallel flow runs (search, serve) share one reranker
         self.computed = 0  # passages run through the model (cache misses)
 
     def token_vectors(self, text: str) -> np.ndarray:
         """Normalised token vectors of ``text`` (cached)."""
         key = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
-        vectors = self._cache.get(key)
-        if vectors is not None:
-            self._cache.move_to_end(key)
-            return vectors
+        with self._lock:
+            vectors = self._cache.get(key)
+            if vectors is not None:
+                self._cache.move_to_end(key)
+                return vectors
         vectors = l2_normalize(self.embedder.embed_tokens(text)[0])
-        self.computed += 1
-        if self.cache_size:
-            self._cache[key] = vectors
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        self._remember([(key, vectors)], self.cache_size)
         return vectors
+
+    def _remember(self, items: Sequence[tuple[str, np.ndarray]], keep: int) -> None:
+        """Count freshly computed vectors and cache them, keeping the ``keep`` most recent."""
+        with self._lock:
+            self.computed += len(items)
+            for key, vectors in items:
+                self._cache[key] = vectors
+            while len(self._cache) > keep:
+                self._cache.popitem(last=False)
 
     def _batch_token_vectors(self, texts: Sequence[str]) -> list[np.ndarray] | None:
         """Token vectors of many passages in one batched forward pass (truncated at the model's window).
@@ -77,17 +85,14 @@ class MaxSimReranker:
 
     def _fill_cache(self, texts: Sequence[str]) -> None:
         keys = [hashlib.sha1(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
-        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}
+        with self._lock:
+            missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}
         if len(missing) < 2:
             return
         batch = self._batch_token_vectors(list(missing.values()))
         if batch is None:
             return
-        self.computed += len(batch)
-        for key, vectors in zip(missing, batch, strict=True):
-            self._cache[key] = vectors
-        while len(self._cache) > max(self.cache_size, len(texts)):
-            self._cache.popitem(last=False)
+        self._remember(list(zip(missing, batch, strict=True)), max(self.cache_size, len(texts)))
 
     def rerank(self, query: str, hits: Sequence[Hit], k: int | None = None) -> list[Hit]:
         """The best ``k`` of ``hits`` by MaxSim (all when None), best first."""
