@@ -54,9 +54,9 @@ def index(
         from ragloom.retrieval.graph.graph_index import GraphIndex
         from ragloom.retrieval.graph.llm_extract import LLMTripleExtractor
         from ragloom.retrieval.graph.store import graph_dir
-        from ragloom.retrieval.sources import iter_documents
+        from ragloom.retrieval.sources import iter_documents, require_documents
 
-        docs = list(iter_documents(source))
+        docs = list(require_documents(iter_documents(source), source))
         folder = graph_dir(store)
         extractor = LLMTripleExtractor(_make_llm(llm, llm_base_url), gleanings) if llm else None
         graph = (
@@ -94,7 +94,7 @@ def _preflight(graph: Any, docs: list[Any], extractor: Any, yes: bool) -> None:
 def query(
     store: Annotated[Path, typer.Argument(help="Store folder built by `ragloom graph index`.")],
     question: Annotated[str, typer.Argument(help="The query text.")],
-    k: Annotated[int, typer.Option("-k", "--k", help="Number of hits.")] = 5,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Number of hits.")] = 5,
     paths: Annotated[int, typer.Option(help="Number of reasoning paths to print.")] = 3,
     first_stage: Annotated[str, typer.Option(help="auto, none, bm25, dense or hybrid.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print hits and paths as JSON lines.")] = False,

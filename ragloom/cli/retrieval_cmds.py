@@ -1,7 +1,8 @@
 """``ragloom index SOURCE --store DIR`` and ``ragloom query STORE "question"``.
 
 Indexing is incremental: run it again on the same source and only new or changed documents are embedded;
-documents gone from the source are dropped. Errors print as one line and exit with code 2.
+documents gone from the source are dropped (a source with no documents at all is refused, not taken as
+"delete everything"). Errors print as one line and exit with code 2.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def index(
     with clean_errors():
         from ragloom.core.errors import ConfigError
         from ragloom.retrieval.index import Index
-        from ragloom.retrieval.sources import iter_documents
+        from ragloom.retrieval.sources import iter_documents, require_documents
 
         try:
             params = json.loads(chunker_args) if chunker_args else None
@@ -54,7 +55,8 @@ def index(
             vector_store=vector_store,
             late_chunking=late_chunking,
         )
-        report = idx.update(iter_documents(source), delete_missing=not keep_missing, progress=True)
+        documents = require_documents(iter_documents(source), source)
+        report = idx.update(documents, delete_missing=not keep_missing, progress=True)
         typer.echo(
             f"indexed {store}: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
             f"{report.unchanged} unchanged; {report.chunks} chunks ({report.embedded} embedded) "
@@ -65,7 +67,7 @@ def index(
 def query(
     store: Annotated[Path, typer.Argument(help="Index folder built by `ragloom index`.")],
     question: Annotated[str, typer.Argument(help="The query text.")],
-    k: Annotated[int, typer.Option("-k", "--k", help="Number of hits.")] = 5,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Number of hits.")] = 5,
     mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON lines.")] = False,
 ) -> None:

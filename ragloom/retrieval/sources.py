@@ -7,15 +7,16 @@ the BEIR ``text`` starts), the same convention as :mod:`ragloom.eval.datasets`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ragloom.core.errors import ConfigError, DatasetError
 from ragloom.core.types import Document
 
-__all__ = ["TEXT_SUFFIXES", "iter_documents", "read_beir_corpus", "read_text_folder"]
+__all__ = ["TEXT_SUFFIXES", "iter_documents", "read_beir_corpus", "read_text_folder", "require_documents"]
 
 TEXT_SUFFIXES = (".txt", ".md")
 
@@ -65,3 +66,16 @@ def iter_documents(source: str | os.PathLike[str]) -> Iterator[Document]:
         f"cannot index {str(path)!r}: give a folder of {'/'.join(TEXT_SUFFIXES)} files, a BEIR corpus.jsonl, "
         "or a folder holding corpus.jsonl"
     )
+
+
+def require_documents(documents: Iterable[Document], source: str | os.PathLike[str]) -> Iterator[Document]:
+    """``documents``, refusing an empty source before anything reads on: an incremental index run drops
+    documents missing from its source, so an empty folder (a failed mount, a wrong path) would wipe it."""
+    stream = iter(documents)
+    first = next(stream, None)
+    if first is None:
+        raise ConfigError(
+            f"{str(source)!r} holds no documents (no {'/'.join(TEXT_SUFFIXES)} files or corpus rows); "
+            "nothing was changed. To empty an index, delete its folder."
+        )
+    return itertools.chain([first], stream)

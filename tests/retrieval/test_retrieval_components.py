@@ -124,6 +124,8 @@ def test_cli_index_and_query(tmp_path):
         assert result.exit_code == 0, result.output
         (line,) = [ln for ln in result.output.splitlines() if ln.startswith("{")]
         assert json.loads(line)["doc_id"] == "rock.md"
+    result = runner.invoke(app, ["query", str(store), "which rock is igneous", "-k", "0"])
+    assert result.exit_code == 2 and "'-k'" in result.output and "no hits" not in result.output
     result = runner.invoke(app, ["query", str(tmp_path / "nothing"), "q"])
     assert result.exit_code == 2 and "no index at" in result.output
 

@@ -129,6 +129,8 @@ def test_cli_index_and_query(tmp_path, graph_docs) -> None:
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert [r["doc_id"] for r in lines if "rank" in r] == ["Dragon Dice", "Lester Smith"]
+    zero = runner.invoke(app, ["graph", "query", str(store), QUESTION, "-k", "0"])
+    assert zero.exit_code == 2 and "'-k'" in zero.output and "no hits" not in zero.output
     missing = runner.invoke(app, ["graph", "query", str(tmp_path / "nothing"), QUESTION])
     assert missing.exit_code == 2 and "ragloom graph index" in missing.output
 
