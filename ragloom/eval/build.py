@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,15 +135,34 @@ def _cached_late(embedder: Embedder, text: str, chunks: list[Chunk], compute: An
     spans = [(c.start, c.end) for c in chunks]
     digest = hashlib.sha1(json.dumps([settings, spans]).encode() + text.encode("utf-8", "surrogatepass"))
     path = cache_dir("eval-late-chunks") / f"{digest.hexdigest()}.npy"
-    if path.is_file():
-        cached = np.load(path)
-        if cached.shape == (len(chunks), embedder.dim):
-            return cached
+    cached = _load_npy(path)
+    if cached is not None and cached.shape == (len(chunks), embedder.dim):
+        return cached
     vectors = np.asarray(compute(embedder, text, chunks), dtype=np.float32)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors)
-    tmp.replace(path)
+    _save_npy_atomically(path, vectors)
     return vectors
+
+
+def _load_npy(path: Path) -> np.ndarray | None:
+    """The cached array, or None when there is none or it cannot be read (a cache entry is never worth
+    failing an evaluation: it is recomputed and overwritten)."""
+    try:
+        return np.load(path)
+    except (OSError, ValueError, EOFError):  # missing, truncated, empty, not .npy, pickled
+        return None
+
+
+def _save_npy_atomically(path: Path, array: np.ndarray) -> None:
+    """Save through a temp file unique to this writer, then rename: concurrent writers of one entry (processes
+    or threads) each replace it whole, and a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class IndexCache:

@@ -9,6 +9,7 @@ shifted onto the indexed text (a title may be prepended), so span-hit is exact w
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -82,8 +83,23 @@ class EvalResult:
         return data
 
     def write_json(self, path: str | Path, per_query: bool = True) -> None:
+        """Write :meth:`to_dict` as strict JSON: a non-finite number (``inf`` docs/s when nothing was timed,
+        a ``nan`` metric) is written ``null``, since ``Infinity``/``NaN`` are not JSON and strict readers
+        reject the whole file."""
+        text = json.dumps(_finite_or_null(self.to_dict(per_query)), indent=2, allow_nan=False)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(self.to_dict(per_query), indent=2, sort_keys=False) + "\n")
+        Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def _finite_or_null(value: Any) -> Any:
+    """``value`` with every non-finite float (in nested dicts, lists and tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(v) for v in value]
+    return value
 
 
 def query_metrics(

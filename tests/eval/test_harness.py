@@ -153,3 +153,34 @@ def test_public_surface_resolves() -> None:
     assert all(getattr(public, name) is not None for name in public.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = public.nope
+
+
+def test_write_json_writes_non_finite_numbers_as_null(tmp_path: Path) -> None:
+    """Zero measured time gives ``inf`` rates; ``Infinity``/``NaN`` are not JSON, so they are written null."""
+    from ragloom.eval.harness import EvalResult
+
+    def strict(constant: str) -> None:
+        raise ValueError(f"not valid JSON: {constant}")
+
+    result = EvalResult(
+        dataset="d",
+        pipeline="p",
+        split="all",
+        n_queries=0,
+        n_docs=1,
+        metrics={"R@5": float("nan"), "MRR@10": 0.5},
+        index_seconds=0.0,
+        index_docs_per_s=float("inf"),
+        latency_ms_p50=0.0,
+        latency_ms_p95=0.0,
+        queries_per_s=float("-inf"),
+        config={"weights": [1.0, float("nan")]},
+        per_query={"q1": {"R@5": float("inf")}},
+    )
+    path = tmp_path / "out" / "result.json"
+    result.write_json(path)
+    data = json.loads(path.read_text(encoding="utf-8"), parse_constant=strict)
+    assert data["index_docs_per_s"] is None and data["queries_per_s"] is None
+    assert data["metrics"] == {"R@5": None, "MRR@10": 0.5}
+    assert data["config"] == {"weights": [1.0, None]} and data["per_query"] == {"q1": {"R@5": None}}
+    assert result.index_docs_per_s == float("inf")  # only the file changes, not the result object

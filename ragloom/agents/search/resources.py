@@ -10,7 +10,9 @@ opened when a candidate first asks for dense or hybrid retrieval. The graph inde
 beside the dense index, so later searches over the same dataset only open it.
 
 ``calls`` counts retriever and reranker invocations as if nothing were cached: a deterministic cost that
-does not depend on which candidate happened to warm the cache.
+does not depend on which candidate happened to warm the cache (a graph run counts 3: its hybrid first stage's
+bm25 and dense runs, and the walk). Nothing in the search reads it (candidate cost comes from
+:func:`ragloom.agents.search.evaluate.retrieval_calls`); it is there to inspect a run.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ __all__ = ["BASE_METHODS", "DEPTH", "SearchResources", "resources_for_dataset"]
 DEPTH = 100
 #: Retrievers whose runs are cached as they are (hybrid fuses the bm25 and dense runs).
 BASE_METHODS = ("bm25", "dense", "graph")
+#: What :attr:`SearchResources.calls` adds per :meth:`~SearchResources.run`, cached or not: a graph run is
+#: its hybrid first stage (bm25 + dense) plus the walk, as in :func:`.evaluate.retrieval_calls`.
+_RUN_CALLS = {"graph": 3}
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -121,20 +126,24 @@ class SearchResources:
 
     def run(self, method: str, query: str) -> list[Hit]:
         """The top :data:`DEPTH` hits of a base retriever (one of :data:`BASE_METHODS`), cached."""
+        if method not in BASE_METHODS:
+            raise ConfigError(f"unknown base retriever {method!r}; use bm25, dense or graph")
+        self.calls += _RUN_CALLS.get(method, 1)  # hit or miss alike
+        return self._run(method, query)
+
+    def _run(self, method: str, query: str) -> list[Hit]:
+        """:meth:`run` without counting: a graph run's own first stage must not count again on a miss."""
         key = (method, query)
-        self.calls += 1
         cached = self._runs.get(key)
         if cached is None:
             if method == "bm25":
                 cached = self.bm25().retrieve(query, DEPTH)
             elif method == "dense":
                 cached = self.dense().retrieve(query, DEPTH)
-            elif method == "graph":
-                retriever = self.graph()
-                first = self.retrieve(query, retriever.linker.depth, "hybrid")
-                cached = retriever.rank(retriever.seeds(query, first), DEPTH)
             else:
-                raise ConfigError(f"unknown base retriever {method!r}; use bm25, dense or graph")
+                retriever = self.graph()
+                first = self._hybrid(query, retriever.linker.depth, self._run)
+                cached = retriever.rank(retriever.seeds(query, first), DEPTH)
             self._runs[key] = cached
         return cached
 
@@ -144,10 +153,13 @@ class SearchResources:
             return self.run(method, query)[:k]
         if method != "hybrid":
             raise ConfigError(f"unknown retrieval method {method!r}; choose bm25, dense, hybrid or graph")
+        return self._hybrid(query, k, self.run, **fusion)
+
+    def _hybrid(self, query: str, k: int, run: Callable[[str, str], list[Hit]], **fusion: Any) -> list[Hit]:
         from ragloom.retrieval.hybrid import HybridRetriever
 
         fuser = HybridRetriever([_Nothing(), _Nothing()], depth=DEPTH, **fusion)
-        return fuser.fuse_hits([self.run("bm25", query), self.run("dense", query)], k)
+        return fuser.fuse_hits([run("bm25", query), run("dense", query)], k)
 
     def rerank(self, name: str, reranker: Any, query: str, hits: Sequence[Hit], k: int | None) -> list[Hit]:
         """``reranker.rerank`` cached by (reranker config, query, candidate ids)."""

@@ -69,6 +69,14 @@ class ParamSpec:
             raise ConfigError(f"parameter {self.name!r}: a choice parameter needs at least one choice")
         if self.kind != "choice" and (self.high < self.low or self.step <= 0):
             raise ConfigError(f"parameter {self.name!r}: need low <= high and step > 0")
+        if self.kind == "int":  # a fractional grid would round to repeated values (1, 1.5, 2 -> 1, 2, 2)
+            if not float(self.step).is_integer():
+                raise ConfigError(
+                    f"parameter {self.name!r}: an int step must be a whole number >= 1, got {self.step}"
+                )
+            if not (float(self.low).is_integer() and float(self.high).is_integer()):
+                bounds = f"[{self.low}, {self.high}]"
+                raise ConfigError(f"parameter {self.name!r}: int bounds must be whole numbers, got {bounds}")
 
     def values(self) -> list[Any]:
         """Every allowed value (numeric ranges on their grid), in order."""

@@ -10,6 +10,7 @@ from test_search_hotpotqa import _slice
 
 from ragloom.agents.search import SearchResources
 from ragloom.agents.search.build import compile_candidate
+from ragloom.agents.search.evaluate import retrieval_calls
 from ragloom.agents.search.space import Candidate, Step, space_from_dict
 from ragloom.eval.datasets import indexable_documents, load_dataset
 from ragloom.eval.metrics import recall_at_k
@@ -49,6 +50,13 @@ def test_graph_retrieval_operator_builds_once_and_reopens(
     assert [h.id for h in reopened.retrieve(question, 5, "graph")] == [
         h.id for h in resources.retrieve(question, 5, "graph")
     ]
+    # ``calls`` counts as if nothing were cached: graph = its hybrid first stage (bm25 + dense) + the walk,
+    # the same on a miss and on a hit, and what the cost model charges for it
+    assert reopened.calls == 3 == retrieval_calls(candidate)
+    reopened.retrieve(question, 5, "graph")
+    assert reopened.calls == 6
+    reopened.retrieve(question, 5, "hybrid")
+    assert reopened.calls == 8
 
 
 def test_a_space_with_graph_retrieval_fails_early_without_spacy(

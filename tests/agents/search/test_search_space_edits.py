@@ -92,6 +92,14 @@ BAD_SPACES = [
     ("operators:\n  retrieve: {params: {k: {int: [5]}}}\n", r"retrieve\.k: int: needs a \[low, high\] pair"),
     ("operators:\n  retrieve: {params: {k: {int: [a, 9]}}}\n", r"retrieve\.k: int: .* must be numbers"),
     ("operators:\n  retrieve: {params: {k: {int: [20, 5]}}}\n", r"retrieve\.k: .*need low <= high"),
+    (
+        "operators:\n  retrieve: {params: {k: {int: [1, 2], step: 0.5}}}\n",
+        r"bad\.yaml\.operators\.retrieve\.k: .*int step must be a whole number >= 1, got 0\.5",
+    ),
+    (
+        "operators:\n  retrieve: {params: {k: {int: [1.5, 4]}}}\n",
+        r"bad\.yaml\.operators\.retrieve\.k: .*int bounds must be whole numbers, got \[1\.5, 4\.0\]",
+    ),
     ("operators:\n  retrieve: {params: {method: {choices: bm25}}}\n", r"retrieve\.method: choices must"),
     ("operators:\n  retrieve: {only: k}\n", r"retrieve\.only: expected a list"),
     ("operators:\n  retrieve: {fixed: [1]}\n", r"retrieve\.fixed: expected a mapping"),
