@@ -142,3 +142,34 @@ def test_interrupt_then_resume_with_an_update(cli: CliRunner, tmp_path: Path) ->
     assert unknown.exit_code == 2 and "no checkpoint for run 'nope'" in unknown.stderr
     no_db = cli.invoke(app, ["run", str(LOOP), "--resume", run_id])
     assert no_db.exit_code == 2 and "need a --checkpoint database" in no_db.stderr
+
+
+def test_run_a_searched_flow_over_its_dataset(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ragloom search` writes best_flow.yaml of `search.*` operators; `ragloom run --dataset` runs it."""
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "tiny"
+    (data / "qrels").mkdir(parents=True)
+    docs = {
+        "d1": "Marley was Scrooge's partner.",
+        "d2": "Bob Cratchit is the clerk.",
+        "d3": "Fred is the nephew.",
+    }
+    (data / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in docs.items())
+    )
+    (data / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "Who is the clerk?"}) + "\n")
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\n")
+    flow = tmp_path / "best_flow.yaml"
+    flow.write_text(
+        "name: best_flow\nstate:\n  question: str\n  hits:\n    type: list[Hit]\n    default: []\n"
+        "nodes:\n  retrieve:\n    uses: search.retrieve\n    with: {method: bm25, k: 1}\n"
+        "edges:\n- {from: START, to: retrieve}\n- {from: retrieve, to: END}\n"
+    )
+    args = ["run", str(flow), "-i", '{"question": "Who is the clerk?"}']
+    missing = cli.invoke(app, args)
+    assert missing.exit_code == 1 and "--dataset" in missing.stderr  # the error names the CLI option
+    result = cli.invoke(app, [*args, "--dataset", str(data)])
+    assert result.exit_code == 0, result.output
+    assert [h["chunk"]["doc_id"] for h in json.loads(result.stdout)["hits"]] == ["d2"]

@@ -88,14 +88,22 @@ def _parse_input(text: str) -> dict[str, Any]:
     return value
 
 
-def _resources(index: Path | None) -> dict[str, Any]:
-    """Run resources from command-line options (retriever from --index; the LLM defaults to the local one)."""
-    if index is None:
-        return {}
-    from ragloom.retrieval.index import Index
+def _resources(index: Path | None, dataset: Path | None = None) -> dict[str, Any]:
+    """Run resources from command-line options: retriever from --index, `search` (the resource of the
+    ``search.*`` operators in flows written by ``ragloom search``) from --dataset; the LLM defaults to the
+    local one."""
+    resources: dict[str, Any] = {}
+    if index is not None:
+        from ragloom.retrieval.index import Index
 
-    opened = Index.open(index)
-    return {"retriever": opened.hybrid(), "index": opened}
+        opened = Index.open(index)
+        resources |= {"retriever": opened.hybrid(), "index": opened}
+    if dataset is not None:
+        from ragloom.agents.search.resources import resources_for_dataset
+        from ragloom.eval.datasets import load_dataset
+
+        resources["search"] = resources_for_dataset(load_dataset(dataset), dataset)
+    return resources
 
 
 def run(
@@ -123,6 +131,14 @@ def run(
         Path | None,
         typer.Option("--index", help="An index folder; its hybrid retriever is the `retriever` resource."),
     ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            "--dataset",
+            help="A BEIR-layout dataset folder: the corpus the search.* operators of a flow written by "
+            "`ragloom search` (best_flow.yaml) retrieve from.",
+        ),
+    ] = None,
 ) -> None:
     """Run a YAML flow: prints the final state as JSON (stdout) and the trace summary (stderr).
 
@@ -143,7 +159,7 @@ def run(
             flow_file, allow_import, compile=True, checkpointer=checkpointer, interrupt_before=stops
         )
         values = _parse_input(input)
-        resources = _resources(index)
+        resources = _resources(index, dataset)
         result = (
             compiled.resume(resume, update=values or None, context=resources)
             if resume

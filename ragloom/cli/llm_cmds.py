@@ -29,7 +29,9 @@ def serve(
     ] = None,
     allow_import: Annotated[
         list[str] | None,
-        typer.Option("--allow-import", help="Allow `uses: module:function` for this module (repeatable)."),
+        typer.Option(
+            "--allow-import", help="Allow `uses: module:function` for this module or path (repeatable)."
+        ),
     ] = None,
 ) -> None:
     """Serve FLOW over HTTP: POST /v1/chat/completions (OpenAI-compatible), POST /runs, GET /health."""

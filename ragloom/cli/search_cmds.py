@@ -34,14 +34,16 @@ def search_command(
         0.5, "--dev-fraction", help="Share of queries in the dev split searched on."
     ),
     llm: str = typer.Option(
-        "none", "--llm", help="local: the embedded LLM runs LLM operators and proposes edits (AFlow-style)."
+        "none",
+        "--llm",
+        help="none, or local: the embedded LLM runs LLM operators and proposes edits (AFlow-style).",
     ),
     executor: str = typer.Option("asyncio", "--executor", help="asyncio, or ray (when installed)."),
     final: str = typer.Option(
         "auto",
         "--final",
         help="How the returned flow is chosen: best (highest dev score), lcb (confidence bound), smooth "
-        "(averaged with one-step neighbours); auto is best.",
+        "(averaged with one-step neighbours); auto: best.",
     ),
 ) -> None:
     """Search flows on DATASET's dev split; writes best_flow.yaml, pareto.json, report.md, tree.png/html."""

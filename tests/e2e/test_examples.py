@@ -29,6 +29,8 @@ def test_flows_notebook_runs_and_renders(tmp_path: Path) -> None:
     assert any("text/html" in d and "<table>" in d["text/html"] for d in rich)  # the trace renders as a table
     streams = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "2 " in streams and "uses: select.corag" in streams
+    assert "interrupted before write" in streams and "done True" in streams  # checkpoint, resume
+    assert "step 1 plan" in streams  # a subflow step, streamed
     assert "stave-one#" in streams  # the QA cell cited a chunk of the indexed text
 
 

@@ -38,9 +38,10 @@ _CITE = re.compile(r"\s*\[\d+\]")
 def _resources(ctx: RunContext, name: str, who: str) -> Any:
     res = ctx.resources.get(name)
     if res is None:
+        cli = "; from the command line: ragloom run FLOW --dataset DIR" if name == "search" else ""
         raise ConfigError(
             f"{who}: no run resource {name!r}; pass invoke(..., context={{{name!r}: SearchResources(...)}}) "
-            "(ragloom.agents.search.resources)"
+            f"(ragloom.agents.search.resources){cli}"
         )
     return res
 
