@@ -42,6 +42,7 @@ NATIVE_SYSTEM_PROMPT = (
 )
 TEXT_STOP = ["\nObservation:", "Observation:", "\nQuestion:"]
 THOUGHT_PREFILL = "Thought:"
+EMPTY_REPLY_REMINDER = "Your reply was empty. Answer the question, or call one of the tools."
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,12 @@ class ReActAgent:
             raise ConfigError(f"ReActAgent: token_budget must be >= 1 or None, got {token_budget}")
         if protocol not in ("auto", "native", "text"):
             raise ConfigError(f"ReActAgent: protocol must be 'auto', 'native' or 'text', got {protocol!r}")
+        for param, value in (
+            ("max_tokens_per_step", max_tokens_per_step),
+            ("max_observation_chars", max_observation_chars),
+        ):
+            if value < 1:
+                raise ConfigError(f"ReActAgent: {param} must be >= 1, got {value}")
         names = [t.name for t in tools]
         if len(set(names)) != len(names):
             raise ConfigError(f"ReActAgent: tool names must be unique, got {names}")
@@ -226,6 +233,10 @@ class ReActAgent:
             return step
         if mode == "native":
             transcript.messages.append(Message("assistant", completion.text))
+            if not completion.text.strip():  # e.g. cut by max_tokens: no answer yet, say so and go on
+                error = "empty reply"
+                transcript.messages.append(Message("user", EMPTY_REPLY_REMINDER))
+                return AgentStep(index, "", error=error, raw=completion.text, usage=completion.usage)
             return AgentStep(
                 index, "", final_answer=completion.text.strip(), raw=completion.text, usage=completion.usage
             )
@@ -237,9 +248,12 @@ class ReActAgent:
 
     def _handle_tool_calls(self, index: int, completion: Completion) -> tuple[AgentStep, list[Message]]:
         actions = []
-        replies = [Message("assistant", completion.text, tool_calls=completion.tool_calls)]
-        for n, call in enumerate(completion.tool_calls):
-            call_id = call.id or f"call_{index}_{n}"
+        # Servers that send no call ids (Ollama) get ids made up here, in the replayed assistant turn too:
+        # each tool message must answer a call id the assistant turn holds, or OpenAI servers reject it.
+        calls = tuple(replace(c, id=c.id or f"call_{index}_{n}") for n, c in enumerate(completion.tool_calls))
+        replies = [Message("assistant", completion.text, tool_calls=calls)]
+        for call in calls:
+            call_id = call.id
             if "__error__" in call.arguments:
                 ok, observation = False, f"Error: {call.arguments['__error__']}"
             else:
@@ -256,10 +270,11 @@ class ReActAgent:
         parsed: ReActParse = parse_react(completion.text, self.tools)
         said = parsed.text or completion.text.strip()
         base = AgentStep(index, parsed.thought, raw=completion.text, usage=completion.usage)
-        if parsed.final_answer is not None and parsed.error is None:
+        if parsed.final_answer and parsed.error is None:
             return replace(base, final_answer=parsed.final_answer), said, None
         if parsed.error is not None or parsed.tool is None or parsed.arguments is None:
-            error = parsed.error or "could not read the action"
+            empty = parsed.final_answer == ""  # e.g. cut by max_tokens right after the marker
+            error = parsed.error or ("the Final Answer is empty" if empty else "could not read the action")
             reminder = (
                 f"Invalid format: {error}. Reply with 'Action: <tool name>' and "
                 "'Action Input: <JSON object>', or with 'Final Answer: <answer>'."
@@ -325,6 +340,11 @@ def read_state(state: Any, key: str, owner: str) -> Any:
         raise FlowError(
             f"{owner}: the flow state has no key {key!r}; add it to the state or pass "
             "input_key=<the key holding the question>"
+        )
+    if value is None:  # an optional key left unset: asking the model about "None" would waste a run
+        raise FlowError(
+            f"{owner}: the flow state key {key!r} is None; set it to the question before this node runs or "
+            "pass input_key=<the key holding the question>"
         )
     return value
 

@@ -10,13 +10,41 @@ from pathlib import Path
 def replace_dir(tmp: Path, target: Path) -> None:
     """Move the finished folder ``tmp`` to ``target``; an existing target is moved aside first, then removed.
 
-    Readers see the old folder or the new one, never a mix (each ``os.replace`` is atomic).
+    Readers see the old folder or the new one, never a mix (each ``os.replace`` is atomic). When the second
+    rename fails the old folder is put back, so a failed swap never loses the index already written. A
+    ``tmp`` on another filesystem (``os.replace`` cannot cross one) is first copied beside ``target``.
     """
+    tmp, target = Path(tmp), Path(target)
+    if not tmp.is_dir():
+        raise FileNotFoundError(
+            f"replace_dir: the finished folder {tmp} does not exist; {target} is unchanged"
+        )
+    tmp = _beside(tmp, target)
     if not target.exists():
         os.replace(tmp, target)
         return
     old = target.with_name(target.name + f".old-{os.getpid()}")
     shutil.rmtree(old, ignore_errors=True)
     os.replace(target, old)
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _beside(tmp: Path, target: Path) -> Path:
+    """``tmp``, or a copy of it next to ``target`` when the two are on different filesystems."""
+    parent = target.parent if target.parent.exists() else None
+    if parent is None or os.stat(tmp).st_dev == os.stat(parent).st_dev:
+        return tmp
+    staged = target.with_name(target.name + f".tmp-copy-{os.getpid()}")
+    shutil.rmtree(staged, ignore_errors=True)
+    try:
+        shutil.copytree(tmp, staged, symlinks=True)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    shutil.rmtree(tmp)
+    return staged

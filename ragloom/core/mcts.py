@@ -91,8 +91,11 @@ class MCTSConfig:
             raise ConfigError(f"MCTSConfig.branching must be >= 1 or None (no cap), got {self.branching}")
         if self.backprop not in ("all", "best"):
             raise ConfigError(f"MCTSConfig.backprop must be 'all' or 'best', got {self.backprop!r}")
-        if self.budget < 0:
+        if not self.budget >= 0:  # NaN too: every cost comparison with it is False, so nothing is bounded
             raise ConfigError(f"MCTSConfig.budget must be >= 0, got {self.budget}")
+        for name in ("exploration", "cost_penalty"):
+            if math.isnan(getattr(self, name)):
+                raise ConfigError(f"MCTSConfig.{name} must be a number, got NaN")
 
 
 @dataclass(eq=False)
@@ -148,6 +151,8 @@ def _best_child(node: Node[S, A], config: MCTSConfig, rng: random.Random) -> Nod
         if child.exhausted:
             continue
         score = uct_score(child, node.visits, config)
+        if math.isnan(score):  # +inf and -inf rewards under one node: rank it last rather than never
+            score = -math.inf
         if score > best_score:
             best, best_score = [child], score
         elif score == best_score:
@@ -209,7 +214,13 @@ def evaluate_nodes(nodes: Sequence[Node[S, A]], evaluate: Evaluate[S]) -> None:
     if len(rewards) != len(nodes):
         raise ConfigError(f"MCTS evaluate callback returned {len(rewards)} rewards for {len(nodes)} states")
     for n, r in zip(nodes, rewards, strict=True):
-        n.reward = float(r)
+        reward = float(r)
+        if math.isnan(reward):  # NaN never wins a comparison: it would stall selection and the final choice
+            raise ConfigError(
+                f"MCTS evaluate callback returned a NaN reward for state {n.state!r}; return a number "
+                "(-inf marks a failed candidate)"
+            )
+        n.reward = reward
 
 
 def _add_up(node: Node[S, A], reward: float) -> None:

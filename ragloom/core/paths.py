@@ -6,13 +6,22 @@ import os
 from pathlib import Path
 
 
+def _env_path(name: str) -> Path | None:
+    """``$name`` as an absolute path (``~`` expanded, relative to the current directory), None when unset
+    or empty. Why: a shell leaves ``~`` unexpanded in quotes and ``.env`` files, which used to create a
+    literal ``~`` folder in the working directory; an empty value (a common way to unset a variable in
+    compose files) used to put the cache in the working directory itself."""
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser().absolute() if value else None
+
+
 def cache_dir(*parts: str) -> Path:
     """``$RAGLOOM_CACHE_DIR`` or the user cache dir, joined with ``parts`` and created."""
-    root = os.environ.get("RAGLOOM_CACHE_DIR")
+    root = _env_path("RAGLOOM_CACHE_DIR")
     if root is None:
         from platformdirs import user_cache_dir
 
-        root = user_cache_dir("ragloom")
+        root = Path(user_cache_dir("ragloom")).absolute()
     path = Path(root, *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -20,9 +29,9 @@ def cache_dir(*parts: str) -> Path:
 
 def data_dir() -> Path:
     """``$RAGLOOM_DATA`` or ``../shared/data`` next to the repository (the BEIR-layout datasets)."""
-    env = os.environ.get("RAGLOOM_DATA")
-    if env:
-        return Path(env)
+    env = _env_path("RAGLOOM_DATA")
+    if env is not None:
+        return env
     return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 

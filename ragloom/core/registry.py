@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -55,6 +56,8 @@ class Entry:
 
 _ENTRIES: dict[str, Entry] = {}
 _builtins_loaded = False
+_loading = False  # set while this thread (the lock is reentrant) imports the built-in modules
+_load_lock = threading.RLock()
 
 
 def register(name: str, *, kind: str = "node") -> Callable[[F], F]:
@@ -62,8 +65,13 @@ def register(name: str, *, kind: str = "node") -> Callable[[F], F]:
 
     def decorate(factory: F) -> F:
         existing = _ENTRIES.get(name)
-        if existing is not None and existing.factory is not factory:
-            raise RegistryError(f"component {name!r} is already registered by {existing.factory!r}")
+        # the same definition imported again (a reload, or a built-in module retried after a failed import)
+        # replaces its entry; another definition under the same name is a collision
+        if existing is not None and _origin(existing.factory) != _origin(factory):
+            raise RegistryError(
+                f"component {name!r} is already registered by {_origin(existing.factory)}; "
+                f"{_origin(factory)} cannot register it again: pick another name"
+            )
         summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
         _ENTRIES[name] = Entry(name, factory, kind, summary)
         return factory
@@ -71,17 +79,33 @@ def register(name: str, *, kind: str = "node") -> Callable[[F], F]:
     return decorate
 
 
+def _origin(factory: Callable[..., Any]) -> str:
+    """``module.qualname`` of a factory, for collision checks and messages."""
+    module = getattr(factory, "__module__", None) or "?"
+    return f"{module}.{getattr(factory, '__qualname__', None) or repr(factory)}"
+
+
 def _load_builtins() -> None:
-    global _builtins_loaded
+    """Import the built-in modules once. Other threads wait for it (a half-loaded registry would call
+    registered names unknown); a failed import is retried on the next lookup, so it keeps failing loudly
+    instead of leaving the registry silently incomplete; a lookup made by a module being loaded returns."""
+    global _builtins_loaded, _loading
     if _builtins_loaded:
         return
-    _builtins_loaded = True
-    for module in BUILTIN_MODULES:
+    with _load_lock:
+        if _builtins_loaded or _loading:
+            return
+        _loading = True
         try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:  # the module exists but something it needs is missing: say so
-                raise
+            for module in BUILTIN_MODULES:
+                try:
+                    importlib.import_module(module)
+                except ModuleNotFoundError as e:
+                    if e.name != module:  # the module exists but something it needs is missing: say so
+                        raise
+            _builtins_loaded = True
+        finally:
+            _loading = False
 
 
 def names(kind: str | None = None) -> list[str]:

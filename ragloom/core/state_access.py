@@ -7,6 +7,7 @@ names the component, the key and the parameter that renames it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from ragloom.core.errors import StateUpdateError
@@ -33,13 +34,13 @@ def read_key(
     param: str = "input_key",
     allow_none: bool = True,
 ) -> Any:
-    """``state[key]`` for a dict, else ``getattr(state, key)``.
+    """``state[key]`` for a mapping (dict or read-only view), else ``getattr(state, key)``.
 
     Without ``default`` an absent key raises :class:`StateUpdateError` naming ``component``, ``key`` and the
     key parameter (``param``) to set; with one, an absent key gives ``default``. ``allow_none=False`` also
     rejects a ``None`` value (pydantic states declare optional keys with a ``None`` default).
     """
-    value = state.get(key, MISSING) if isinstance(state, dict) else getattr(state, key, MISSING)
+    value = state.get(key, MISSING) if isinstance(state, Mapping) else getattr(state, key, MISSING)
     if value is MISSING:
         if default is not MISSING:
             return default

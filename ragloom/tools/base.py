@@ -11,6 +11,7 @@ A tool's failure (bad arguments or an exception inside it) is a :class:`~ragloom
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import re
@@ -102,7 +103,8 @@ class Tool:
         try:
             if inspect.iscoroutinefunction(self.fn):
                 return await self.fn(**kwargs)
-            return await asyncio.to_thread(self.fn, **kwargs)
+            result = await asyncio.to_thread(self.fn, **kwargs)
+            return await result if inspect.isawaitable(result) else result  # e.g. an async __call__
         except ToolError:
             raise
         except Exception as e:
@@ -111,9 +113,17 @@ class Tool:
     def observe(self, args: dict[str, Any] | None = None, max_chars: int = 4000) -> tuple[bool, str]:
         """Run the tool for a model: ``(ok, text)``; never raises for tool failures (the text says why)."""
         try:
-            return True, truncate(format_output(self.invoke(args)), max_chars)
+            result = self.invoke(args)
         except ToolError as e:
             return False, truncate(f"Error: {e}", max_chars)
+        try:
+            text = format_output(result)
+        except Exception as e:  # a result whose str()/JSON form raises is the tool's fault, not the agent's
+            text = (
+                f"Error: tool {self.name!r} returned a {type(result).__name__} that cannot be shown as text: "
+            )
+            return False, truncate(text + f"{type(e).__name__}: {e}", max_chars)
+        return True, truncate(text, max_chars)
 
     def example_args(self) -> str:
         """A short JSON-ish example of the expected arguments object, for error messages and prompts."""
@@ -147,9 +157,13 @@ def format_output(result: Any) -> str:
 
 
 def truncate(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars`` characters, saying how much was cut when there is room to."""
     if len(text) <= max_chars:
         return text
-    return text[: max(0, max_chars - 20)] + f"… [{len(text) - max_chars + 20} chars cut]"
+    room = max_chars - len(f"… [{len(text)} chars cut]")  # the longest the marker can be
+    if room < 0:
+        return text[: max(0, max_chars)]
+    return text[:room] + f"… [{len(text) - room} chars cut]"
 
 
 def _run_coroutine(awaitable: Any) -> Any:
@@ -164,12 +178,28 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
+_SCHEMA_VALUES = frozenset({"default", "enum", "const", "examples"})  # user data, not schema: left as is
+_SCHEMA_MAPS = frozenset(
+    {"properties", "$defs", "patternProperties"}
+)  # {name: schema}: names are not keywords
+
+
 def _strip_titles(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
     if isinstance(schema, list):
         return [_strip_titles(v) for v in schema]
-    return schema
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for k, v in schema.items():
+        if k == "title" and isinstance(v, str):
+            continue
+        if k in _SCHEMA_VALUES:
+            out[k] = v
+        elif k in _SCHEMA_MAPS and isinstance(v, dict):
+            out[k] = {name: _strip_titles(sub) for name, sub in v.items()}
+        else:
+            out[k] = _strip_titles(v)
+    return out
 
 
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters)\s*:\s*$")
@@ -205,22 +235,35 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
 
 def args_model_from_signature(fn: Callable[..., Any], model_name: str) -> type[BaseModel]:
     """A pydantic model of ``fn``'s parameters (annotations required; defaults kept; extra keys forbidden)."""
+    label = _label(fn)
     sig = inspect.signature(fn)
     try:
-        hints = inspect.get_annotations(fn, eval_str=True)
+        hints = inspect.get_annotations(_annotated(fn), eval_str=True)
     except Exception as e:
-        raise ConfigError(f"@tool {fn.__qualname__}: cannot resolve its type annotations: {e}") from e
+        raise ConfigError(
+            f"@tool {label}: cannot resolve its type annotations: {e}; wrap it in a typed function"
+        ) from e
     _, arg_docs = parse_docstring(fn.__doc__)
     fields: dict[str, Any] = {}
     for name, param in sig.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise ConfigError(
-                f"@tool {fn.__qualname__}: *{name} / **{name} cannot be described by a JSON schema; "
+                f"@tool {label}: *{name} / **{name} cannot be described by a JSON schema; "
                 "declare each argument explicitly"
+            )
+        if param.kind is param.POSITIONAL_ONLY:  # the tool is called with keywords (the model names them)
+            raise ConfigError(
+                f"@tool {label}: argument {name!r} is positional-only; remove the '/' so it can be passed "
+                "by name"
+            )
+        if name.startswith("_"):  # pydantic treats it as private and drops it from the schema
+            raise ConfigError(
+                f"@tool {label}: argument {name!r} starts with an underscore, which a JSON schema field "
+                f"cannot; rename it (e.g. {name.lstrip('_') or 'value'!r})"
             )
         if name not in hints:
             raise ConfigError(
-                f"@tool {fn.__qualname__}: argument {name!r} has no type annotation; annotate it "
+                f"@tool {label}: argument {name!r} has no type annotation; annotate it "
                 f"(e.g. `{name}: str`) so the model knows what to send"
             )
         default = ... if param.default is inspect.Parameter.empty else param.default
@@ -249,12 +292,15 @@ def tool(
     """
 
     def build(f: Callable[..., Any]) -> Tool:
-        tool_name = name or f.__name__
-        doc_description, _ = parse_docstring(f.__doc__)
+        tool_name = name or getattr(f, "__name__", None)
+        if not tool_name:  # functools.partial, callable objects
+            raise ConfigError(f"@tool {_label(f)}: it has no __name__; pass name=... (and description=...)")
+        # a partial's or a callable object's __doc__ is its class's, not a description of this tool
+        doc_description, _ = parse_docstring(f.__doc__) if inspect.isroutine(f) else ("", {})
         text = description or doc_description
         if not text:
             raise ConfigError(
-                f"@tool {f.__qualname__}: no description; write a docstring saying what the tool does "
+                f"@tool {_label(f)}: no description; write a docstring saying what the tool does "
                 "(the model chooses tools by it) or pass description=..."
             )
         model = args_model_from_signature(f, f"{_camel(tool_name)}Args")
@@ -263,6 +309,20 @@ def tool(
     if fn is not None:
         return build(fn)
     return build
+
+
+def _label(fn: Any) -> str:
+    """A name for ``fn`` in error messages (partials and callable objects have no ``__qualname__``)."""
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _annotated(fn: Any) -> Any:
+    """What holds ``fn``'s annotations: a partial's function, a callable object's ``__call__``."""
+    if isinstance(fn, functools.partial):
+        return _annotated(fn.func)
+    if not (inspect.isroutine(fn) or inspect.isclass(fn)) and callable(fn):
+        return type(fn).__call__
+    return fn
 
 
 def _camel(name: str) -> str:

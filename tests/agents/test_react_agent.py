@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from ragloom.agents.react import ReActAgent
 from ragloom.core import registry
-from ragloom.core.errors import ConfigError
+from ragloom.core.errors import ConfigError, FlowError
 from ragloom.core.protocols import LLM
 from ragloom.core.types import Completion, Message, ToolCall, Usage
 from ragloom.flows import END, START, Flow
@@ -220,6 +220,8 @@ def test_protocol_choice() -> None:
         ({"token_budget": 0}, "token_budget"),
         ({"protocol": "json"}, "protocol"),
         ({"tools": [calculator, calculator]}, "unique"),
+        ({"max_tokens_per_step": 0}, "max_tokens_per_step must be >= 1, got 0"),
+        ({"max_observation_chars": -1}, "max_observation_chars must be >= 1, got -1"),
     ],
 )
 def test_config_errors(kwargs: dict[str, Any], message: str) -> None:
@@ -256,3 +258,63 @@ def test_registered_component_uses_the_run_llm() -> None:
     result = flow.compile().invoke({"question": "q"}, context={"llm": llm})
     assert result.state.answer == "126" and len(llm.calls) == 2
     assert "agents.react" in registry.names()
+
+
+def test_native_calls_without_ids_get_matching_ids_in_the_replayed_assistant_turn() -> None:
+    """Servers such as Ollama send tool calls without ids; the ids we make up must match on both sides."""
+    calls = (
+        ToolCall("", "calculator", {"expression": "1+1"}),
+        ToolCall("", "calculator", {"expression": "2*3"}),
+    )
+    llm = FakeLLM([Completion("", tool_calls=calls), Completion("2 and 6")], supports_tools=True)
+    result = ReActAgent(llm, [calculator]).run("q")
+    assert [a.call_id for a in result.steps[0].actions] == ["call_0_0", "call_0_1"]
+    messages = llm.calls[1][0]
+    assistant, *tool_replies = messages[-3:]
+    assert (
+        [c.id for c in assistant.tool_calls]
+        == [m.tool_call_id for m in tool_replies]
+        == ["call_0_0", "call_0_1"]
+    )
+
+
+def test_native_empty_reply_is_not_a_final_answer() -> None:
+    """An empty completion (e.g. cut by max_tokens) is fed back, not reported as a finished empty answer."""
+    empty = Completion("", Usage(10, 0, 0.0, 1), finish_reason="length")
+    llm = FakeLLM([empty, Completion("5", Usage(10, 1, 0.0, 1))], supports_tools=True)
+    result = ReActAgent(llm, [calculator]).run("q")
+    assert result.answer == "5" and len(result.steps) == 2
+    assert result.steps[0].final_answer is None and "empty" in (result.steps[0].error or "")
+    assert llm.calls[1][0][-1].role == "user" and "empty" in llm.calls[1][0][-1].content
+
+
+def test_text_empty_final_answer_is_fed_back() -> None:
+    llm = FakeLLM(["Thought: I know it\nFinal Answer:", FINAL])
+    result = ReActAgent(llm, [calculator]).run("q")
+    assert result.answer == "126" and result.steps[0].error == "the Final Answer is empty"
+    assert llm.calls[1][0][-1].content.startswith("Observation: Invalid format: the Final Answer is empty")
+
+
+def test_as_node_refuses_a_missing_question_instead_of_asking_about_none() -> None:
+    llm = FakeLLM([FINAL])
+    node = ReActAgent(llm, [calculator]).as_node()
+    with pytest.raises(FlowError, match=r"'question'.*None"):
+        node({"question": None})
+    assert not llm.calls
+
+
+def test_a_tool_result_that_cannot_be_shown_becomes_an_error_observation() -> None:
+    class Opaque:
+        def __str__(self) -> str:
+            raise ValueError("no text form")
+
+    @tool
+    def opaque() -> object:
+        """Returns something without a text form."""
+        return Opaque()
+
+    llm = FakeLLM(["Action: opaque\nAction Input: {}", FINAL])
+    result = ReActAgent(llm, [opaque]).run("q")
+    action = result.steps[0].actions[0]
+    assert not action.ok and "opaque" in action.observation and "no text form" in action.observation
+    assert result.answer == "126"

@@ -167,3 +167,41 @@ def test_bad_config_and_bad_callback_are_reported() -> None:
     problem = random_problem(0, n=3)
     with pytest.raises(ConfigError, match="returned 0 rewards"):
         search(problem, (), lambda states: [], MCTSConfig())
+
+
+def test_nan_reward_is_refused_with_the_state_that_produced_it() -> None:
+    """A NaN reward used to hang the search (NaN never wins a UCT comparison, so nothing was selected)."""
+    problem = random_problem(1)
+
+    def evaluate(states: Sequence[State]) -> list[float]:
+        return [math.nan if len(s) == 1 and s[0] == 2 else problem.reward(s) for s in states]
+
+    with pytest.raises(ConfigError, match=r"NaN reward for state \(2,\)"):
+        search(problem, (), evaluate, MCTSConfig(iterations=30, budget=10))
+
+
+def test_infinite_rewards_of_both_signs_do_not_stall_the_search() -> None:
+    """-inf marks a failed candidate (workflow search); +inf and -inf under one parent give a NaN mean."""
+    problem = random_problem(1)
+
+    def evaluate(states: Sequence[State]) -> list[float]:
+        return [{1: math.inf, 2: -math.inf}.get(len(s), 0.0) for s in states]
+
+    result = search(problem, (), evaluate, MCTSConfig(iterations=40, budget=10))
+    assert result.best is not None and result.best.reward == math.inf and result.root.exhausted
+
+
+def test_equal_rewards_are_deterministic_and_pick_the_root() -> None:
+    problem = random_problem(2)
+    runs = [
+        search(problem, (), lambda s: [1.0] * len(s), MCTSConfig(iterations=25, seed=7)) for _ in range(2)
+    ]
+    assert [n.state for n in iter_nodes(runs[0].root)] == [n.state for n in iter_nodes(runs[1].root)]
+    assert runs[0].best is runs[0].root
+
+
+def test_nan_settings_are_refused() -> None:
+    with pytest.raises(ConfigError, match="budget"):
+        MCTSConfig(budget=math.nan)
+    with pytest.raises(ConfigError, match="exploration"):
+        MCTSConfig(exploration=math.nan)

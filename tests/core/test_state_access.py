@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import pytest
 from pydantic import BaseModel
@@ -22,10 +23,16 @@ class DataQA:
     hits: list[str] | None = None
 
 
-STATES = [{"question": "why?", "hits": None}, QA(), DataQA()]
+# a read-only Mapping (not a dict) used to be read by attribute: every key looked absent
+STATES = [
+    {"question": "why?", "hits": None},
+    QA(),
+    DataQA(),
+    MappingProxyType({"question": "why?", "hits": None}),
+]
 
 
-@pytest.mark.parametrize("state", STATES, ids=["dict", "pydantic", "dataclass"])
+@pytest.mark.parametrize("state", STATES, ids=["dict", "pydantic", "dataclass", "mapping"])
 def test_present_keys_are_read_and_absent_ones_fall_back_to_the_default(state: object) -> None:
     assert read_key(state, "question", "x.node") == "why?"
     assert read_key(state, "hits", "x.node") is None
@@ -34,7 +41,7 @@ def test_present_keys_are_read_and_absent_ones_fall_back_to_the_default(state: o
     assert read_str(state, "question", "x.node", "the question") == "why?"
 
 
-@pytest.mark.parametrize("state", STATES, ids=["dict", "pydantic", "dataclass"])
+@pytest.mark.parametrize("state", STATES, ids=["dict", "pydantic", "dataclass", "mapping"])
 def test_errors_name_the_component_the_key_and_the_parameter(state: object) -> None:
     missing = r"x\.node node: the state has no key 'answer'; set input_key= to yours"
     with pytest.raises(StateUpdateError, match=missing):

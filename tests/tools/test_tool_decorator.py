@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Annotated, Literal
 
 import pytest
@@ -122,6 +123,9 @@ def test_observe_formats_and_truncates() -> None:
     assert listing.observe({"n": 3}) == (True, "[0, 1, 2]")
     ok, text = listing.observe({"n": 1000}, max_chars=50)
     assert ok and len(text) <= 50 and "chars cut" in text
+    assert listing.observe({"n": 1000}, max_chars=5) == (True, "[0, 1")  # no room for the marker
+    ok, text = listing.observe({"n": 300_000}, max_chars=2000)  # millions of chars cut: a longer marker
+    assert ok and len(text) <= 2000 and text.endswith(" chars cut]")
 
 
 def test_async_tool() -> None:
@@ -156,3 +160,62 @@ def test_definition_errors() -> None:
         tool(varargs)
     with pytest.raises(ConfigError, match="tool name"):
         tool(name="bad name!")(add.fn)
+
+
+def test_arguments_a_model_cannot_pass_are_refused_at_definition() -> None:
+    """Positional-only and underscore arguments used to make a tool whose every call failed."""
+
+    def positional(x: int, /) -> int:
+        """Positional only."""
+        return x
+
+    def private(_x: int) -> int:
+        """Underscore argument (pydantic would drop it from the schema)."""
+        return _x
+
+    with pytest.raises(ConfigError, match="argument 'x' is positional-only"):
+        tool(positional)
+    with pytest.raises(ConfigError, match=r"argument '_x'.*underscore"):
+        tool(private)
+
+
+def test_partials_and_callable_objects() -> None:
+    """No __name__/__qualname__ (that used to crash with AttributeError): ask for a name, then work."""
+
+    def base(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    class Adder:
+        def __call__(self, a: int) -> int:
+            return a
+
+    with pytest.raises(ConfigError, match=r"partial.*name="):
+        tool(functools.partial(base, b=2))
+    add_two = tool(functools.partial(base, b=2), name="add_two", description="Add two.")
+    assert add_two.parameters["required"] == ["a"] and add_two.invoke({"a": 1}) == 3
+    adder = tool(Adder(), name="adder", description="Echo.")
+    assert adder.parameters["properties"]["a"]["type"] == "integer" and adder.invoke({"a": 4}) == 4
+
+    class AsyncAdder:
+        async def __call__(self, a: int) -> int:
+            return a + 1
+
+    async_adder = tool(AsyncAdder(), name="async_adder", description="Add one.")
+    assert async_adder.invoke({"a": 1}) == 2
+    assert asyncio.run(async_adder.ainvoke({"a": 2})) == 3  # used to return an un-awaited coroutine
+
+
+def test_schema_keeps_title_keys_inside_default_values() -> None:
+    @tool
+    def render(default: str, title: str = "t", meta: dict[str, str] = {"title": "x"}) -> str:  # noqa: B006
+        """Render."""
+        return str(meta)
+
+    properties = render.parameters["properties"]
+    assert properties["meta"]["default"] == {"title": "x"}
+    assert properties["default"] == {"type": "string"} and properties["title"] == {
+        "default": "t",
+        "type": "string",
+    }
+    assert "title" not in properties["meta"]

@@ -1,0 +1,92 @@
+"""Path helpers under odd environment variables, and the atomic folder swap when things go wrong."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ragloom.core.files import replace_dir
+from ragloom.core.paths import cache_dir, data_dir
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake home and a separate working directory, so a literal '~' folder in the cwd would show."""
+    home = tmp_path / "home"
+    cwd = tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.chdir(cwd)
+    return home
+
+
+def test_cache_dir_expands_tilde(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", "~/rc")
+    assert cache_dir("models") == home / "rc" / "models"
+    assert (home / "rc" / "models").is_dir()
+    assert list(Path.cwd().iterdir()) == []  # no literal "~" folder next to the user's files
+
+
+def test_empty_cache_dir_variable_means_the_default(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", "")
+    path = cache_dir("x")
+    assert path.is_absolute() and path.is_relative_to(home / ".cache")
+    assert list(Path.cwd().iterdir()) == []
+
+
+def test_relative_cache_dir_is_made_absolute_at_the_call(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative path is resolved once, so a later chdir does not move the cache the caller holds."""
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", "cache")
+    path = cache_dir("x")
+    assert path == Path.cwd() / "cache" / "x" and path.is_absolute()
+
+
+def test_data_dir_expands_tilde_and_ignores_an_empty_variable(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGLOOM_DATA", "~/datasets")
+    assert data_dir() == home / "datasets"
+    monkeypatch.setenv("RAGLOOM_DATA", "")
+    assert data_dir().name == "data" and data_dir().is_absolute()
+
+
+def _folder(path: Path, text: str) -> Path:
+    path.mkdir(parents=True)
+    (path / "payload.txt").write_text(text, encoding="utf-8")
+    return path
+
+
+def test_replace_dir_swaps_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    target = _folder(tmp_path / "index", "old")
+    replace_dir(_folder(tmp_path / "index.tmp", "new"), target)
+    assert (target / "payload.txt").read_text(encoding="utf-8") == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+
+def test_replace_dir_with_a_missing_tmp_keeps_the_old_folder(tmp_path: Path) -> None:
+    """The old folder used to be moved aside before the failing rename: the index vanished."""
+    target = _folder(tmp_path / "index", "old")
+    with pytest.raises(FileNotFoundError, match=r"index\.tmp"):
+        replace_dir(tmp_path / "index.tmp", target)
+    assert (target / "payload.txt").read_text(encoding="utf-8") == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+
+@pytest.mark.skipif(
+    not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(tempfile.gettempdir()).st_dev,
+    reason="needs /dev/shm on another filesystem than the temp dir",
+)
+def test_replace_dir_across_filesystems(tmp_path: Path) -> None:
+    """os.replace cannot cross filesystems (EXDEV): the new folder is copied beside the target first."""
+    target = _folder(tmp_path / "index", "old")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as shm:
+        tmp = _folder(Path(shm) / "built", "new")
+        replace_dir(tmp, target)
+        assert not tmp.exists()
+    assert (target / "payload.txt").read_text(encoding="utf-8") == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
