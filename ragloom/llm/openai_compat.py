@@ -149,14 +149,15 @@ class OpenAICompatibleLLM:
         except (KeyError, IndexError, TypeError) as e:
             raise LLMError(f"{self.url} answered without choices[0].message: {str(data)[:300]}") from e
         text = msg.get("content") or ""
+        # report before parsing tool calls: a malformed call raises, but its tokens were spent
+        usage = usage_from_server(self._model, data.get("usage"), messages, text, self.token_counter)
+        report(usage, self._model)
         calls = tuple(tool_call_from_openai(c) for c in msg.get("tool_calls") or ())
         logprobs = None
         lp = choice.get("logprobs")
         if isinstance(lp, dict) and lp.get("content"):
             logprobs = tuple(float(t.get("logprob", 0.0)) for t in lp["content"])
         model = data.get("model") or self._model
-        usage = usage_from_server(self._model, data.get("usage"), messages, text, self.token_counter)
-        report(usage, self._model)
         return Completion(text, usage, calls, model, choice.get("finish_reason"), logprobs)
 
     def _check(self, response: httpx.Response) -> None:

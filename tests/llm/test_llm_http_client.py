@@ -130,6 +130,18 @@ def test_tool_calls_are_parsed_and_repaired(fault_server) -> None:
     assert err.value.raw == "add one and two please"
 
 
+def test_a_malformed_tool_call_still_reports_its_usage(fault_server) -> None:
+    """The server spent the tokens even when its tool call cannot be parsed: the trace must count them."""
+    from ragloom.core.usage import UsageMeter
+
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
+    fault_server.script({"tool_arguments": "add one and two please", "tool": "add"})
+    meter = UsageMeter()
+    with meter.measure(), pytest.raises(ToolCallParseError):
+        client(fault_server).complete(Q, tools=tools)
+    assert meter.total.calls == 1 and meter.total.total_tokens > 0
+
+
 def test_usage_falls_back_to_the_tokenizer(fault_server) -> None:
     fault_server.script({"no_usage": True, "text": "Paris"})
     c = client(fault_server).complete(Q)
