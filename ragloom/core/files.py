@@ -48,3 +48,35 @@ def _beside(tmp: Path, target: Path) -> Path:
         raise
     shutil.rmtree(tmp)
     return staged
+
+
+def recover_dir(target: Path) -> None:
+    """Finish a swap that a killed writer left half done.
+
+    :func:`replace_dir` moves the old folder to ``<target>.old-<pid>`` and then moves the new one into place.
+    A writer killed between the two renames leaves no ``target`` at all. Readers call this before opening, so
+    the old folder comes back. Folders of a writer that is still running are left alone: its swap is in
+    progress, not abandoned.
+    """
+    target = Path(target)
+    if target.exists() or not target.parent.is_dir():
+        return
+    abandoned = [
+        p for p in target.parent.glob(target.name + ".old-*") if not _alive(p.name.rsplit("-", 1)[1])
+    ]
+    if abandoned:
+        newest = max(abandoned, key=lambda p: p.stat().st_mtime)
+        os.replace(newest, target)
+
+
+def _alive(pid: str) -> bool:
+    """Whether process ``pid`` still runs (an unparsable suffix counts as running: leave its folder alone)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, OverflowError):
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ragloom.core.errors import ConfigError, IndexError_
-from ragloom.core.files import replace_dir
+from ragloom.core.files import recover_dir, replace_dir
 from ragloom.core.types import Chunk, Hit
 from ragloom.retrieval.chunk_store import read_chunks, write_chunks
 from ragloom.retrieval.vector_math import top_k_indices
@@ -196,6 +196,7 @@ class BM25Retriever:
         import bm25s
 
         folder = Path(directory)
+        recover_dir(folder)  # a writer killed mid-swap leaves only the old folder, aside
         try:
             meta = json.loads((folder / _IDS_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:

@@ -90,3 +90,37 @@ def test_replace_dir_across_filesystems(tmp_path: Path) -> None:
         assert not tmp.exists()
     assert (target / "payload.txt").read_text(encoding="utf-8") == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_writer_killed_between_the_renames_leaves_an_index_readers_recover(tmp_path: Path) -> None:
+    """The crash window of replace_dir: the old folder moved aside, the new one not yet in place."""
+    from ragloom.core.types import Chunk
+    from ragloom.retrieval.bm25 import BM25Retriever
+
+    chunks = [
+        Chunk("granite is an igneous rock", "rock", 0, 26),
+        Chunk("green tea has caffeine", "tea", 0, 22),
+    ]
+    target = BM25Retriever(chunks).save(tmp_path / "bm25")
+    os.replace(target, tmp_path / f"bm25.old-{_dead_pid()}")  # what a kill between the renames leaves
+
+    reopened = BM25Retriever.load(target)
+    assert target.is_dir() and [h.doc_id for h in reopened.retrieve("igneous rock", 1)] == ["rock"]
+
+
+def test_a_swap_still_in_progress_is_left_alone(tmp_path: Path) -> None:
+    from ragloom.core.files import recover_dir
+
+    aside = tmp_path / f"index.old-{os.getpid()}"  # this process is alive: its swap is not abandoned
+    aside.mkdir()
+    recover_dir(tmp_path / "index")
+    assert aside.is_dir() and not (tmp_path / "index").exists()

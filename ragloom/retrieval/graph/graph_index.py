@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ragloom.core.errors import ConfigError, IndexError_
-from ragloom.core.files import replace_dir
+from ragloom.core.files import recover_dir, replace_dir
 from ragloom.core.protocols import Chunker, Embedder
 from ragloom.core.types import Chunk, Document
 from ragloom.retrieval.chunk_store import atomic_write_text
@@ -330,6 +330,7 @@ class GraphIndex:
     def load(cls, directory: str | os.PathLike[str], **components: Any) -> GraphIndex:
         """Open a folder written by :meth:`save`; ``components`` as for the constructor (embedder, ...)."""
         folder = Path(directory)
+        recover_dir(folder)  # a writer killed mid-swap leaves only the old folder, aside
         try:
             meta = json.loads((folder / "settings.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
