@@ -6,7 +6,9 @@ Endpoints:
   ``POST /runs/{run_id}/resume`` (body: an optional state update) continues it from its last good step.
 - ``POST /v1/chat/completions``: OpenAI-compatible, for flows whose input is a question: the last user message
   becomes ``state[input_key]`` and ``state[output_key]`` the assistant message; ``stream: true`` answers as
-  server-sent events. Any OpenAI client (ours included) can talk to a flow this way.
+  server-sent events, token by token while the answer's ``llm.generate`` node runs (through
+  :mod:`ragloom.core.streaming`), else word by word at the end. Any OpenAI client (ours included) can talk
+  to a flow this way.
 - ``GET /v1/models`` (the flow, as the one model) and ``GET /health``.
 
 Flows run in a worker thread (nodes may load models and block), so the event loop keeps serving.
@@ -32,6 +34,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ragloom.core.errors import NodeExecutionError, RagloomError, StateUpdateError, StepLimitError
+from ragloom.core.streaming import token_sink
 from ragloom.core.types import Usage
 
 
@@ -180,28 +183,21 @@ class FlowApp:
         )
 
     async def _stream_chat(self, question: str, body: dict[str, Any], run_id: str) -> AsyncIterator[bytes]:
-        """SSE for ``stream: true``: a comment line per finished flow step (progress, and it keeps clients'
-        read timeouts from firing on long runs), then the answer in word chunks, usage and ``[DONE]``.
+        """SSE for ``stream: true``: the answer's tokens as its ``llm.generate`` node produces them, a
+        comment line per finished flow step (progress, and it keeps clients' read timeouts from firing on
+        long runs), then whatever of the final answer was not streamed, usage and ``[DONE]``.
         A failing run sends an ``error`` event naming the run id."""
         cid, created = f"chatcmpl-{run_id}", int(time.time())
         yield _chunk(cid, created, self.name, {"role": "assistant", "content": ""})
-        loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-
-        def work() -> None:
-            last, usage = None, Usage()
-            try:
-                for event in self.compiled.stream({self.input_key: question}, self.context, run_id):
-                    last, usage = event, usage + event.record.usage
-                    loop.call_soon_threadsafe(queue.put_nowait, ("step", event.node))
-                loop.call_soon_threadsafe(queue.put_nowait, ("done", (last, usage)))
-            except Exception as e:  # sent to the client as an error event
-                loop.call_soon_threadsafe(queue.put_nowait, ("error", e))
-
-        threading.Thread(target=work, daemon=True, name=f"ragloom-run-{run_id[:8]}").start()
+        self._start_streamed_run(question, run_id, asyncio.get_running_loop(), queue)
+        streamed = ""
         while True:
             kind, value = await queue.get()
-            if kind == "step":
+            if kind == "token":
+                streamed += value
+                yield _chunk(cid, created, self.name, {"content": value})
+            elif kind == "step":
                 yield f": step {value} done\n\n".encode()
             elif kind == "error":
                 error = {
@@ -215,13 +211,49 @@ class FlowApp:
                 break
         last, usage = value
         answer = str(_read_state(last.state, self.output_key) or "") if last is not None else ""
-        for piece in _pieces(answer):
+        for piece in _pieces(_unsent(answer, streamed)):
             yield _chunk(cid, created, self.name, {"content": piece})
         yield _chunk(cid, created, self.name, {}, "stop")
         if (body.get("stream_options") or {}).get("include_usage"):
             payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.name}
             yield f"data: {json.dumps({**payload, 'choices': [], 'usage': _usage_json(usage)})}\n\n".encode()
         yield b"data: [DONE]\n\n"
+
+    def _start_streamed_run(
+        self, question: str, run_id: str, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]
+    ) -> None:
+        """Run the flow in a worker thread, putting ("token", piece), ("step", node), then ("done", (last
+        event, usage)) or ("error", exception) on ``queue``."""
+
+        def send(kind: str, value: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+
+        def token(piece: str, key: str) -> None:
+            if key == self.output_key:  # other LLM nodes (a query rewrite, ...) are not the answer
+                send("token", piece)
+
+        def work() -> None:
+            last, usage = None, Usage()
+            try:
+                with token_sink(token):
+                    for event in self.compiled.stream({self.input_key: question}, self.context, run_id):
+                        last, usage = event, usage + event.record.usage
+                        send("step", event.node)
+                send("done", (last, usage))
+            except Exception as e:  # sent to the client as an error event
+                send("error", e)
+
+        threading.Thread(target=work, daemon=True, name=f"ragloom-run-{run_id[:8]}").start()
+
+
+def _unsent(answer: str, streamed: str) -> str:
+    """What the client has not seen of the final ``answer``: all of it when nothing was streamed; the tail a
+    node added after streaming (e.g. a citation marker) when the answer extends what was sent; else nothing
+    (sent text cannot be taken back, and the final state is in ``/runs`` for clients that need it)."""
+    if not streamed:
+        return answer
+    sent = streamed.strip()
+    return answer[len(sent) :] if answer.startswith(sent) else ""
 
 
 def _usage_json(usage: Usage) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -151,3 +152,40 @@ def test_ragloom_serve_command(echo_flow: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class Answered(BaseModel):
+    question: str
+    answer: str = ""
+    citations: list[str] = []
+
+
+def test_streaming_sends_the_answer_tokens_while_generate_runs(echo_flow: Path) -> None:
+    """The answer's LLM is itself a served flow (a real OpenAI-compatible server on loopback): with
+    ``stream: true`` its pieces reach the client before the generate step has finished."""
+    from ragloom.llm.components import generate
+
+    flow = Flow(Answered, name="qa")
+    flow.add_node("generate", generate(max_tokens=32))
+    flow.add_edge(START, "generate")
+    flow.add_edge("generate", END)
+    with serving(compile_file(echo_flow)) as upstream:
+        llm = OpenAICompatibleLLM("echo", upstream.url + "/v1", max_retries=0, timeout=30)
+        with serving(flow.compile(), context={"llm": llm}) as server:
+            lines = httpx.post(
+                server.url + "/v1/chat/completions",
+                json={"messages": [{"role": "user", "content": "Who is Scrooge?"}], "stream": True},
+                timeout=30,
+            ).text.splitlines()
+            done = lines.index(": step generate done")
+            streamed = "".join(
+                json.loads(line[6:])["choices"][0]["delta"].get("content", "")
+                for line in lines[:done]
+                if line.startswith("data: {")
+            )
+            assert streamed == "You asked: Question: Who is Scrooge?"
+            after = [ln for ln in lines[done:] if ln.startswith("data: {") and '"content"' in ln]
+            assert after == []  # nothing sent twice: the final answer is what was streamed
+            client = OpenAICompatibleLLM("qa", server.url + "/v1", max_retries=0, timeout=30)
+            assert "".join(client.stream("Who is Marley?")) == "You asked: Question: Who is Marley?"
+            assert client.complete("Who is Fred?").text == "You asked: Question: Who is Fred?"

@@ -15,6 +15,7 @@ from ragloom.core.errors import ConfigError
 from ragloom.core.protocols import LLM
 from ragloom.core.registry import register
 from ragloom.core.state_access import read_key
+from ragloom.core.streaming import token_listener
 from ragloom.core.types import Message
 from ragloom.flows import RunContext, node
 
@@ -112,8 +113,8 @@ def generate(
         messages = [Message("user", user)]
         if system_prompt:
             messages.insert(0, Message("system", system_prompt))
-        completion = llm_from_context(ctx).complete(messages, max_tokens=max_tokens, temperature=temperature)
-        answer = completion.text.strip()
+        text = _complete_or_stream(llm_from_context(ctx), messages, output_key, max_tokens, temperature)
+        answer = text.strip()
         numbers = cited_numbers(answer, len(passages))
         if not numbers and cite_fallback and passages:
             best = best_supported(answer, [t for t, _ in passages])
@@ -123,6 +124,21 @@ def generate(
         return {output_key: answer, citations_key: [passages[n - 1][1] for n in numbers]}
 
     return generate_node
+
+
+def _complete_or_stream(
+    llm: LLM, messages: list[Message], output_key: str, max_tokens: int, temperature: float
+) -> str:
+    """The completion's text; streamed piece by piece to an open token sink (``ragloom serve`` with
+    ``stream: true``), so the client sees the answer while it is generated. A retried step streams again."""
+    listener = token_listener()
+    if listener is None:
+        return llm.complete(messages, max_tokens=max_tokens, temperature=temperature).text
+    pieces = []
+    for piece in llm.stream(messages, max_tokens=max_tokens, temperature=temperature):
+        pieces.append(piece)
+        listener(piece, output_key)
+    return "".join(pieces)
 
 
 @register("llm.rewrite_query")
