@@ -285,7 +285,9 @@ class ReActAgent:
         return replace(base, actions=(action,)), said, observation
 
     def _run_tool(self, name: str, arguments: dict[str, Any]) -> tuple[bool, str]:
-        tool = match_tool(name, self.tools)
+        # No mention fallback here: native calls carry a name field, not prose, and text-mode names were
+        # already resolved by the parser.
+        tool = match_tool(name, self.tools, fuzzy=False)
         if tool is None:
             names = ", ".join(t.name for t in self.tools)
             return False, f"Error: unknown tool {name!r}; available tools: {names}"

@@ -166,11 +166,11 @@ def parse_react(text: str, tools: Sequence[Tool]) -> ReActParse:
     if not sections:
         before = text.strip()
         return ReActParse(thought=before, error="no 'Action:' or 'Final Answer:' line found", text=before)
-    for key, body, _ in sections:
+    for i, (key, body, _) in enumerate(sections):
         if key == "final answer":
             return ReActParse(thought=thought, final_answer=_strip_fences(body).strip(), text=used.strip())
         if key == "action":
-            return _parse_action(body, sections, thought, tools, used.strip())
+            return _parse_action(text, sections, i, thought, tools)
     return ReActParse(thought=thought, error="no 'Action:' or 'Final Answer:' line found", text=used.strip())
 
 
@@ -193,14 +193,27 @@ def _sections(text: str) -> list[tuple[str, str, int]]:
 
 
 def _parse_action(
-    body: str, sections: list[tuple[str, str, int]], thought: str, tools: Sequence[Tool], used: str
+    text: str, sections: list[tuple[str, str, int]], at: int, thought: str, tools: Sequence[Tool]
 ) -> ReActParse:
+    """The action of ``sections[at]`` and its input. ``text`` (kept in the transcript) ends with this
+    action's input: only this action runs, and a transcript showing further actions (or a Final Answer)
+    would make the model believe they ran too."""
+    body, end = sections[at][1], sections[at][2]
     first_line, _, rest = body.partition("\n")
     name, inline = _split_call(first_line.strip())
-    raw = next((b for k, b, _ in sections if k == "action input"), None)
+    raw = None
+    for key, value, value_end in sections[at + 1 :]:
+        if key in ("action", "final answer"):
+            break
+        if key == "action input":
+            raw, end = value, value_end
+            break
     if raw is None:
         raw = inline if inline is not None else rest
-    tool = match_tool(name, tools) or _tool_by_arguments(raw, tools)
+    used = text[:end].strip()
+    tool = match_tool(name, tools)
+    if tool is None and not _negated(name):  # ``Action: add`` with calculator arguments, but no refusal
+        tool = _tool_by_arguments(raw, tools)
     if tool is None:
         names = ", ".join(t.name for t in tools)
         return ReActParse(thought=thought, error=f"unknown tool {name!r}; use one of: {names}", text=used)
@@ -234,19 +247,62 @@ def _split_call(value: str) -> tuple[str, str | None]:
     return value, None
 
 
-def match_tool(name: str, tools: Sequence[Tool]) -> Tool | None:
-    """Exact name, then case/space/hyphen-insensitive, then the one tool whose name the text mentions."""
+_QUOTES = "`*_\"'[]()<>"
+_TRAILING = ".,;:!?"
+# Words that turn a mention of a tool into a refusal ("I will not use the calculator"); checked in the clause
+# before the mention (a clause ends at punctuation or "but").
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|without|nor|neither|avoid|skip|instead\s+of|rather\s+than)\b|n't\b|\bcannot\b",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"[.,;:!?()]|\bbut\b", re.IGNORECASE)
 
-    def norm(s: str) -> str:
-        return re.sub(r"[\s\-]+", "_", s.strip().lower())
 
-    by_norm = {norm(t.name): t for t in tools}
+def match_tool(name: str, tools: Sequence[Tool], fuzzy: bool = True) -> Tool | None:
+    """The tool ``name`` names: exactly, or ignoring case, surrounding quotes/backticks/markdown, trailing
+    punctuation, and spaces/hyphens for underscores.
+
+    ``fuzzy`` (the text protocol's action line): when nothing matches so, the one tool the text mentions
+    outside a negated clause. Why keep that fallback: SmolLM2-class models write ``Action: use the calculator
+    tool``; but a mention in a refusal ("I will not use the calculator") must never run the tool.
+    """
     exact = next((t for t in tools if t.name == name), None)
-    if exact is not None or norm(name) in by_norm:
-        return exact or by_norm[norm(name)]
-    low = name.lower()
-    mentioned = [t for t in tools if re.search(rf"(?<![a-z0-9]){re.escape(t.name.lower())}(?![a-z0-9])", low)]
+    if exact is not None:
+        return exact
+    key = _norm(name)
+    by_norm = {_norm(t.name): t for t in tools}
+    if key in by_norm:
+        return by_norm[key]
+    if not fuzzy:
+        return None
+    mentioned = [t for t in tools if _mentioned_plainly(t.name, name)]
     return mentioned[0] if len(mentioned) == 1 else None
+
+
+def _norm(name: str) -> str:
+    value = name.strip()
+    while value and (value[0] in _QUOTES or value[-1] in _QUOTES + _TRAILING):
+        value = value.strip(_QUOTES).rstrip(_TRAILING).strip()
+    return re.sub(r"[\s\-]+", "_", value.lower())
+
+
+def _mentions(tool_name: str, text: str) -> list[re.Match[str]]:
+    return list(re.finditer(rf"(?<![a-z0-9]){re.escape(tool_name.lower())}(?![a-z0-9])", text.lower()))
+
+
+def _mentioned_plainly(tool_name: str, text: str) -> bool:
+    """Whether ``text`` mentions ``tool_name`` at least once outside a negated clause."""
+    for m in _mentions(tool_name, text):
+        before = text[: m.start()]
+        clause = _CLAUSE_END.split(before)[-1]
+        if not _NEGATION.search(clause):
+            return True
+    return False
+
+
+def _negated(text: str) -> bool:
+    """Whether an action line reads as a refusal (then no fallback guesses a tool from it)."""
+    return _NEGATION.search(text) is not None
 
 
 def parse_action_input(raw: str, tool: Tool) -> tuple[dict[str, Any] | None, str | None]:

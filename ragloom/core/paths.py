@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ragloom.core.errors import ConfigError
+
 
 def _env_path(name: str) -> Path | None:
     """``$name`` as an absolute path (``~`` expanded, relative to the current directory), None when unset
@@ -16,14 +18,23 @@ def _env_path(name: str) -> Path | None:
 
 
 def cache_dir(*parts: str) -> Path:
-    """``$RAGLOOM_CACHE_DIR`` or the user cache dir, joined with ``parts`` and created."""
+    """``$RAGLOOM_CACHE_DIR`` or the user cache dir, joined with ``parts`` and created; a ConfigError naming
+    the folder when it cannot be created or written."""
     root = _env_path("RAGLOOM_CACHE_DIR")
     if root is None:
         from platformdirs import user_cache_dir
 
         root = Path(user_cache_dir("ragloom")).absolute()
     path = Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
+    fix = "set RAGLOOM_CACHE_DIR to a folder you can write to"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a raw PermissionError/NotADirectoryError named neither the setting nor the fix
+        raise ConfigError(
+            f"cannot create the ragloom cache directory {path}: {e.strerror or e}; {fix}"
+        ) from e
+    if not os.access(path, os.W_OK | os.X_OK):  # an existing read-only folder would fail later, mid-write
+        raise ConfigError(f"the ragloom cache directory {path} is not writable; {fix}")
     return path
 
 

@@ -4,8 +4,9 @@ Why pydantic: the function's signature already says what the arguments are; a mo
 both the JSON schema the LLM sees and the validator that checks the LLM's arguments *before* the function
 runs, so a malformed call becomes a readable message for the model instead of a crash deep inside the tool.
 
-A tool's failure (bad arguments or an exception inside it) is a :class:`~ragloom.core.errors.ToolError`;
-:meth:`Tool.observe` turns any failure into an observation string, which agents feed back to the model.
+A tool's failure (bad arguments, an exception inside it or a ``sys.exit``) is a
+:class:`~ragloom.core.errors.ToolError`; :meth:`Tool.observe` turns any failure into an observation string,
+which agents feed back to the model.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ class Tool:
                 result = _run_coroutine(result)
         except ToolError:
             raise
-        except Exception as e:
-            raise ToolError(f"tool {self.name!r} failed: {type(e).__name__}: {e}") from e
+        except (Exception, SystemExit) as e:
+            raise _failure(self.name, e) from e
         return result
 
     async def ainvoke(self, args: dict[str, Any] | None = None) -> Any:
@@ -107,8 +108,8 @@ class Tool:
             return await result if inspect.isawaitable(result) else result  # e.g. an async __call__
         except ToolError:
             raise
-        except Exception as e:
-            raise ToolError(f"tool {self.name!r} failed: {type(e).__name__}: {e}") from e
+        except (Exception, SystemExit) as e:
+            raise _failure(self.name, e) from e
 
     def observe(self, args: dict[str, Any] | None = None, max_chars: int = 4000) -> tuple[bool, str]:
         """Run the tool for a model: ``(ok, text)``; never raises for tool failures (the text says why)."""
@@ -118,7 +119,7 @@ class Tool:
             return False, truncate(f"Error: {e}", max_chars)
         try:
             text = format_output(result)
-        except Exception as e:  # a result whose str()/JSON form raises is the tool's fault, not the agent's
+        except (Exception, SystemExit) as e:  # a result whose str()/JSON form raises: the tool's fault
             text = (
                 f"Error: tool {self.name!r} returned a {type(result).__name__} that cannot be shown as text: "
             )
@@ -140,6 +141,15 @@ class Tool:
 
     def __call__(self, **kwargs: Any) -> Any:
         return self.invoke(kwargs)
+
+
+def _failure(name: str, error: BaseException) -> ToolError:
+    """The ToolError for an exception a tool raised. Why SystemExit too: a tool that calls ``sys.exit`` (a
+    wrapped CLI script) is a failing tool, not a request to end the agent run or the server hosting it.
+    KeyboardInterrupt is never caught: it is the user stopping everything."""
+    if isinstance(error, SystemExit):
+        return ToolError(f"tool {name!r} failed: it called sys.exit({error.code!r})")
+    return ToolError(f"tool {name!r} failed: {type(error).__name__}: {error}")
 
 
 def format_output(result: Any) -> str:

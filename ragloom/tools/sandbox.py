@@ -98,6 +98,8 @@ class SandboxResult:
             parts.append(f"Error: timed out after {self.duration_s:.1f}s")
         elif self.killed_by_signal:
             parts.append(f"Error: killed by {self.killed_by_signal} (resource limit)")
+        elif self.exit_code != 0 and not self.stderr.strip():  # e.g. sys.exit(3): nothing more to say
+            parts.append(f"Error: exit code {self.exit_code}")
         elif self.exit_code != 0:
             parts.append(f"Error (exit code {self.exit_code}):\n{self.stderr.strip()[-1500:]}")
         return "\n".join(parts) if parts else "(no output)"
@@ -154,6 +156,10 @@ class PythonSandbox:
             timed_out = True
             _kill_group(proc)
             proc.wait()
+        except BaseException:  # Ctrl-C never reaches the child (own session): without this it runs on
+            _kill_group(proc)
+            proc.wait()
+            raise
         for reader in readers:
             reader.join(timeout=1.0)
         duration = time.perf_counter() - start

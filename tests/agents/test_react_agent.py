@@ -318,3 +318,70 @@ def test_a_tool_result_that_cannot_be_shown_becomes_an_error_observation() -> No
     action = result.steps[0].actions[0]
     assert not action.ok and "opaque" in action.observation and "no text form" in action.observation
     assert result.answer == "126"
+
+
+@tool
+def bail_out(code: int) -> int:
+    """Calls sys.exit (e.g. a CLI script wrapped as a tool)."""
+    raise SystemExit(code)
+
+
+def test_a_tool_calling_sys_exit_is_an_error_observation_not_the_end_of_the_run() -> None:
+    """Only Exception used to be caught: SystemExit ended the run (and could end a serve worker)."""
+    llm = FakeLLM(['Action: bail_out\nAction Input: {"code": 2}', FINAL])
+    result = ReActAgent(llm, [calculator, bail_out]).run("q")
+    action = result.steps[0].actions[0]
+    assert not action.ok and action.observation == "Error: tool 'bail_out' failed: it called sys.exit(2)"
+    assert result.answer == "126" and llm.calls[1][0][-1].content == f"Observation: {action.observation}"
+    native = FakeLLM([Completion("", tool_calls=(ToolCall("c", "bail_out", {"code": 1}),)), "done"], True)
+    result = ReActAgent(native, [bail_out]).run("q")
+    assert not result.actions[0].ok and "sys.exit(1)" in result.actions[0].observation
+    assert result.answer == "done"
+
+
+def test_ctrl_c_during_a_tool_stops_the_run() -> None:
+    @tool
+    def slow() -> int:
+        """Interrupted by the user."""
+        raise KeyboardInterrupt
+
+    llm = FakeLLM(["Action: slow\nAction Input: {}", FINAL])
+    with pytest.raises(KeyboardInterrupt):
+        ReActAgent(llm, [slow]).run("q")
+    assert len(llm.calls) == 1
+
+
+def test_only_the_first_of_several_actions_is_kept_in_the_transcript() -> None:
+    """The model wrote two actions; only the first ran, so the kept assistant text must show only it."""
+    second = '\nThought: now the other\nAction: calculator\nAction Input: {"expression": "1 + 1"}'
+    llm = FakeLLM([ACTION + second, FINAL])
+    result = ReActAgent(llm, [calculator]).run("q")
+    assert [a.observation for a in result.actions] == ["126"]
+    assistant, observation = llm.calls[1][0][-2:]
+    assert assistant == Message("assistant", ACTION) and observation.content == "Observation: 126"
+
+
+def test_scratchpad_keeps_only_the_first_action() -> None:
+    first = ACTION.removeprefix("Thought:")
+    llm = FakeLLM([first + '\nAction: calculator\nAction Input: {"expression": "2"}\nFinal Answer: 2', FINAL])
+    llm.supports_prefill = True  # type: ignore[attr-defined]
+    ReActAgent(llm, [calculator]).run("q")
+    assert llm.calls[1][1]["prefill"] == ACTION + "\nObservation: 126\nThought:"
+
+
+def test_a_tool_named_only_in_negated_prose_is_not_run() -> None:
+    llm = FakeLLM(['Action: I will not use the calculator\nAction Input: {"expression": "6 * 7"}', FINAL])
+    result = ReActAgent(llm, [calculator]).run("q")
+    assert result.actions == [] and "unknown tool" in (result.steps[0].error or "")
+    assert result.answer == "126"
+
+
+def test_native_tool_names_are_matched_by_name_not_by_mention() -> None:
+    calls = (
+        ToolCall("a", "Calculator", {"expression": "1+1"}),
+        ToolCall("b", "not_calculator", {"expression": "2*3"}),
+    )
+    llm = FakeLLM([Completion("", tool_calls=calls), Completion("2")], supports_tools=True)
+    result = ReActAgent(llm, [calculator]).run("q")
+    assert [a.ok for a in result.actions] == [True, False]
+    assert result.actions[1].observation.startswith("Error: unknown tool 'not_calculator'")

@@ -163,3 +163,60 @@ def test_question_echo_is_skipped_and_a_new_question_ends_the_turn() -> None:
         "Thought: I know the answer\nFinal Answer: 4\n\nQuestion: What is 1 + 1?\nFinal Answer: 2", TOOLS
     )
     assert ran_on.final_answer == "4" and "1 + 1" not in ran_on.text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "calculator",
+        "CALCULATOR",
+        "`calculator`",
+        '"calculator"',
+        "'Calculator'.",
+        "calculator:",
+        "**calculator**,",
+    ],
+)
+def test_match_tool_takes_the_name_with_quotes_case_and_punctuation(name: str) -> None:
+    assert match_tool(name, TOOLS) is calculator
+    assert match_tool(name, TOOLS, fuzzy=False) is calculator
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "I will not use the calculator",
+        "I don't need the calculator",
+        "no calculator needed",
+        "without the calculator",
+        "instead of the calculator, think",
+        "never the calculator",
+    ],
+)
+def test_a_negated_mention_picks_no_tool(name: str) -> None:
+    """The mention fallback (for small models' ``Action: use the calculator tool``) must not read a refusal
+    as a call; neither may the schema fallback route the arguments to the tool the line refuses."""
+    assert match_tool(name, TOOLS) is None
+    parsed = parse_react(f'Action: {name}\nAction Input: {{"expression": "6 * 7"}}', TOOLS)
+    assert parsed.tool is None and parsed.error is not None and "unknown tool" in parsed.error
+
+
+def test_the_mention_fallback_is_only_a_fallback() -> None:
+    tools = [calculator, lookup]
+    assert match_tool("use the calculator tool", tools) is calculator  # small models' prose, kept
+    assert match_tool("use the calculator tool", tools, fuzzy=False) is None
+    assert match_tool("the calculator, not lookup", tools) is calculator  # lookup is the negated one
+    assert match_tool("not the calculator but lookup", tools) is lookup
+
+
+def test_several_actions_keep_only_the_first_in_the_text() -> None:
+    text = (
+        'Thought: a\nAction: calculator\nAction Input: {"expression": "1+1"}\n'
+        'Thought: b\nAction: lookup\nAction Input: {"query": "x"}\nFinal Answer: 2'
+    )
+    parsed = parse_react(text, TOOLS)
+    assert parsed.tool == "calculator" and parsed.arguments == {"expression": "1+1"}
+    assert parsed.text == 'Thought: a\nAction: calculator\nAction Input: {"expression": "1+1"}'
+    no_input = parse_react("Action: calculator(2 + 2)\nAction: lookup\nAction Input: {'query': 'x'}", TOOLS)
+    assert no_input.tool == "calculator" and no_input.arguments == {"expression": "2 + 2"}
+    assert no_input.text == "Action: calculator(2 + 2)"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ragloom.core.errors import ConfigError
 from ragloom.core.files import replace_dir
 from ragloom.core.paths import cache_dir, data_dir
 
@@ -44,6 +45,33 @@ def test_relative_cache_dir_is_made_absolute_at_the_call(home: Path, monkeypatch
     monkeypatch.setenv("RAGLOOM_CACHE_DIR", "cache")
     path = cache_dir("x")
     assert path == Path.cwd() / "cache" / "x" and path.is_absolute()
+
+
+def test_cache_dir_that_cannot_be_created_is_a_config_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A raw OSError named neither the setting nor the fix."""
+    blocker = home / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(ConfigError, match=r"a-file/cache/models.*RAGLOOM_CACHE_DIR") as info:
+        cache_dir("models")
+    assert isinstance(info.value.__cause__, OSError)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write to any folder")
+def test_unwritable_cache_dir_is_a_config_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    locked = home / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(locked))
+    try:
+        with pytest.raises(ConfigError, match=r"locked.*not writable.*RAGLOOM_CACHE_DIR"):
+            cache_dir()
+        with pytest.raises(ConfigError, match=r"locked/x.*RAGLOOM_CACHE_DIR"):
+            cache_dir("x")
+    finally:
+        locked.chmod(0o700)
 
 
 def test_data_dir_expands_tilde_and_ignores_an_empty_variable(

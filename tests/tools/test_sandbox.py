@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +119,34 @@ def test_resource_limits_are_set_in_the_child() -> None:
     result = box.run(code)
     assert result.ok, result.stderr
     assert result.stdout.split() == ["5", str(200 * 2**20), str(2 * 2**20), "0"]
+
+
+def test_sys_exit_in_sandboxed_code_is_reported_and_the_caller_goes_on() -> None:
+    """The script runs in a child process: its SystemExit ends the child, never the agent."""
+    run = python_tool(PythonSandbox(timeout_s=5))
+    ok, text = run.observe({"code": "import sys\nprint('before')\nsys.exit(3)"})
+    assert ok and text == "before\nError: exit code 3"
+    assert run.observe({"code": "import sys; sys.exit('bye')"}) == (True, "Error (exit code 1):\nbye")
+    assert run.observe({"code": "import sys; print('done'); sys.exit(0)"}) == (True, "done")
+
+
+def test_ctrl_c_while_waiting_kills_the_sandboxed_process(tmp_path: Path) -> None:
+    """KeyboardInterrupt reaches the caller, and the child (in its own session, so Ctrl-C never reaches
+    it) is killed rather than left sleeping forever."""
+    pid_file = tmp_path / "pid"
+    code = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)"
+
+    def interrupt_when_started() -> None:
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() or not pid_file.read_text():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_started, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        PythonSandbox(timeout_s=30).run(code)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not a live or zombie child
+        os.kill(pid, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 from typing import Annotated, Literal
 
 import pytest
@@ -219,3 +220,44 @@ def test_schema_keeps_title_keys_inside_default_values() -> None:
         "type": "string",
     }
     assert "title" not in properties["meta"]
+
+
+@tool
+def quits(code: int = 3) -> int:
+    """Calls sys.exit, as scripts wrapped into tools sometimes do."""
+    sys.exit(code)
+
+
+@tool
+def interrupted() -> int:
+    """Stands for the user pressing Ctrl-C while a tool runs."""
+    raise KeyboardInterrupt
+
+
+def test_sys_exit_in_a_tool_becomes_an_error_observation() -> None:
+    """SystemExit is no Exception: it used to escape observe() and end the whole agent run (or a server)."""
+    ok, text = quits.observe({"code": 3})
+    assert not ok and text == "Error: tool 'quits' failed: it called sys.exit(3)"
+    with pytest.raises(ToolError, match=r"sys\.exit\(3\)"):
+        quits.invoke({"code": 3})
+    with pytest.raises(ToolError, match=r"sys\.exit\(0\)"):  # even a "success" exit is no result
+        asyncio.run(quits.ainvoke({"code": 0}))
+
+
+def test_sys_exit_in_an_async_tool_becomes_an_error() -> None:
+    @tool
+    async def aquits() -> int:
+        """Exits from a coroutine."""
+        await asyncio.sleep(0)
+        sys.exit("bye")
+
+    assert aquits.observe({}) == (False, "Error: tool 'aquits' failed: it called sys.exit('bye')")
+    with pytest.raises(ToolError, match="bye"):
+        asyncio.run(aquits.ainvoke({}))
+
+
+def test_ctrl_c_in_a_tool_still_stops_the_caller() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.observe({})
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(interrupted.ainvoke({}))
