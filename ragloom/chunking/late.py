@@ -29,6 +29,9 @@ from ragloom.core.types import Chunk
 #: the lowest variance across the dev halves (0.5 is a tie on the mean within noise).
 DEFAULT_NAIVE_WEIGHT = 1.0
 
+#: What ``Embedder.embed_tokens`` returns: token vectors and each token's character span.
+TokenVectors = tuple[np.ndarray, Sequence[Span]]
+
 
 def token_spans_for(offsets: Sequence[Span], spans: Sequence[Span]) -> list[Span]:
     """For each character span, the token range ``[i, j)`` of tokens overlapping it (pure; may be empty).
@@ -58,7 +61,11 @@ def pool_token_vectors(vectors: np.ndarray, ranges: Sequence[Span]) -> np.ndarra
 
 
 def late_chunk_embed(
-    embedder: Embedder, text: str, chunks: Sequence[Chunk | Span], naive_weight: float = DEFAULT_NAIVE_WEIGHT
+    embedder: Embedder,
+    text: str,
+    chunks: Sequence[Chunk | Span],
+    naive_weight: float = DEFAULT_NAIVE_WEIGHT,
+    tokens: TokenVectors | None = None,
 ) -> np.ndarray:
     """(n_chunks, dim) L2-normalised late-chunking vectors for ``chunks`` of ``text`` (Chunks or spans).
 
@@ -66,6 +73,8 @@ def late_chunk_embed(
     late vector brings document context, the naive one keeps the chunk specific (see
     :data:`DEFAULT_NAIVE_WEIGHT` for the dev measurements); 0 gives pure late chunking.
     A chunk that covers no token (e.g. only characters the tokenizer drops) falls back to its naive embedding.
+    ``tokens``: ``embedder.embed_tokens(text)`` when the caller already has it (see :class:`DocumentTokens`),
+    so embedding a document's chunks in several calls runs the expensive token-level pass once.
     """
     if naive_weight < 0:
         raise ConfigError(f"late_chunk_embed: naive_weight must be >= 0, got {naive_weight}")
@@ -75,7 +84,7 @@ def late_chunk_embed(
             raise ConfigError(f"late_chunk_embed: chunk span ({s}, {e}) is outside the text [0, {len(text)}]")
     if not spans:
         return np.zeros((0, embedder.dim), dtype=np.float32)
-    vectors, offsets = embedder.embed_tokens(text)
+    vectors, offsets = embedder.embed_tokens(text) if tokens is None else tokens
     ranges = token_spans_for(offsets, spans)
     pooled = pool_token_vectors(vectors, ranges)
     empty = [k for k, (i, j) in enumerate(ranges) if j <= i]
@@ -85,6 +94,27 @@ def late_chunk_embed(
         mixed = pooled + naive_weight * embedder.embed([text[s:e] for s, e in spans])
         pooled = (mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     return pooled
+
+
+class DocumentTokens:
+    """``embed_tokens`` of the text last asked for, kept until another text is asked for.
+
+    An indexer embeds chunks in fixed-size batches, document by document, so a long document's chunks span
+    several batches; asking this once per batch runs each document's token-level pass (the expensive
+    transformer run) once, while holding only one document's token vectors at a time.
+    """
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self._text: str | None = None
+        self._tokens: TokenVectors | None = None
+
+    def __call__(self, text: str) -> TokenVectors:
+        if self._tokens is None or self._text != text:
+            self._text, self._tokens = None, None  # free the last document's vectors before the next pass
+            self._tokens = self.embedder.embed_tokens(text)
+            self._text = text
+        return self._tokens
 
 
 class LateChunkingEmbedder:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ragloom.chunking.late import DocumentTokens, late_chunk_embed
 from ragloom.core.errors import ConfigError, IndexError_
 from ragloom.core.protocols import Embedder, VectorStore
 from ragloom.core.types import Chunk, Document, Hit
@@ -385,7 +386,8 @@ class Index:
         from tqdm.auto import tqdm
 
         present = set(_store_ids(store))
-        todo = [
+        tokens = DocumentTokens(self.embedder) if self.manifest.late_chunking else None
+        todo = [  # document by document: a document's chunks are contiguous, so it has one token-level pass
             (doc_id, key, chunk)
             for doc_id, chunks in fresh.items()
             for key, chunk in zip(entries[doc_id].keys, chunks, strict=True)
@@ -395,23 +397,26 @@ class Index:
         with tqdm(total=len(todo), desc="embedding chunks", unit="chunk", disable=not show) as bar:
             for s in range(0, len(todo), _EMBED_BATCH):
                 batch = todo[s : s + _EMBED_BATCH]
-                vectors = self._vectors(docs, batch)
+                vectors = self._vectors(docs, batch, tokens)
                 meta = [{"doc_id": c.doc_id, "start": c.start, "end": c.end} for _, _, c in batch]
                 store.add([k for _, k, _ in batch], vectors, meta)
                 bar.update(len(batch))
                 stage("embed", {"done": s + len(batch), "total": len(todo)})
         return len(todo)
 
-    def _vectors(self, docs: Mapping[str, Document], batch: list[tuple[str, str, Chunk]]) -> np.ndarray:
-        if not self.manifest.late_chunking:
+    def _vectors(
+        self, docs: Mapping[str, Document], batch: list[tuple[str, str, Chunk]], tokens: DocumentTokens | None
+    ) -> np.ndarray:
+        if tokens is None:
             return self.embedder.embed([c.text for _, _, c in batch])
-        from ragloom.chunking.late import late_chunk_embed
-
         rows: list[np.ndarray] = []
         by_doc: dict[str, list[Chunk]] = {}
         for doc_id, _, chunk in batch:
             by_doc.setdefault(doc_id, []).append(chunk)
-        pooled = {d: late_chunk_embed(self.embedder, docs[d].text, cs) for d, cs in by_doc.items()}
+        pooled = {
+            d: late_chunk_embed(self.embedder, docs[d].text, cs, tokens=tokens(docs[d].text))
+            for d, cs in by_doc.items()
+        }
         seen: dict[str, int] = {}
         for doc_id, _, _ in batch:
             i = seen.get(doc_id, 0)

@@ -72,11 +72,13 @@ def scifact_slice(shared_data: Path) -> tuple[list[Chunk], dict[str, str]]:
 
 
 class CountingEmbedder:
-    """Wraps the real embedder and counts the texts it is asked to embed (the caller is under test)."""
+    """Wraps the real embedder and records the texts it is asked to embed (``texts``) and to run through the
+    token-level pass (``token_texts``, one entry per ``embed_tokens`` call); the caller is under test."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
         self.texts: list[str] = []
+        self.token_texts: list[str] = []
 
     @property
     def dim(self) -> int:
@@ -91,6 +93,7 @@ class CountingEmbedder:
         return self.inner.embed(texts)
 
     def embed_tokens(self, text: str):
+        self.token_texts.append(text)
         return self.inner.embed_tokens(text)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from ragloom.core.errors import ConfigError, IndexError_
@@ -108,6 +109,51 @@ def test_late_chunking_index(counting_embedder, tmp_path):
     # late chunking pools token vectors of the whole text; the default mix adds each chunk's own embedding
     assert counting_embedder.texts and all(t in doc.text for t in counting_embedder.texts)
     assert index.dense().retrieve("Scrooge signed", 1)[0].text.startswith("Scrooge")
+
+
+def test_late_chunking_runs_each_document_through_the_model_once(counting_embedder, tmp_path):
+    """Chunks are embedded in batches of _EMBED_BATCH; a document whose chunks span two or three batches
+    still gets one token-level pass (the expensive transformer run) per build, not one per batch."""
+    from collections import Counter
+
+    from ragloom.chunking.late import late_chunk_embed
+    from ragloom.retrieval.index import _EMBED_BATCH
+
+    def words(tag: str, chunks: int) -> str:  # the window chunker below makes one chunk per 3 words
+        return " ".join(f"{tag}{i}" for i in range(3 * chunks))
+
+    n = _EMBED_BATCH
+    docs = [
+        Document("long", words("alpha", n + 10)),  # batches 1-2
+        Document("short", words("beta", 4)),  # inside batch 2
+        Document("mid", words("gamma", n - 5)),  # batches 2-3
+    ]
+    index = Index.build(
+        tmp_path / "idx",
+        docs,
+        embedder=counting_embedder,
+        chunker="window",
+        chunker_params={"words": 3},
+        vector_store="memory",
+        late_chunking=True,
+    )
+    assert len(index) == 2 * n + 9  # three batches
+    doc_of = {d.text: d.id for d in docs}
+    assert Counter(doc_of[t] for t in counting_embedder.token_texts) == {"long": 1, "short": 1, "mid": 1}
+
+    # same vectors as late chunking the whole document in one call
+    mid = [c for c in index.chunks if c.doc_id == "mid"]
+    stored = index.store.get_vectors(index.manifest.docs["mid"].keys)
+    np.testing.assert_allclose(
+        stored, late_chunk_embed(counting_embedder.inner, docs[2].text, mid), atol=1e-5
+    )
+
+    # an incremental update runs only the changed document through the model, once
+    counting_embedder.token_texts.clear()
+    changed = Document("short", words("delta", 4))
+    report = Index.open(tmp_path / "idx", counting_embedder).update([docs[0], changed, docs[2]])
+    assert (report.changed, report.embedded) == (1, 4)
+    assert counting_embedder.token_texts == [changed.text]
 
 
 def test_sources_text_folder_and_beir(tmp_path):
