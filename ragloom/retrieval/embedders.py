@@ -294,7 +294,7 @@ class SentenceTransformerEmbedder:
         mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
         transformer = self.model[0].auto_model
         pieces: list[np.ndarray] = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self._window_bar(len(rows)) as bar:
             for b in range(0, len(rows), self.batch_size):
                 hidden = transformer(
                     input_ids=input_ids[b : b + self.batch_size].to(self.device),
@@ -303,9 +303,18 @@ class SentenceTransformerEmbedder:
                 for j, (s, e, keep) in enumerate(plans[b : b + self.batch_size]):
                     first = 1 + len(heads[b + j]) - s
                     pieces.append(hidden[j, first + keep : first + e].float().cpu().numpy())
+                bar.update(min(self.batch_size, len(rows) - b))
         vectors = np.concatenate(pieces).astype(np.float32, copy=False)
         assert vectors.shape[0] == len(ids), "window stitching must give one vector per token"
         return vectors
+
+    def _window_bar(self, windows: int) -> Any:
+        """A progress bar over a long document's token windows (the first index of a whole novel is one
+        token pass of minutes on a small CPU, which would otherwise look like a hang)."""
+        from tqdm.auto import tqdm
+
+        show = windows > _PROGRESS_MIN_TEXTS if self.show_progress is None else self.show_progress
+        return tqdm(total=windows, desc="late chunking: token windows", unit="window", disable=not show)
 
 
 _models: dict[tuple[str, str], Any] = {}
