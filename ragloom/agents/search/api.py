@@ -17,7 +17,15 @@ from ragloom.agents.search.search import SearchConfig, SearchOutcome, run_search
 from ragloom.agents.search.space import Candidate, SearchSpace, load_space
 from ragloom.core.errors import ConfigError
 
-__all__ = ["SearchResult", "check_extras", "llm_calls_per_query", "projection", "search_flows", "uses_graph"]
+__all__ = [
+    "SearchResult",
+    "answer_space",
+    "check_extras",
+    "llm_calls_per_query",
+    "projection",
+    "search_flows",
+    "uses_graph",
+]
 
 #: Rough prompt+completion tokens of one LLM call in these flows (context passages dominate).
 TOKENS_PER_LLM_CALL = 700
@@ -89,6 +97,18 @@ def check_extras(space: SearchSpace, where: str) -> None:
         )
 
 
+def answer_space(space: SearchSpace, where: str) -> SearchSpace:
+    """``space`` for an answer metric: edits never drop the last generate-stage operator (a flow without
+    one answers nothing, scores 0 at 0 tokens and would win a search of a weak model on cost)."""
+    import dataclasses
+
+    if not any(space.op(s.op).stage == "generate" for s in space.seed.steps):
+        raise ConfigError(
+            f"{where}: em/f1 score answers, but the seed flow has no generate or ensemble step; add one"
+        )
+    return dataclasses.replace(space, answers=True)
+
+
 def search_flows(
     space: str | Path | SearchSpace,
     dataset: str | Path,
@@ -118,6 +138,8 @@ def search_flows(
     say = log or (lambda line: None)
     the_space = space if isinstance(space, SearchSpace) else load_space(space)
     check_extras(the_space, "search space" if isinstance(space, SearchSpace) else str(space))
+    if metric.lower() in ("em", "f1"):
+        the_space = answer_space(the_space, "search space" if isinstance(space, SearchSpace) else str(space))
     data = load_dataset(dataset)
     part = data.split(split, dev_fraction=dev_fraction) if split != "all" else data  # type: ignore[arg-type]
     if not part.queries:  # every candidate would score 0 on nothing: a search that cannot tell them apart

@@ -60,6 +60,16 @@ def final_key(candidate: Candidate, space: SearchSpace) -> str:
     return "context" if any(space.op(s.op).stage == "select" for s in candidate.steps) else "hits"
 
 
+#: Parameters wired from the candidate's shape, not searched: written to the flow, dropped on read-back.
+_WIRING = {"llm.generate": ("context_key",)}
+
+
+def _wiring(uses: str, candidate: Candidate, space: SearchSpace) -> dict[str, Any]:
+    """``llm.generate`` reads its passages from ``context``; without a select step they are in ``hits``
+    (the search operators ensemble/review fall back to ``hits`` themselves), so point it there."""
+    return {"context_key": final_key(candidate, space)} if uses in _WIRING else {}
+
+
 def candidate_flow(candidate: Candidate, space: SearchSpace, name: str | None = None) -> Flow:
     """The flow of ``candidate``: one node per step, a fan-out/fan-in for a parallel retrieval step."""
     flow = Flow(
@@ -73,7 +83,7 @@ def candidate_flow(candidate: Candidate, space: SearchSpace, name: str | None = 
             continue
         uses, params = component_for(space, step)
         name_ = _unique(step.op, used)
-        flow.add_node(name_, create(uses, params))
+        flow.add_node(name_, create(uses, {**_wiring(uses, candidate, space), **params}))
         _connect(flow, previous, name_)
         previous = [name_]
     _connect(flow, previous, END)
@@ -164,7 +174,8 @@ def candidate_from_flow(flow: Flow, space: SearchSpace) -> Candidate:
         ref = component_ref(flow.nodes[name].fn)
         if ref is None:
             raise ConfigError(f"node {name!r} is not a registered component; candidates use only operators")
-        params = {k: v for k, v in ref.params.items() if k not in space.op_fixed_keys(ref.name)}
+        dropped = {*space.op_fixed_keys(ref.name), *_WIRING.get(ref.name, ())}
+        params = {k: v for k, v in ref.params.items() if k not in dropped}
         if ref.name == "search.fuse":
             steps.append(Step.make(PARALLEL, params, arms))
             arms = []

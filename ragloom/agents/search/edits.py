@@ -72,6 +72,8 @@ def check_candidate(candidate: Candidate, space: SearchSpace) -> None:
         raise ConfigError("an operator appears twice")
     if ("review" in stages or "format" in stages) and "generate" not in stages:
         raise ConfigError("review/format need a generate-stage operator (generate or ensemble)")
+    if space.answers and "generate" not in stages:  # it would score 0 at no cost: a cheap, useless winner
+        raise ConfigError("the metric scores answers: a candidate needs a generate-stage operator")
     for step in candidate.steps:
         _check_params(step, space)
 

@@ -352,6 +352,8 @@ class SearchSpace:
     seed: Candidate
     max_arms: int = 2
     allow_branches: bool = True
+    #: The metric scores answers (em, f1): every candidate keeps a generate-stage operator.
+    answers: bool = False
 
     def __post_init__(self) -> None:
         if not any(op.required for op in self.operators.values()):
