@@ -22,12 +22,14 @@ __all__ = [
     "answer_space",
     "check_extras",
     "llm_calls_per_query",
+    "measure_tokens_per_call",
     "projection",
     "search_flows",
     "uses_graph",
 ]
 
-#: Rough prompt+completion tokens of one LLM call in these flows (context passages dominate).
+#: Assumed prompt+completion tokens of one LLM call, used only when the seed flow cannot be measured
+#: (context passages dominate; the real figure depends on corpus, k and tokenizer: ~233 with SmolLM2).
 TOKENS_PER_LLM_CALL = 700
 
 
@@ -50,8 +52,17 @@ def llm_calls_per_query(candidate: Candidate) -> int:
     return calls
 
 
-def projection(space: SearchSpace, n_queries: int, config: SearchConfig, optimizer: bool) -> dict[str, Any]:
-    """What a search will spend at most, before it starts: evaluations, flow runs, LLM calls, tokens."""
+def projection(
+    space: SearchSpace,
+    n_queries: int,
+    config: SearchConfig,
+    optimizer: bool,
+    tokens_per_call: float | None = None,
+    why_assumed: str = "",
+) -> dict[str, Any]:
+    """What a search will spend at most, before it starts: evaluations, flow runs, LLM calls, tokens.
+    ``tokens_per_call``: measured on the seed flow (:func:`measure_tokens_per_call`); ``None`` assumes
+    :data:`TOKENS_PER_LLM_CALL`, and ``why_assumed`` says why in the projection line."""
     runs = config.budget * n_queries
     seed_calls = llm_calls_per_query(space.seed)
     max_calls = sum(
@@ -60,12 +71,24 @@ def projection(space: SearchSpace, n_queries: int, config: SearchConfig, optimiz
         if op.llm
     )
     llm_low, llm_high = runs * seed_calls, runs * max_calls + (config.budget if optimizer else 0)
+    per_call = TOKENS_PER_LLM_CALL if tokens_per_call is None else tokens_per_call
+    if max_calls == 0:
+        basis = "no LLM operators"
+    elif tokens_per_call is not None:
+        basis = f"measured: {per_call:.0f} tokens/LLM call on the seed flow"
+    else:
+        basis = f"assumed: {TOKENS_PER_LLM_CALL} tokens/LLM call" + (
+            f", {why_assumed}" if why_assumed else ""
+        )
     return {
         "evaluations": config.budget,
         "queries_per_evaluation": n_queries,
         "flow_runs": runs,
         "llm_calls": [llm_low, llm_high],
-        "tokens": [llm_low * TOKENS_PER_LLM_CALL, llm_high * TOKENS_PER_LLM_CALL],
+        "tokens": [round(llm_low * per_call), round(llm_high * per_call)],
+        "tokens_per_call": per_call if max_calls else 0,
+        "tokens_measured": tokens_per_call is not None and max_calls > 0,
+        "tokens_basis": basis,
         "cost_note": "dollars = tokens x your model's price (0 for the embedded local model)",
     }
 
@@ -75,8 +98,30 @@ def format_projection(p: dict[str, Any]) -> str:
     return (
         f"projection: {p['evaluations']} evaluations x {p['queries_per_evaluation']} queries = "
         f"{p['flow_runs']} flow runs; LLM calls {low}-{high}; tokens ~{p['tokens'][0]}-{p['tokens'][1]} "
-        f"({p['cost_note']})"
+        f"({p['tokens_basis']}; {p['cost_note']})"
     )
+
+
+def measure_tokens_per_call(
+    space: SearchSpace, question: str, resources: Any, llm: Any
+) -> tuple[float | None, str]:
+    """Prompt+completion tokens per LLM call of one real run of the seed flow on ``question`` (same resources
+    and LLM as the search), read from the run's trace usage: a constant was off ~3x, since the passages in
+    the prompt depend on the corpus, k and the model's tokenizer. ``(None, why)`` when nothing can be
+    measured (the caller then assumes :data:`TOKENS_PER_LLM_CALL`)."""
+    from ragloom.agents.search.build import compile_candidate
+
+    if llm_calls_per_query(space.seed) == 0:
+        return None, "the seed flow makes no LLM call to measure"
+    try:
+        compiled = compile_candidate(space.seed, space)
+        run = compiled.invoke({"question": question}, context={"search": resources, "llm": llm})
+    except Exception as e:  # any failure: the projection falls back to the constant and says so
+        return None, f"the seed run failed ({type(e).__name__}: {e})"
+    usage = run.trace.usage
+    if usage.calls <= 0:
+        return None, "the seed run reported no LLM usage"
+    return (usage.prompt_tokens + usage.completion_tokens) / usage.calls, ""
 
 
 def uses_graph(space: SearchSpace) -> bool:
@@ -149,11 +194,14 @@ def search_flows(
         )
     config = SearchConfig(method=method, budget=budget, seed=seed, **options)
     proposer = LLMEditProposer(optimizer_llm, the_space) if optimizer_llm is not None else None
-    proj = projection(the_space, len(part.queries) * repeats, config, proposer is not None)
-    say(format_projection(proj))
     if uses_graph(the_space):
         say("graph retrieval is in the space: its index is built on first use (minutes), then reused")
     resources = resources_for_dataset(data, dataset)
+    per_call, why = None, ""
+    if any(op.llm for op in the_space.operators.values()):  # one real seed run on the first query
+        per_call, why = measure_tokens_per_call(the_space, next(iter(part.queries.values())), resources, llm)
+    proj = projection(the_space, len(part.queries) * repeats, config, proposer is not None, per_call, why)
+    say(format_projection(proj))
     scorer = DatasetScorer(the_space, part, resources, metric, repeats=repeats, llm=llm, executor=executor)
     state = Path(out) / "state.json" if out is not None else None
     fingerprint = {

@@ -119,3 +119,101 @@ def test_an_answer_metric_keeps_a_generate_step_in_every_candidate() -> None:
     assert all("generate" in e.result.ops() for e in neighbours(answers.seed, answers))
     with pytest.raises(ConfigError, match="seed flow has no generate"):
         answer_space(space_from_dict({**data, "seed": data["seed"][:1]}), "space")
+
+
+def _beir_with_answers(root) -> None:  # type: ignore[no-untyped-def]
+    """DOCS as a BEIR folder with two answered queries (search_flows loads a dataset from disk)."""
+    import json
+
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d.id, "title": d.metadata["title"], "text": d.text}) + "\n" for d in DOCS)
+    )
+    queries = {"q1": "Who was the business partner of Scrooge?", "q2": "Who is the youngest son of Bob?"}
+    (root / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items())
+    )
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tmarley\t1\nq2\ttim\t1\n")
+    answers = [{"_id": "q1", "answers": ["Jacob Marley"]}, {"_id": "q2", "answers": ["Tiny Tim"]}]
+    (root / "answers.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers))
+
+
+_ANSWER_SPACE = {
+    "seed": [{"op": "retrieve", "with": {"method": "bm25", "k": 2}}, {"op": "generate"}],
+    "operators": {
+        "retrieve": {"params": {"method": {"choices": ["bm25"]}, "k": {"int": [2, 3]}}},
+        "generate": {"params": {"max_tokens": {"choices": [32]}}},
+        "review": {"params": {"max_tokens": {"choices": [32]}}},
+    },
+    "branches": {"allow": False},
+}
+
+
+def test_the_projection_multiplies_calls_by_the_tokens_per_call_measured_on_the_seed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Tokens are projected from one real seed run (FakeLLM: 10+5 tokens a call), not the 700 constant."""
+    from ragloom.agents.search import search_flows
+
+    _beir_with_answers(tmp_path / "data")
+    lines: list[str] = []
+    llm = FakeLLM()
+    result = search_flows(
+        space_from_dict(_ANSWER_SPACE),
+        tmp_path / "data",
+        "f1",
+        budget=2,
+        dev_fraction=1.0,
+        llm=llm,
+        log=lines.append,
+    )
+    proj = result.projection
+    low, high = proj["llm_calls"]
+    assert (low, high) == (2 * 2 * 1, 2 * 2 * 2)  # budget x queries x (seed: generate | most: + review)
+    assert proj["tokens_measured"] and proj["tokens_per_call"] == 15.0
+    assert proj["tokens"] == [15 * low, 15 * high]
+    line = next(ln for ln in lines if ln.startswith("projection:"))
+    assert f"tokens ~{15 * low}-{15 * high} (measured: 15 tokens/LLM call" in line, line
+
+
+def test_a_failing_seed_run_falls_back_to_the_assumed_tokens_per_call_and_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ragloom.agents.search import search_flows
+    from ragloom.agents.search.api import TOKENS_PER_LLM_CALL
+
+    class FailsFirst(FakeLLM):
+        def complete(self, messages, **options):  # type: ignore[no-untyped-def]
+            if self.calls == 0:
+                self.calls += 1
+                raise RuntimeError("model not loaded yet")
+            return super().complete(messages, **options)
+
+    _beir_with_answers(tmp_path / "data")
+    lines: list[str] = []
+    result = search_flows(
+        space_from_dict(_ANSWER_SPACE),
+        tmp_path / "data",
+        "f1",
+        budget=2,
+        dev_fraction=1.0,
+        llm=FailsFirst(),
+        log=lines.append,
+    )
+    proj = result.projection
+    assert not proj["tokens_measured"]
+    assert proj["tokens"] == [TOKENS_PER_LLM_CALL * c for c in proj["llm_calls"]]
+    line = next(ln for ln in lines if ln.startswith("projection:"))
+    assert f"assumed: {TOKENS_PER_LLM_CALL} tokens/LLM call, the seed run failed" in line, line
+    assert "model not loaded yet" in line, line
+
+
+def test_the_projection_is_a_pure_function_of_the_tokens_per_call_it_is_given() -> None:
+    from ragloom.agents.search import SearchConfig
+    from ragloom.agents.search.api import TOKENS_PER_LLM_CALL, format_projection, projection
+
+    space, config = space_from_dict(_ANSWER_SPACE), SearchConfig(budget=3)
+    measured = projection(space, 4, config, False, tokens_per_call=233.0)
+    assert measured["llm_calls"] == [12, 24] and measured["tokens"] == [12 * 233, 24 * 233]
+    assumed = projection(space, 4, config, False)
+    assert assumed["tokens"] == [12 * TOKENS_PER_LLM_CALL, 24 * TOKENS_PER_LLM_CALL]
+    assert "assumed: 700 tokens/LLM call" in format_projection(assumed)
+    no_llm = space_from_dict({"operators": {"retrieve": {}}})
+    plain = projection(no_llm, 4, config, False, tokens_per_call=None)
+    assert plain["tokens"] == [0, 0] and "no LLM operators" in format_projection(plain)
