@@ -36,6 +36,17 @@ class FakeLLM:
         return Completion(text, usage)
 
 
+def _one_question() -> Dataset:
+    """The corpus with one answerable question (for em/f1 scoring)."""
+    return Dataset(
+        "tiny",
+        {d.id: d for d in DOCS},
+        {"q1": "Who was the business partner of Scrooge?"},
+        {"q1": {"marley": 1}},
+        answers={"q1": ["Jacob Marley"]},
+    )
+
+
 def test_llm_pipeline_is_scored_with_its_token_cost() -> None:
     space = space_from_dict(
         {"operators": {n: {} for n in ("decompose", "retrieve", "ensemble", "review", "format")}}
@@ -52,13 +63,7 @@ def test_llm_pipeline_is_scored_with_its_token_cost() -> None:
             Step.make("format", {"style": "short"}),
         )
     )
-    dataset = Dataset(
-        "tiny",
-        {d.id: d for d in DOCS},
-        {"q1": "Who was the business partner of Scrooge?"},
-        {"q1": {"marley": 1}},
-        answers={"q1": ["Jacob Marley"]},
-    )
+    dataset = _one_question()
     llm = FakeLLM()
     scorer = DatasetScorer(space, dataset, SearchResources(DOCS), "em", llm=llm, concurrency=1)
     [evaluation] = scorer.score([candidate])
@@ -84,13 +89,7 @@ def test_generate_without_a_select_step_is_grounded_on_the_hits() -> None:
     candidate = Candidate(
         (Step.make("retrieve", {"method": "bm25", "k": 2}), Step.make("generate", {"max_tokens": 32}))
     )
-    dataset = Dataset(
-        "tiny",
-        {d.id: d for d in DOCS},
-        {"q1": "Who was the business partner of Scrooge?"},
-        {"q1": {"marley": 1}},
-        answers={"q1": ["Jacob Marley"]},
-    )
+    dataset = _one_question()
     scorer = DatasetScorer(space, dataset, SearchResources(DOCS), "em", llm=Recording(), concurrency=1)
     [evaluation] = scorer.score([candidate])
     assert evaluation.error is None and len(prompts) == 1
