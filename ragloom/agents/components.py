@@ -31,10 +31,16 @@ def resolve_tools(specs: Sequence[str | Mapping[str, Any]]) -> list[Tool]:
                 f"agents.react: a tool is a registry name or {{uses: name, with: {{...}}}}, got {spec!r}"
             )
         full = name if name.startswith("tools.") else f"tools.{name}"
-        tool = registry.create(full, params)
-        if not isinstance(tool, Tool):
-            raise ConfigError(f"agents.react: component {full!r} is not a tool (got {type(tool).__name__})")
-        tools.append(tool)
+        made = registry.create(full, params)
+        batch = (
+            list(made) if isinstance(made, list | tuple) else [made]
+        )  # a toolset (e.g. tools.mcp) gives many
+        for tool in batch:
+            if not isinstance(tool, Tool):
+                raise ConfigError(
+                    f"agents.react: component {full!r} is not a tool (got {type(tool).__name__})"
+                )
+        tools.extend(batch)
     return tools
 
 

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ragloom.cli.demo_cmds",  # demo, ask
     "ragloom.cli.graph_cmds",  # graph index
     "ragloom.cli.search_cmds",  # search
+    "ragloom.cli.mcp_cmds",  # mcp
 )
 
 

@@ -86,7 +86,7 @@ class Tool:
     def invoke(self, args: dict[str, Any] | None = None) -> Any:
         """Validate ``args``, then call the function. Any failure is raised as a ToolError naming the tool."""
         model = self.validate(args)
-        kwargs = {name: getattr(model, name) for name in type(model).model_fields}
+        kwargs = _arguments(model)
         try:
             result = self.fn(**kwargs)
             if inspect.isawaitable(result):
@@ -100,7 +100,7 @@ class Tool:
     async def ainvoke(self, args: dict[str, Any] | None = None) -> Any:
         """Async twin of :meth:`invoke`: awaits coroutine tools, runs sync ones in a worker thread."""
         model = self.validate(args)
-        kwargs = {name: getattr(model, name) for name in type(model).model_fields}
+        kwargs = _arguments(model)
         try:
             if inspect.iscoroutinefunction(self.fn):
                 return await self.fn(**kwargs)
@@ -141,6 +141,14 @@ class Tool:
 
     def __call__(self, **kwargs: Any) -> Any:
         return self.invoke(kwargs)
+
+
+def _arguments(model: BaseModel) -> dict[str, Any]:
+    """The validated arguments as keywords: declared fields, plus the extra ones of a pass-through schema
+    (tools whose schema is published as JSON, e.g. MCP or langchain JSON-schema tools, validate remotely)."""
+    kwargs = {name: getattr(model, name) for name in type(model).model_fields}
+    kwargs.update(model.model_extra or {})
+    return kwargs
 
 
 def _failure(name: str, error: BaseException) -> ToolError:
