@@ -32,6 +32,30 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+@app.callback()
+def _global_options(
+    otel_endpoint: str | None = typer.Option(
+        None,
+        "--otel-endpoint",
+        help="Export every flow run as OpenTelemetry spans (OTLP/HTTP, e.g. http://127.0.0.1:4318); "
+        "OTEL_EXPORTER_OTLP_ENDPOINT works too.",
+    ),
+) -> None:
+    """ragloom: retrieval-augmented generation and agentic workflows."""
+    import os
+
+    if (
+        otel_endpoint
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        from ragloom.cli.errors import clean_errors
+        from ragloom.flows.otel import instrument
+
+        with clean_errors():
+            instrument(otel_endpoint)
+
+
 @app.command()
 def version() -> None:
     """Print ragloom's version."""

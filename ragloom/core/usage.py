@@ -7,6 +7,7 @@ through user code.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,12 +17,31 @@ from ragloom.core.types import Usage
 UsageListener = Callable[[Usage, str], None]
 
 _sinks: ContextVar[tuple[UsageListener, ...]] = ContextVar("ragloom_usage_sinks", default=())
+_call_timing: ContextVar[tuple[float, float | None]] = ContextVar("ragloom_call_timing", default=(0.0, None))
 
 
-def report_usage(usage: Usage, model: str = "") -> None:
-    """Tell every open sink (innermost first) that ``usage`` was spent on ``model``."""
-    for listener in _sinks.get():
-        listener(usage, model)
+def report_usage(usage: Usage, model: str = "", seconds: float | None = None) -> None:
+    """Tell every open sink (innermost first) that ``usage`` was spent on ``model``.
+
+    ``seconds`` is how long the call took, when the caller timed it; listeners that want it (trace records,
+    for LLM-call spans) read :func:`reported_call_timing` while they are called. A context variable keeps
+    the two-argument listener signature every sink already has.
+    """
+    sinks = _sinks.get()
+    if not sinks:
+        return
+    token = _call_timing.set((time.time(), seconds))
+    try:
+        for listener in sinks:
+            listener(usage, model)
+    finally:
+        _call_timing.reset(token)
+
+
+def reported_call_timing() -> tuple[float, float | None]:
+    """Inside a usage listener: ``(end, seconds)`` of the call being reported: when it was reported
+    (wall clock, the same for every listener) and how long it took (None when not timed)."""
+    return _call_timing.get()
 
 
 @contextmanager

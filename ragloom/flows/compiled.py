@@ -222,6 +222,7 @@ class CompiledFlow:
         inputs = {k: v for k, v in parent_state.items() if k in self.schema.keys}
         run = Run(self, run_id, resources, self.schema.initial(inputs))
         run.next = run.plan([self.cnodes[START]])
+        run.nested = True
         return run, inputs
 
     @staticmethod

@@ -25,6 +25,7 @@ from ragloom.core.usage import usage_sink
 from ragloom.flows.builder import END
 from ragloom.flows.checkpoint import Checkpoint
 from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_async, execute_sync, run_coroutine_sync
+from ragloom.flows.observers import observe_run
 from ragloom.flows.trace import RunResult, StepEvent, StepRecord, Trace
 
 if TYPE_CHECKING:
@@ -66,6 +67,9 @@ class Run:
         self.step_records: tuple[StepRecord, ...] = ()  # records of the last checkpointed step
         self.unsaved_input: Checkpoint | None = None  # step-0 row held back (see CompiledFlow._start)
         self.current: StepRecord | None = None  # charged by on_usage in one-node steps
+        self.nested = False  # a subflow's run: its steps are exported as part of the parent's trace
+        self.status = "running"
+        self.error: str | None = None
 
     def on_usage(self, usage: Any, model: str = "") -> None:
         """The run-wide usage listener: charges the record of the node running alone in this step."""
@@ -213,6 +217,7 @@ class Run:
         )
 
     def result(self, status: str = "done", interrupted_before: str | None = None) -> RunResult:
+        self.status = status
         return RunResult(self.schema.view(self.state), self.trace, self.run_id, status, interrupted_before)
 
     def check_limit(self) -> None:
@@ -237,6 +242,7 @@ class Run:
             self.checkpointer.save(self.unsaved_input)  # make the failed run resumable from its input
             self.unsaved_input = None
         self.trace.records.extend(records)
+        self.status, self.error = "error", f"{type(error).__name__}: {error}"
         error.trace = self.trace  # type: ignore[attr-defined]
         return error
 
@@ -252,6 +258,7 @@ class Run:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
+        observe_run(self)
 
     def events(self, results: Results) -> list[StepEvent]:
         snapshot = self.schema.view(self.state)

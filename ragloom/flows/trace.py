@@ -8,14 +8,37 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragloom.core.types import Usage
+from ragloom.core.usage import reported_call_timing
 
 _NO_USAGE = Usage()  # shared: Usage is frozen
+
+
+@dataclass(frozen=True, slots=True)
+class LLMCall:
+    """One LLM call charged to a step: model, usage, wall-clock end and (when timed) duration in seconds."""
+
+    model: str
+    usage: Usage
+    end: float
+    seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        u = self.usage
+        return {
+            "model": self.model,
+            "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.completion_tokens,
+            "cost_usd": u.cost_usd,
+            "end": self.end,
+            "seconds": self.seconds,
+        }
 
 
 @dataclass(slots=True)
@@ -32,6 +55,7 @@ class StepRecord:
     attempt: int = 1
     cached: bool = False
     children: tuple[StepRecord, ...] = ()  # the steps of a subflow node
+    llm_calls: list[LLMCall] = field(default_factory=list)  # each call, for per-call spans and stats
 
     @property
     def duration(self) -> float:
@@ -40,6 +64,9 @@ class StepRecord:
     def add_usage(self, usage: Usage, model: str = "") -> None:
         """Usage listener (see ragloom.core.usage.usage_sink)."""
         self.usage = self.usage + usage
+        if usage.calls:
+            end, seconds = reported_call_timing()
+            self.llm_calls.append(LLMCall(model, usage, end or time.time(), seconds))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +84,7 @@ class StepRecord:
             "attempt": self.attempt,
             "cached": self.cached,
             "children": [c.to_dict() for c in self.children],
+            "calls": [c.to_dict() for c in self.llm_calls],
         }
 
 

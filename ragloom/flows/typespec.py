@@ -48,6 +48,9 @@ GENERICS: dict[str, int] = {"list": 1, "dict": 2, "Optional": 1}
 #: Reducer names a YAML state field may use (the objects live in ``ragloom.flows``).
 REDUCER_NAMES: tuple[str, ...] = ("replace", "append", "add", "merge_dict")
 
+#: A valid example of each generic, for error messages (``dict`` alone is not a type here).
+_EXAMPLES: dict[str, str] = {"list": "list[str]", "dict": "dict[str, Any]", "Optional": "Optional[str]"}
+
 MISSING: Any = object()  # marks "no default": the field is required
 
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<punct>[\[\],|]))")
@@ -135,7 +138,9 @@ def _parse_primary(tokens: list[str], pos: int, text: str) -> tuple[TypeExpr, in
     if name in SCALARS:
         return TypeExpr(name), pos
     if pos >= len(tokens) or tokens[pos] != "[":
-        raise TypeSpecError(f"{name} needs {GENERICS[name]} type argument(s) in brackets, e.g. {name}[str]")
+        raise TypeSpecError(
+            f"{name} needs {GENERICS[name]} type argument(s) in brackets, e.g. {_EXAMPLES[name]}"
+        )
     args = []
     while True:
         arg, pos = _parse_union(tokens, pos + 1, text)

@@ -6,6 +6,7 @@ langchain-core, so it stays an ecosystem bridge rather than a dependency of the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -23,7 +24,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict
 
 from ragloom.core.protocols import LLM
-from ragloom.core.types import Completion, Message, ToolCall
+from ragloom.core.types import Completion, Message, ToolCall, Usage
+from ragloom.core.usage import UsageMeter
 from ragloom.llm.messages import as_messages, tool_to_openai
 from ragloom.llm.usage import report, usage_from_server
 
@@ -90,15 +92,13 @@ class LangChainLLM:
             runnable = self.chat_model.bind_tools([tool_to_openai(t) for t in tools])
         return runnable, {k: v for k, v in opts.items() if v is not None}
 
-    def _completion(self, msgs: Sequence[Message], ai: BaseMessage) -> Completion:
+    def _completion(
+        self, msgs: Sequence[Message], ai: BaseMessage, started: float | None = None
+    ) -> Completion:
         text = ai.text if isinstance(ai.text, str) else str(ai.content)
-        meta = getattr(ai, "usage_metadata", None)
-        server = (
-            {"prompt_tokens": meta["input_tokens"], "completion_tokens": meta["output_tokens"]}
-            if meta
-            else None
+        usage = report(
+            usage_from_server(self._model, _server_usage(ai), msgs, text, None), self._model, started
         )
-        usage = report(usage_from_server(self._model, server, msgs, text, None), self._model)
         calls = tuple(
             ToolCall(c.get("id") or f"call_{i}", c["name"], dict(c["args"]))
             for i, c in enumerate(getattr(ai, "tool_calls", None) or ())
@@ -109,32 +109,57 @@ class LangChainLLM:
     def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
         msgs = as_messages(messages)
         runnable, kwargs = self._runnable(options)
-        return self._completion(msgs, runnable.invoke(to_langchain(msgs), **kwargs))
+        started = time.perf_counter()
+        return self._completion(msgs, runnable.invoke(to_langchain(msgs), **kwargs), started)
 
     async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
         msgs = as_messages(messages)
         runnable, kwargs = self._runnable(options)
-        return self._completion(msgs, await runnable.ainvoke(to_langchain(msgs), **kwargs))
+        started = time.perf_counter()
+        return self._completion(msgs, await runnable.ainvoke(to_langchain(msgs), **kwargs), started)
 
     def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[str]:
+        """Text deltas; the usage reported is the chat model's streamed ``usage_metadata`` when it sends one
+        (OpenAI-compatible servers do with ``stream_usage``), else a local count."""
         msgs = as_messages(messages)
         runnable, kwargs = self._runnable(options)
-        parts = []
+        started = time.perf_counter()
+        parts: list[str] = []
+        total: Any = None
         for chunk in runnable.stream(to_langchain(msgs), **kwargs):
+            total = chunk if total is None else total + chunk
             if chunk.text:
                 parts.append(chunk.text)
                 yield chunk.text
-        report(usage_from_server(self._model, None, msgs, "".join(parts), None), self._model)
+        self._report_stream(msgs, parts, total, started)
 
     async def astream(self, messages: Sequence[Message], **options: Any) -> AsyncIterator[str]:
         msgs = as_messages(messages)
         runnable, kwargs = self._runnable(options)
-        parts = []
+        started = time.perf_counter()
+        parts: list[str] = []
+        total: Any = None
         async for chunk in runnable.astream(to_langchain(msgs), **kwargs):
+            total = chunk if total is None else total + chunk
             if chunk.text:
                 parts.append(chunk.text)
                 yield chunk.text
-        report(usage_from_server(self._model, None, msgs, "".join(parts), None), self._model)
+        self._report_stream(msgs, parts, total, started)
+
+    def _report_stream(self, msgs: Sequence[Message], parts: list[str], total: Any, started: float) -> None:
+        server = _server_usage(total) if total is not None else None
+        report(usage_from_server(self._model, server, msgs, "".join(parts), None), self._model, started)
+
+
+def _server_usage(ai: Any) -> dict[str, int] | None:
+    """The chat model's own token counts (``usage_metadata``), in OpenAI's names; None when it sent none."""
+    meta = getattr(ai, "usage_metadata", None)
+    if not meta or meta.get("input_tokens") is None:
+        return None
+    return {
+        "prompt_tokens": int(meta["input_tokens"]),
+        "completion_tokens": int(meta.get("output_tokens") or 0),
+    }
 
 
 class RagloomChatModel(BaseChatModel):
@@ -201,10 +226,18 @@ class RagloomChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for delta in self.llm.stream(from_langchain(messages), **self._options(stop, kwargs)):
+        """Deltas, then one empty chunk carrying ``usage_metadata`` (what the wrapped LLM reported)."""
+        deltas = iter(self.llm.stream(from_langchain(messages), **self._options(stop, kwargs)))
+        meter = UsageMeter()
+        while True:
+            with meter.measure():  # per next(): a context variable must not stay set across a yield
+                delta = next(deltas, None)
+            if delta is None:
+                break
             if run_manager:
                 run_manager.on_llm_new_token(delta)
             yield ChatGenerationChunk(message=AIMessageChunk(content=delta))
+        yield _usage_chunk(meter.total)
 
     async def _astream(
         self,
@@ -213,10 +246,26 @@ class RagloomChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for delta in self.llm.astream(from_langchain(messages), **self._options(stop, kwargs)):
+        deltas = aiter(self.llm.astream(from_langchain(messages), **self._options(stop, kwargs)))
+        meter = UsageMeter()
+        while True:
+            with meter.measure():
+                delta = await anext(deltas, None)
+            if delta is None:
+                break
             if run_manager:
                 await run_manager.on_llm_new_token(delta)
             yield ChatGenerationChunk(message=AIMessageChunk(content=delta))
+        yield _usage_chunk(meter.total)
+
+
+def _usage_chunk(usage: Usage) -> ChatGenerationChunk:
+    meta = {
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=meta))  # type: ignore[arg-type]
 
 
 def as_langchain(llm: LLM) -> BaseChatModel:
@@ -225,3 +274,31 @@ def as_langchain(llm: LLM) -> BaseChatModel:
 
 
 __all__ = ["LangChainLLM", "RagloomChatModel", "as_langchain", "from_langchain", "to_langchain"]
+
+
+def as_langchain_retriever(retriever: Any, k: int = 5, **options: Any) -> Any:
+    """Any ragloom retriever (``index.hybrid()``, BM25, dense, graph) as a langchain ``BaseRetriever``, so it
+    pipes into LCEL (``as_langchain_retriever(index.hybrid()) | format_docs | prompt | model``).
+
+    Each hit becomes a ``Document`` whose metadata holds ``id``, ``doc_id``, ``score``, ``start``/``end`` and
+    the chunk's own metadata (source, page, section when the index has them); ``options`` (e.g. ``where``)
+    go to every ``retrieve`` call.
+    """
+    from langchain_core.retrievers import BaseRetriever
+
+    class RagloomRetriever(BaseRetriever):
+        """A ragloom retriever behind langchain's retriever interface."""
+
+        def _get_relevant_documents(self, query: str, *, run_manager: Any = None) -> list[Any]:
+            return [_hit_document(h) for h in retriever.retrieve(query, k, **options)]
+
+    return RagloomRetriever()
+
+
+def _hit_document(hit: Any) -> Any:
+    from langchain_core.documents import Document as LCDocument
+
+    chunk = hit.chunk
+    metadata = {**chunk.metadata, "id": hit.id, "doc_id": hit.doc_id, "score": float(hit.score)}
+    metadata |= {"start": chunk.start, "end": chunk.end}
+    return LCDocument(page_content=hit.text, metadata=metadata, id=hit.id)

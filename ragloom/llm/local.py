@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,6 +197,7 @@ class LocalLLM:
     def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
         msgs = as_messages(messages)
         self.load()
+        started = time.perf_counter()
         parts: list[str] = []
         logprobs: list[float] = []
         finish = "length"
@@ -206,23 +208,26 @@ class LocalLLM:
             if step.token_id in self._stop_ids or step.token_id == -1:
                 finish = "stop"
         text = "".join(parts)
-        usage = self._usage(msgs, options, len(logprobs))
+        usage = self._usage(msgs, options, len(logprobs), started)
         return Completion(text, usage, (), self._name, finish, tuple(logprobs))
 
-    def _usage(self, msgs: Sequence[Message], options: dict[str, Any], completion_tokens: int) -> Any:
+    def _usage(
+        self, msgs: Sequence[Message], options: dict[str, Any], completion_tokens: int, started: float
+    ) -> Any:
         prompt = self.prompt_text(msgs, options.get("prefill", "") or "")
         n_prompt = len(self.tokenizer.encode(prompt, add_special_tokens=False))
-        return report(make_usage(self._name, n_prompt, completion_tokens), self._name)
+        return report(make_usage(self._name, n_prompt, completion_tokens), self._name, started)
 
     def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[str]:
         msgs = as_messages(messages)
         self.load()
+        started = time.perf_counter()
         n = 0
         for delta, step in self._generate(msgs, options):
             n += step.token_id >= 0 or step.token_id == -1
             if delta:
                 yield delta
-        self._usage(msgs, options, n)
+        self._usage(msgs, options, n, started)
 
     async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
         return await asyncio.to_thread(self.complete, messages, **options)

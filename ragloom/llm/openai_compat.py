@@ -10,6 +10,7 @@ reported to the flow trace.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
@@ -141,7 +142,9 @@ class OpenAICompatibleLLM:
                 body["stream_options"] = {"include_usage": True}
         return body
 
-    def parse(self, data: dict[str, Any], messages: Sequence[Message]) -> Completion:
+    def parse(
+        self, data: dict[str, Any], messages: Sequence[Message], started: float | None = None
+    ) -> Completion:
         """A Completion (with usage reported) from a non-streaming response body."""
         try:
             choice = data["choices"][0]
@@ -150,8 +153,9 @@ class OpenAICompatibleLLM:
             raise LLMError(f"{self.url} answered without choices[0].message: {str(data)[:300]}") from e
         text = msg.get("content") or ""
         # report before parsing tool calls: a malformed call raises, but its tokens were spent
-        usage = usage_from_server(self._model, data.get("usage"), messages, text, self.token_counter)
-        report(usage, self._model)
+        spent = text + _raw_calls_text(msg.get("tool_calls"))
+        usage = usage_from_server(self._model, data.get("usage"), messages, spent, self.token_counter)
+        report(usage, self._model, started)
         calls = tuple(tool_call_from_openai(c) for c in msg.get("tool_calls") or ())
         logprobs = None
         lp = choice.get("logprobs")
@@ -200,6 +204,7 @@ class OpenAICompatibleLLM:
         return self._client
 
     def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
+        started = time.perf_counter()
         msgs = as_messages(messages)
         body = self.payload(msgs, options, stream=False)
         attempt = 0
@@ -207,7 +212,7 @@ class OpenAICompatibleLLM:
             try:
                 response = self._sync_client().post(self.url, json=body)
                 self._check(response)
-                return self.parse(_json(response, self.url), msgs)
+                return self.parse(_json(response, self.url), msgs, started)
             except httpx.TransportError as e:
                 r = self._transport_error(e)
             except _Retry as e:
@@ -217,6 +222,7 @@ class OpenAICompatibleLLM:
 
     def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[str]:
         """Yield text deltas; failures before the first delta are retried, a cut-off stream raises."""
+        started = time.perf_counter()
         msgs = as_messages(messages)
         body = self.payload(msgs, options, stream=True)
         attempt = 0
@@ -239,13 +245,18 @@ class OpenAICompatibleLLM:
                 r = e
             self._sleep(self._give_up(attempt, r))
             attempt += 1
-        self._finish_stream(acc, msgs)
+        self._finish_stream(acc, msgs, started)
 
-    def _finish_stream(self, acc: StreamAccumulator, msgs: Sequence[Message]) -> Completion:
+    def _finish_stream(
+        self, acc: StreamAccumulator, msgs: Sequence[Message], started: float | None = None
+    ) -> Completion:
         acc.finish()
         text = "".join(acc.text)
-        usage = report(usage_from_server(self._model, acc.usage, msgs, text, self.token_counter), self._model)
-        return Completion(text, usage, acc.tool_calls(), acc.model or self._model, acc.finish_reason)
+        calls = acc.tool_calls()
+        spent = text + _calls_text(calls)  # a tool-call-only answer still costs its arguments' tokens
+        usage = usage_from_server(self._model, acc.usage, msgs, spent, self.token_counter)
+        report(usage, self._model, started)
+        return Completion(text, usage, calls, acc.model or self._model, acc.finish_reason)
 
     def close(self) -> None:
         if self._client is not None:
@@ -259,6 +270,7 @@ class OpenAICompatibleLLM:
         return httpx.AsyncClient(timeout=self.timeout, headers=self._headers, transport=transport)
 
     async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
+        started = time.perf_counter()
         msgs = as_messages(messages)
         body = self.payload(msgs, options, stream=False)
         attempt = 0
@@ -267,7 +279,7 @@ class OpenAICompatibleLLM:
                 try:
                     response = await client.post(self.url, json=body)
                     self._check(response)
-                    return self.parse(_json(response, self.url), msgs)
+                    return self.parse(_json(response, self.url), msgs, started)
                 except httpx.TransportError as e:
                     r = self._transport_error(e)
                 except _Retry as e:
@@ -276,6 +288,7 @@ class OpenAICompatibleLLM:
                 attempt += 1
 
     async def astream(self, messages: Sequence[Message], **options: Any) -> AsyncIterator[str]:
+        started = time.perf_counter()
         msgs = as_messages(messages)
         body = self.payload(msgs, options, stream=True)
         attempt = 0
@@ -298,7 +311,7 @@ class OpenAICompatibleLLM:
                     r = e
                 await asyncio.sleep(self._give_up(attempt, r))
                 attempt += 1
-        self._finish_stream(acc, msgs)
+        self._finish_stream(acc, msgs, started)
 
 
 async def _afeed(acc: StreamAccumulator, lines: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -332,6 +345,23 @@ def _hint(status: int) -> str:
         413: " (the prompt is too long for this server)",
         422: " (the server rejected the request body; check the options passed)",
     }.get(status, "")
+
+
+def _calls_text(calls: Sequence[Any]) -> str:
+    """What the model generated for its tool calls (names and JSON arguments), for local token counts."""
+    return "".join(f"{c.name}{json.dumps(c.arguments, separators=(',', ':'))}" for c in calls)
+
+
+def _raw_calls_text(raw: Any) -> str:
+    """Names and argument strings of tool calls as sent (before parsing, which may fail)."""
+    if not isinstance(raw, list):
+        return ""
+    parts = []
+    for call in raw:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict):
+            parts.append(f"{fn.get('name') or ''}{fn.get('arguments') or ''}")
+    return "".join(parts)
 
 
 def response_format_to_openai(fmt: Any) -> dict[str, Any]:

@@ -109,18 +109,25 @@ def _short(e: Exception) -> str:
 
 
 def _attempt(llm: LLM, msgs: Sequence[Message], schema: dict[str, Any], options: dict[str, Any]) -> str:
-    """One reply; a server that rejects the ``response_format`` we added (400/422) is asked again without it
-    (older llama.cpp and Ollama builds do not know ``json_schema``); the schema is in the prompt anyway."""
+    """One reply. A server that rejects the ``response_format`` we added steps down: ``json_schema`` →
+    ``json_object`` → none (the schema is in the prompt anyway, and the reply is validated and repaired).
+    Rejection is a 400/422 (older llama.cpp, Ollama) or a 500/501 (llama-cpp-python's server on
+    ``json_schema``); once a step is rejected, the later calls of this request skip it."""
     if getattr(llm, "supports_prefill", False) and is_flat_schema(schema):
         return guided_json(llm, msgs, schema, options)
     auto = options.pop("_auto_format", False)
-    try:
-        return llm.complete(msgs, **options).text
-    except LLMHTTPError as e:
-        if not auto or e.status_code not in (400, 422):
-            raise
-        options.pop("response_format", None)
-        return llm.complete(msgs, **options).text
+    while True:
+        try:
+            return llm.complete(msgs, **options).text
+        except LLMHTTPError as e:
+            if not auto or e.status_code not in _REJECTED or "response_format" not in options:
+                raise
+            fmt = options.pop("response_format")  # `options` is reused by the repair attempts
+            if not (isinstance(fmt, dict) and fmt.get("type") == "json_object"):
+                options["response_format"] = {"type": "json_object"}
+
+
+_REJECTED = frozenset({400, 422, 500, 501})
 
 
 def is_flat_schema(schema: dict[str, Any]) -> bool:

@@ -6,6 +6,7 @@ to that step in the trace without any plumbing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,7 +45,10 @@ def usage_from_server(
     return make_usage(model, count_prompt(counter, messages), counter.count_tokens(completion_text))
 
 
-def report(usage: Usage, model: str) -> Usage:
-    """Send ``usage`` to the open usage sinks (the running flow step) and return it."""
-    report_usage(usage, model)
+def report(usage: Usage, model: str, started: float | None = None) -> Usage:
+    """Send ``usage`` to the open usage sinks (the running flow step) and return it.
+
+    ``started`` is the ``time.perf_counter()`` reading taken when the call began (for LLM-call spans)."""
+    seconds = None if started is None else max(0.0, time.perf_counter() - started)
+    report_usage(usage, model, seconds)
     return usage

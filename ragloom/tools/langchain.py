@@ -33,8 +33,15 @@ def from_langchain(lc_tool: Any) -> Tool:
         model = create_model(f"{lc_tool.name}_args", __config__=ConfigDict(extra="allow"))
         override = dict(schema) if isinstance(schema, dict) else {"type": "object", "properties": {}}
 
-    def call(**kwargs: Any) -> Any:
-        return lc_tool.invoke(kwargs)
+    if _async_only(lc_tool):  # e.g. tools from langchain-mcp-adapters: `invoke` raises, `ainvoke` works
+
+        async def call(**kwargs: Any) -> Any:
+            return await lc_tool.ainvoke(kwargs)
+
+    else:
+
+        def call(**kwargs: Any) -> Any:  # type: ignore[misc]
+            return lc_tool.invoke(kwargs)
 
     return Tool(
         name=lc_tool.name,
@@ -43,6 +50,11 @@ def from_langchain(lc_tool: Any) -> Tool:
         fn=call,
         parameters_override=override,
     )
+
+
+def _async_only(lc_tool: Any) -> bool:
+    """A StructuredTool made from a coroutine alone has no sync path."""
+    return getattr(lc_tool, "coroutine", None) is not None and getattr(lc_tool, "func", None) is None
 
 
 def to_langchain(tool: Tool) -> Any:

@@ -176,3 +176,13 @@ def test_when_router_errors_are_explicit() -> None:
         Condition("name", "<", 3).holds(S())
     with pytest.raises(ValueError, match="unknown operator '=~'"):
         Condition("n", "=~", 1)
+
+
+def test_bare_generic_suggests_a_type_that_is_accepted() -> None:
+    from ragloom.flows.typespec import TypeSpecError, parse_type
+
+    for bare in ("dict", "list", "Optional"):
+        with pytest.raises(TypeSpecError) as info:
+            parse_type(bare)
+        suggestion = str(info.value).rsplit("e.g. ", 1)[1]
+        parse_type(suggestion)  # the suggestion itself parses
