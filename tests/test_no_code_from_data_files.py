@@ -248,3 +248,26 @@ def test_embedding_cache_blob_with_a_pickle_is_never_unpickled(tmp_path: Path, m
     again = SentenceTransformerEmbedder(cache_dir=tmp_path).embed(["hello world"])
     assert np.allclose(first, again, atol=1e-5)  # the raw float32 blob had the wrong size: recomputed
     assert not marker.exists()
+
+
+def test_the_cli_refuses_an_old_pickled_checkpoint_and_says_how_to_opt_in(
+    tmp_path: Path, marker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from ragloom.cli import app
+
+    flow = Path(__file__).resolve().parents[1] / "examples" / "flows" / "loop_counter.yaml"
+    db = tmp_path / "runs.sqlite"
+    cli = CliRunner()
+    monkeypatch.setenv("RAGLOOM_CHECKPOINT_SERDE", "pickle")  # an old file: pickled rows
+    with pytest.warns(RuntimeWarning, match="pickled"):
+        assert cli.invoke(app, ["run", str(flow), "--checkpoint", str(db)]).exit_code == 0
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM checkpoints").fetchone()[0]
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE checkpoints SET payload = ?", (pickle.dumps(Payload(marker)),))
+    monkeypatch.delenv("RAGLOOM_CHECKPOINT_SERDE")
+    result = cli.invoke(app, ["run", str(flow), "--checkpoint", str(db), "--resume", run_id])
+    assert result.exit_code != 0 and "is pickled" in result.output
+    assert "RAGLOOM_CHECKPOINT_SERDE=pickle" in result.output
+    assert not marker.exists()

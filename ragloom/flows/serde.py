@@ -28,6 +28,8 @@ from pydantic import BaseModel
 
 from ragloom.core.errors import ConfigError
 
+#: ``RAGLOOM_CHECKPOINT_SERDE=pickle`` opts into pickled checkpoints where no code is written (the CLI).
+SERDE_ENV = "RAGLOOM_CHECKPOINT_SERDE"
 _TAG = "__rl__"
 _JSON_MAGIC = b"RLJ1"  # typed JSON; plain JSON (older rows) starts with "[" or "{", pickle with 0x80
 _ALLOWED: dict[str, type] = {}
@@ -167,7 +169,8 @@ def loads(payload: bytes, serde: str, where: str) -> Any:
         raise ConfigError(
             f"{where} is pickled (written by an older ragloom, or with serde='pickle'); loading a pickle "
             "runs any code the file names, so ragloom does not read it by default. Only if you wrote this "
-            "file yourself and trust it, open it with SQLiteCheckpointer(path, serde='pickle')"
+            "file yourself and trust it, open it with SQLiteCheckpointer(path, serde='pickle') (CLI: "
+            f"{SERDE_ENV}=pickle)"
         )
     return pickle.loads(data)
 

@@ -16,6 +16,7 @@ still one row per step, flushed before a run returns; a process killed mid-run m
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -68,7 +69,8 @@ def _record_from_tuple(t: Any) -> StepRecord:
 class SQLiteCheckpointer:
     """Checkpoints in ``path`` (created if missing). Thread-safe; one connection per checkpointer."""
 
-    def __init__(self, path: str | Path, serde: str = "json", durability: str = "step") -> None:
+    def __init__(self, path: str | Path, serde: str | None = None, durability: str = "step") -> None:
+        serde = serde or os.environ.get(_serde.SERDE_ENV) or "json"  # the env var: opting in from the CLI
         if serde not in ("pickle", "json"):
             raise ConfigError(f"SQLiteCheckpointer(serde={serde!r}): use 'json' (or, opted in, 'pickle')")
         if serde == "pickle":
