@@ -19,10 +19,10 @@ from ragloom.core.errors import ConfigError
 from ragloom.tools import PythonSandbox, python_tool
 from ragloom.tools.isolation import isolation_problem, sandbox_processes
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(isolation_problem() is not None, reason=f"no isolation here: {isolation_problem()}"),
-]
+pytestmark = pytest.mark.integration
+needs_isolation = pytest.mark.skipif(
+    isolation_problem() is not None, reason=f"no isolation here (.ci/run installs it): {isolation_problem()}"
+)
 
 BOX = PythonSandbox(timeout_s=10.0, memory_mb=256)
 SECRET = "sk-fake-0123456789-do-not-leak"
@@ -43,6 +43,7 @@ def _no_sandbox_process_left(within_s: float = 3.0) -> bool:
     return True
 
 
+@needs_isolation
 def test_parent_environment_is_unreadable(secret_env: None) -> None:
     code = (
         "import os, glob\n"
@@ -58,6 +59,7 @@ def test_parent_environment_is_unreadable(secret_env: None) -> None:
     assert f"/proc/{os.getpid()}/environ denied" in result.stdout  # the agent's pid does not exist in there
 
 
+@needs_isolation
 def test_parent_memory_is_unreadable() -> None:
     marker = SECRET.encode()  # kept alive in this process's memory
     code = (
@@ -81,6 +83,7 @@ def test_parent_memory_is_unreadable() -> None:
     assert marker
 
 
+@needs_isolation
 def test_files_written_do_not_persist(tmp_path: Path) -> None:
     tag = f"ragloom-sandbox-marker-{os.getpid()}-{time.monotonic_ns()}"
     outside = [tmp_path / "escaped.txt", Path("/tmp", tag), Path("/usr", tag), Path("/root", tag)]
@@ -101,6 +104,7 @@ def test_files_written_do_not_persist(tmp_path: Path) -> None:
     assert again.stdout == "['main.py']\n"  # the previous run's files are gone
 
 
+@needs_isolation
 def test_spawning_through_posixsubprocess_and_os_system_is_refused() -> None:
     for code in (
         "import _posixsubprocess, os\nr, w = os.pipe()\n"
@@ -119,6 +123,7 @@ def test_spawning_through_posixsubprocess_and_os_system_is_refused() -> None:
         assert "Resource temporarily unavailable" in result.stderr or "BlockingIOError" in result.stderr, code
 
 
+@needs_isolation
 def test_disabling_the_audit_hook_changes_nothing(tmp_path: Path) -> None:
     """The old guard's off switch; the kernel's limits do not read Python variables."""
     with socket.socket() as server:
@@ -141,6 +146,7 @@ def test_disabling_the_audit_hook_changes_nothing(tmp_path: Path) -> None:
     assert "fork 11" in result.stdout and "net " in result.stdout
 
 
+@needs_isolation
 @pytest.mark.parametrize("family", ["inet", "unix-to-inet"])
 def test_loopback_server_is_unreachable(family: str) -> None:
     with socket.socket() as server:
@@ -161,6 +167,7 @@ def test_loopback_server_is_unreachable(family: str) -> None:
     assert any(e in result.stderr for e in ("PermissionError", "ConnectionRefused", "OSError"))
 
 
+@needs_isolation
 def test_the_parent_cannot_be_signalled() -> None:
     received: list[int] = []
     old = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
@@ -181,6 +188,7 @@ def test_the_parent_cannot_be_signalled() -> None:
     assert f"refused {os.getpid()} 3" in result.stdout  # ESRCH: the agent is not in the sandbox's namespace
 
 
+@needs_isolation
 def test_a_setsid_grandchild_dies_at_the_timeout(tmp_path: Path) -> None:
     """Spawning is allowed here (max_processes=8) to show containment, not prevention."""
     box = PythonSandbox(timeout_s=1.5, memory_mb=256, max_processes=8)
@@ -200,6 +208,7 @@ def test_a_setsid_grandchild_dies_at_the_timeout(tmp_path: Path) -> None:
     assert _no_sandbox_process_left(), f"left running: {sandbox_processes()}"
 
 
+@needs_isolation
 def test_a_background_grandchild_dies_when_the_script_exits() -> None:
     box = PythonSandbox(timeout_s=10.0, memory_mb=256, max_processes=8)
     code = "import os, time\nif os.fork() == 0:\n    os.setsid(); time.sleep(60)\nelse:\n    print('bye')\n"
@@ -208,6 +217,7 @@ def test_a_background_grandchild_dies_when_the_script_exits() -> None:
     assert _no_sandbox_process_left()
 
 
+@needs_isolation
 def test_fork_bomb_is_bounded() -> None:
     box = PythonSandbox(timeout_s=5.0, memory_mb=256, max_processes=16)
     code = (
@@ -225,6 +235,7 @@ def test_fork_bomb_is_bounded() -> None:
     assert _no_sandbox_process_left()
 
 
+@needs_isolation
 def test_memory_bomb_is_bounded() -> None:
     code = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n"
     result = PythonSandbox(timeout_s=10.0, memory_mb=128).run(code)
@@ -232,6 +243,7 @@ def test_memory_bomb_is_bounded() -> None:
     assert "MemoryError" in result.stderr
 
 
+@needs_isolation
 def test_disk_bomb_in_the_work_dir_is_bounded() -> None:
     code = (
         "i = 0\ntry:\n    while True:\n"
@@ -243,6 +255,7 @@ def test_disk_bomb_in_the_work_dir_is_bounded() -> None:
     assert int(result.stdout.split()[2]) <= 8 and result.stdout.split()[3] == "28"  # ENOSPC
 
 
+@needs_isolation
 def test_limits_hold_and_cannot_be_raised() -> None:
     code = (
         "import os, resource\nprint('uid', os.getuid())\n"
@@ -258,6 +271,7 @@ def test_limits_hold_and_cannot_be_raised() -> None:
     assert not result.stdout.startswith("uid 0\n")
 
 
+@needs_isolation
 def test_kernel_interfaces_are_filtered() -> None:
     code = (
         "import ctypes, os, socket\nlibc = ctypes.CDLL(None, use_errno=True)\n"
@@ -293,6 +307,7 @@ def test_refuses_without_isolation_unless_opted_in(monkeypatch: pytest.MonkeyPat
         isolation_problem.cache_clear()
 
 
+@needs_isolation
 def test_tool_description_states_the_guarantees() -> None:
     description = python_tool().description
     for promise in ("isolated sandbox", "no network", "nothing is kept", "processes or environment"):
