@@ -45,8 +45,10 @@ def is_sandbox_uid(uid: int) -> bool:
     return _UID_BASE <= uid < 2 * _UID_BASE
 
 
-def sandbox_processes() -> list[int]:
-    """Pids of live host processes that run under a sandbox uid: none should outlive its run."""
+def sandbox_processes(owner: int | None = None) -> list[int]:
+    """Pids of live host processes under a sandbox uid (of runs started by process ``owner``, default this
+    one): none should outlive its run."""
+    first = _UID_BASE + ((os.getpid() if owner is None else owner) % 1_000_000) * 1000
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -56,7 +58,7 @@ def sandbox_processes() -> list[int]:
         except OSError:
             continue
         uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), "0")
-        if is_sandbox_uid(int(uid)):
+        if first <= int(uid) < first + 1000:
             pids.append(int(entry.name))
     return pids
 
