@@ -86,7 +86,10 @@ def item(obj: Any, name: str) -> Any:
         return MISSING
     fields = getattr(type(obj), "model_fields", None)  # pydantic
     if isinstance(fields, Mapping):
-        return getattr(obj, name, MISSING) if name in fields else MISSING
+        if name in fields:
+            return getattr(obj, name, MISSING)
+        extra = getattr(obj, "__pydantic_extra__", None)  # extra="allow": undeclared keys are data too
+        return extra.get(name, MISSING) if isinstance(extra, dict) else MISSING
     if dataclasses.is_dataclass(obj):
         declared = {f.name for f in dataclasses.fields(obj)}
         return getattr(obj, name, MISSING) if name in declared else MISSING
