@@ -25,6 +25,7 @@ from ragloom.llm.retry import RetryPolicy, parse_retry_after
 from ragloom.serve import ServerThread, create_app
 from ragloom.tools import PythonSandbox
 from ragloom.tools.calculator import safe_eval
+from ragloom.tools.isolation import isolation_problem
 
 
 @pytest.mark.timeout(30)
@@ -55,6 +56,7 @@ def test_chat_with_a_null_text_part_is_a_400_not_a_500() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.skipif(isolation_problem() is not None, reason="no sandbox isolation here (.ci/run installs it)")
 def test_sandbox_output_flood_does_not_fill_the_parents_memory() -> None:
     # communicate() kept every byte the child printed: 64 MB here, GBs for a loop running until the timeout
     box = PythonSandbox(timeout_s=20.0, memory_mb=256, max_output_chars=1000)
@@ -82,7 +84,8 @@ def test_sandbox_returns_when_an_escaped_grandchild_holds_the_pipes(tmp_path: Pa
     wrapper = tmp_path / "python"
     wrapper.write_text(f'#!/bin/sh\nsetsid sleep 40 &\necho $! > {pidfile}\nexec {sys.executable} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    box = PythonSandbox(timeout_s=10.0, memory_mb=256, isolate_network="hook", python=str(wrapper))
+    # the unsafe mode: a wrapper script as the interpreter is only visible outside the isolated sandbox
+    box = PythonSandbox(timeout_s=10.0, memory_mb=256, unsafe_no_isolation=True, python=str(wrapper))
     try:
         result = box.run("print('hi')")
         assert result.ok and not result.timed_out

@@ -147,7 +147,7 @@ def _load_npy(path: Path) -> np.ndarray | None:
     """The cached array, or None when there is none or it cannot be read (a cache entry is never worth
     failing an evaluation: it is recomputed and overwritten)."""
     try:
-        return np.load(path)
+        return np.load(path, allow_pickle=False)  # (numpy's default too: a pickle would run code)
     except (OSError, ValueError, EOFError):  # missing, truncated, empty, not .npy, pickled
         return None
 

@@ -6,12 +6,11 @@ nothing about RAG; they exist so a flow file can set, copy, count and format val
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable
 from typing import Any
 
-from ragloom.core.errors import ConfigError
 from ragloom.core.registry import register
+from ragloom.core.state_access import check_path, plain_fields
 from ragloom.flows.when import read_key
 
 Node = Callable[[Any], dict[str, Any]]
@@ -29,7 +28,9 @@ def set_values(**values: Any) -> Node:
 
 @register("flows.copy")
 def copy_value(source: str, target: str) -> Node:
-    """Copy the value of state key ``source`` to key ``target``."""
+    """Copy the value of state key ``source`` (a key path: ``doc.title``, ``hits.0``) to key ``target``."""
+    check_path(source, "flows.copy source")
+    check_path(target, "flows.copy target")
 
     def copy_node(state: Any) -> dict[str, Any]:
         return {target: read_key(state, source)}
@@ -40,6 +41,7 @@ def copy_value(source: str, target: str) -> Node:
 @register("flows.increment")
 def increment(key: str = "count", by: int | float = 1) -> Node:
     """Add ``by`` to the number in ``key`` (a loop counter)."""
+    check_path(key, "flows.increment key")
 
     def increment_node(state: Any) -> dict[str, Any]:
         return {key: read_key(state, key) + by}
@@ -51,15 +53,10 @@ def increment(key: str = "count", by: int | float = 1) -> Node:
 def template(template: str, output_key: str) -> Node:
     """Write ``template.format(**state)`` to ``output_key``: ``"Q: {question}"``.
 
-    Only plain ``{key}`` fields are allowed (no ``{a.b}`` or ``{a[0]}``), so a flow file cannot walk
-    from a state value into Python internals through format-string attribute access.
+    Only plain ``{key}`` fields are allowed (no ``{a.b}``, ``{a[0]}`` or ``{_x}``), so a flow file cannot
+    walk from a state value into Python internals through format-string attribute access.
     """
-    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    for field in fields:
-        if not field.isidentifier():
-            raise ConfigError(
-                f"template field {{{field}}} is not a plain state key; use {{key}} with a key name only"
-            )
+    fields = plain_fields(template, "flows.template")
 
     def template_node(state: Any) -> dict[str, Any]:
         return {output_key: template.format(**{f: read_key(state, f) for f in fields})}

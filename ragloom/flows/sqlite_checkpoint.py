@@ -2,8 +2,9 @@
 
 WAL with ``synchronous=NORMAL`` makes every committed step survive a killed process at the cost of one
 small append to the WAL (no fsync per commit); an OS crash may lose the last steps, never corrupt the file.
-The payload is pickled by default (any Python state); ``serde="json"`` stores JSON for JSON-able states
-(readable by other tools; never unpickle a checkpoint file you did not write).
+The payload is typed JSON (:mod:`ragloom.flows.serde`): opening a checkpoint file never runs code.
+``serde="pickle"`` (opt-in, with a warning) stores any Python state, for files you trust; a pickled row is
+refused unless the checkpointer was opened that way.
 
 ``durability="step"`` (default) commits each step before the next one starts: a killed process never
 re-runs a completed step. ``durability="async"`` hands rows to a writer thread that commits whatever has
@@ -15,8 +16,7 @@ still one row per step, flushed before a run returns; a process killed mid-run m
 from __future__ import annotations
 
 import contextlib
-import json
-import pickle
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 
 from ragloom.core.errors import ConfigError
 from ragloom.core.types import Usage
+from ragloom.flows import serde as _serde
 from ragloom.flows.checkpoint import Checkpoint
 from ragloom.flows.trace import StepRecord
 
@@ -68,9 +69,12 @@ def _record_from_tuple(t: Any) -> StepRecord:
 class SQLiteCheckpointer:
     """Checkpoints in ``path`` (created if missing). Thread-safe; one connection per checkpointer."""
 
-    def __init__(self, path: str | Path, serde: str = "pickle", durability: str = "step") -> None:
+    def __init__(self, path: str | Path, serde: str | None = None, durability: str = "step") -> None:
+        serde = serde or os.environ.get(_serde.SERDE_ENV) or "json"  # the env var: opting in from the CLI
         if serde not in ("pickle", "json"):
-            raise ConfigError(f"SQLiteCheckpointer(serde={serde!r}): use 'pickle' or 'json'")
+            raise ConfigError(f"SQLiteCheckpointer(serde={serde!r}): use 'json' (or, opted in, 'pickle')")
+        if serde == "pickle":
+            _serde.warn_pickle(str(path))
         if durability not in ("step", "async"):
             raise ConfigError(f"SQLiteCheckpointer(durability={durability!r}): use 'step' or 'async'")
         self.path = str(path)
@@ -101,24 +105,20 @@ class SQLiteCheckpointer:
     def _encode(self, cp: Checkpoint) -> bytes:
         records = [_record_to_tuple(r) for r in cp.records]
         doc = (cp.state, cp.next, cp.arrived, records)
-        if self.serde == "pickle":
-            return pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            return json.dumps(
-                [cp.state, cp.next, [[k, v] for k, v in cp.arrived.items()], records], separators=(",", ":")
-            ).encode()
+            return _serde.dumps(doc, self.serde)
         except TypeError as e:
             raise ConfigError(
-                f"state of run {cp.run_id!r} is not JSON-serialisable ({e}); "
-                "use SQLiteCheckpointer(serde='pickle')"
+                f"state of run {cp.run_id!r} is not JSON-serialisable ({e}); declare it as JSON values, "
+                "dataclasses or pydantic models, or (for files you trust) use "
+                "SQLiteCheckpointer(serde='pickle')"
             ) from e
 
     def _decode(self, run_id: str, step: int, status: str, flow: str, payload: bytes) -> Checkpoint:
-        if self.serde == "pickle":
-            state, nxt, arrived, records = pickle.loads(payload)
-        else:
-            state, nxt, arrived_pairs, records = json.loads(payload)
-            arrived = {int(k): tuple(v) for k, v in arrived_pairs}
+        where = f"{self.path}: checkpoint of run {run_id!r} step {step}"
+        state, nxt, arrived, records = _serde.loads(payload, self.serde, where)
+        if isinstance(arrived, list):  # plain JSON rows of earlier versions: [[step, nodes], ...]
+            arrived = {int(k): tuple(v) for k, v in arrived}
         rec = tuple(_record_from_tuple(r) for r in records)
         return Checkpoint(run_id, step, state, tuple(nxt), arrived, status, flow, rec)
 

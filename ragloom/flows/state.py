@@ -16,6 +16,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ragloom.core.errors import FlowDefinitionError, StateUpdateError
+from ragloom.flows.serde import register_annotation_types
 
 _MISSING: Any = object()
 _EMPTY_FACTORIES: dict[Any, Callable[[], Any]] = {list: list, dict: dict, set: set, tuple: tuple}
@@ -98,6 +99,7 @@ class StateSchema:
                 "class State(BaseModel): question: str"
             )
         hints = self._model_hints(schema) if self.is_model else self._typeddict_hints(schema)
+        register_annotation_types(hints.values())  # the types a JSON checkpoint may rebuild
         self.keys: dict[str, KeySpec] = {}
         for key, annotation in hints.items():
             base, reducer, meta = _split_annotated(annotation)

@@ -9,15 +9,15 @@ to the engine, and it writes itself back with :meth:`WhenRouter.to_yaml_dict`, w
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ragloom.core.errors import FlowError
+from ragloom.core.state_access import MISSING, check_path, read_path
 
 Target = str | tuple[str, ...]  # one node, or several nodes run in parallel (fan-out)
 
-_MISSING: Any = object()
 
 #: Binary operators: ``state_value OP condition_value``.
 BINARY_OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -37,14 +37,14 @@ OPS: tuple[str, ...] = (*BINARY_OPS, *UNARY_OPS)
 
 
 def read_key(state: Any, key: str) -> Any:
-    """``state.key`` for models, ``state[key]`` for mappings; dots walk into nested values (``hits.0`` no)."""
-    value = state
-    for part in key.split("."):
-        value = value.get(part, _MISSING) if isinstance(value, Mapping) else getattr(value, part, _MISSING)
-        if value is _MISSING:
-            raise FlowError(
-                f"state has no key {key!r} (missing {part!r}); check the `key:` of the when-condition"
-            )
+    """The state value at dotted ``key``: state keys, dict keys, list indexes and declared fields only
+    (``doc.title``, ``hits.0``), never attributes (see :func:`ragloom.core.state_access.item`)."""
+    value = read_path(state, key)
+    if value is MISSING:
+        raise FlowError(
+            f"state has no key {key!r}; check the `key:` of the when-condition (paths read state keys, "
+            "dict keys, list indexes and declared fields only)"
+        )
     return value
 
 
@@ -57,6 +57,7 @@ class Condition:
     value: Any = None
 
     def __post_init__(self) -> None:
+        check_path(self.key, "when-condition key")
         if self.op not in OPS:
             raise ValueError(f"unknown operator {self.op!r}; use one of {', '.join(OPS)}")
         if self.op in ("in", "not in") and not isinstance(self.value, list | tuple | set | str | dict):
@@ -130,7 +131,7 @@ class StateKeys:
     """A cache key made of state values (``cache_key: [question]`` in YAML)."""
 
     def __init__(self, keys: tuple[str, ...]) -> None:
-        self.keys = keys
+        self.keys = tuple(check_path(k, "cache_key") for k in keys)
 
     def __call__(self, state: Any) -> tuple[Any, ...]:
         return tuple(repr(read_key(state, k)) for k in self.keys)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -86,7 +87,13 @@ class CachedLLM:
     def get(self, key: str) -> Completion | None:
         with self._lock:
             row = self._db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
-        return _load(row[0]) if row else None
+        if not row:
+            return None
+        try:  # JSON only (a pickle in here is not JSON and is never unpickled)
+            return _load(row[0])
+        except (ValueError, KeyError, TypeError) as e:  # a damaged entry is a miss: recomputed, overwritten
+            warnings.warn(f"{self.path}: unreadable cache entry {key[:12]} ({e}); recomputing", stacklevel=2)
+            return None
 
     def put(self, key: str, completion: Completion) -> None:
         with self._lock:

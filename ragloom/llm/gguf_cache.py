@@ -117,6 +117,7 @@ def load_model(gguf_dir: Path | None = None, gguf_file: str = SMOLLM2_GGUF) -> A
             model.save_pretrained(str(tmp))
 
         _convert_atomically(target, convert)
-    model = AutoModelForCausalLM.from_pretrained(str(target), dtype=torch.float32)
+    # safetensors only: a pytorch_model.bin slipped into the cache folder is a pickle (it could run code)
+    model = AutoModelForCausalLM.from_pretrained(str(target), dtype=torch.float32, use_safetensors=True)
     model.eval()
     return model

@@ -215,7 +215,11 @@ class BM25Retriever:
         self = cls(k1=p["k1"], b=p["b"], method=p["method"], stopwords=p["stopwords"], stem=p["stem"])
         self.chunks = [by_id[i] for i in meta["ids"]]
         if not meta["empty"]:
-            self._set_model(bm25s.BM25.load(str(folder / "bm25s"), show_progress=False, verbosity=0))
+            try:  # bm25s reads its arrays with allow_pickle=False: a pickled one is refused, never run
+                model = bm25s.BM25.load(str(folder / "bm25s"), show_progress=False, verbosity=0)
+            except (OSError, ValueError, KeyError, EOFError) as e:
+                raise IndexError_(f"BM25 index in {folder} is unreadable ({e}); rebuild it") from e
+            self._set_model(model)
         return self
 
 

@@ -104,10 +104,9 @@ class _VectorCache:
                 rows = self._conn.execute(
                     f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({marks})", [model, *part]
                 ).fetchall()
-                for key, blob in rows:
-                    vec = np.frombuffer(blob, dtype=np.float32)
-                    if vec.shape == (dim,):
-                        found[key] = vec
+                for key, blob in rows:  # raw float32 bytes, never unpickled; a damaged entry is a miss
+                    if isinstance(blob, bytes) and len(blob) == 4 * dim:
+                        found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
     def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:

@@ -24,7 +24,8 @@ def calculator_tool() -> Tool:
 
 @register("tools.python", kind="tool")
 def sandboxed_python_tool(timeout_s: float = 5.0, memory_mb: int = 512, name: str = "python") -> Tool:
-    """Run a Python script in a sandboxed subprocess (timeout, rlimits, no network) and return its output."""
+    """Run a Python script in the bubblewrap sandbox (no network, no host files or processes, throw-away /tmp,
+    time and memory limits) and return its output; refuses to run where that isolation is unavailable."""
     return python_tool(PythonSandbox(timeout_s=timeout_s, memory_mb=memory_mb), name=name)
 
 

@@ -1,15 +1,12 @@
-"""Run untrusted Python (written by a model) in a separate, limited process.
+"""Run untrusted Python (written by a model) in an OS-level sandbox.
 
-Layers, each cheap and each covering a different failure:
-- a fresh interpreter with ``python -I`` (isolated: no user site, no PYTHON* variables, no cwd on sys.path)
-  in an empty temporary working directory, with a minimal environment;
-- ``resource.setrlimit`` in the child before the user's code runs: CPU seconds, address space, file size,
-  number of processes;
-- a wall-clock timeout that kills the child's whole process group;
-- no network: a new network namespace (``unshare -n``/``unshare -rn``) when the kernel allows it, and in every
-  case an audit hook in the child that refuses sockets, process spawning and ``ctypes``.
-The audit hook is a guard against accidents by a model, not a boundary against a determined attacker; the
-namespace and the rlimits are what the kernel enforces. Run only on POSIX.
+Why not an in-process guard: an audit hook lives in the same interpreter as the hostile code, which can
+switch it off or go around it (``_posixsubprocess``, ``ctypes``). The boundary is the kernel's instead:
+bubblewrap namespaces, a seccomp filter and rlimits under an unprivileged uid
+(:mod:`ragloom.tools.isolation`), plus, from here, a wall-clock timeout that kills the whole sandbox and
+output capped while it is read.
+Where that isolation cannot be set up the sandbox refuses to run, unless the user explicitly opts into the
+unsafe mode (a plain subprocess with rlimits, an audit hook against accidents and, if possible, no network).
 """
 
 from __future__ import annotations
@@ -24,18 +21,25 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from ragloom.core.errors import ConfigError
 from ragloom.tools.base import Tool, tool, truncate
+from ragloom.tools.isolation import WORKDIR, bwrap_argv, bwrap_path, isolation_problem, next_sandbox_uid
+from ragloom.tools.seccomp import seccomp_filter
 
-# Runs first in the child: set the rlimits, install the audit hook, then execute the user's file as __main__.
+# Runs first in the child: read the script, set the rlimits, drop to the sandbox uid when started as root
+# (after which no capability is left to raise a limit), then execute the user's file as __main__.
 # (Limits are set here rather than in a preexec_fn, which is unsafe when the parent has threads.)
 _BOOTSTRAP = r"""
-import resource, sys
-_cpu, _mem, _fsize, _nproc = (int(x) for x in sys.argv[2:6])
+import os, resource, sys
+_path = sys.argv[1]
+with open(_path, encoding="utf-8") as _f:
+    _code = compile(_f.read(), "<sandbox>", "exec")
+_cpu, _mem, _fsize, _nproc, _nofile, _uid = (int(x) for x in sys.argv[2:8])
 def _set(kind, soft, hard):
     old = resource.getrlimit(kind)[1]
     if old != resource.RLIM_INFINITY:
@@ -45,20 +49,16 @@ _set(resource.RLIMIT_CPU, _cpu, _cpu + 1)
 _set(resource.RLIMIT_AS, _mem, _mem)
 _set(resource.RLIMIT_FSIZE, _fsize, _fsize)
 _set(resource.RLIMIT_CORE, 0, 0)
+_set(resource.RLIMIT_NOFILE, _nofile, _nofile)
 if _nproc >= 0 and hasattr(resource, "RLIMIT_NPROC"):
     _set(resource.RLIMIT_NPROC, _nproc, _nproc)
-del _cpu, _mem, _fsize, _nproc, _set
-_BLOCKED = ("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-            "os.forkpty", "pty.spawn", "ctypes.", "_ctypes.", "webbrowser.")
-def _guard(event, args):
-    if event.startswith(_BLOCKED):
-        raise PermissionError("sandbox: %s is not allowed (no network, no processes, no ctypes)" % event)
-sys.addaudithook(_guard)
-_path = sys.argv[1]
+if _uid >= 0:
+    os.setgroups([])
+    os.setresgid(_uid, _uid, _uid)
+    os.setresuid(_uid, _uid, _uid)
+del _cpu, _mem, _fsize, _nproc, _nofile, _uid, _set, _f, os, resource
 sys.argv = [_path]
-with open(_path, encoding="utf-8") as _f:
-    _code = compile(_f.read(), "<sandbox>", "exec")
-del _f, _path
+del _path
 exec(_code, {"__name__": "__main__", "__builtins__": __builtins__})
 """
 
@@ -74,6 +74,7 @@ class SandboxResult:
     duration_s: float
     network_isolated: bool
     truncated: bool = False
+    isolated: bool = False  # OS-level isolation (bubblewrap); False only in the opted-into unsafe mode
 
     @property
     def ok(self) -> bool:
@@ -105,44 +106,126 @@ class SandboxResult:
         return "\n".join(parts) if parts else "(no output)"
 
 
+_UNSAFE_ENV = "RAGLOOM_SANDBOX_UNSAFE"
+# Only in the unsafe mode: an audit hook as a guard against a model's accidents (not against an attacker).
+_ACCIDENT_GUARD = r"""
+import sys
+def _guard(event, args, _blocked=("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn",
+        "os.spawn", "os.fork", "os.forkpty", "pty.spawn", "ctypes.", "_ctypes.", "webbrowser.")):
+    if event.startswith(_blocked):
+        raise PermissionError("sandbox: %s is not allowed (no network, no processes, no ctypes)" % event)
+sys.addaudithook(_guard)
+del _guard
+"""
+
+
 @dataclass(frozen=True)
 class PythonSandbox:
-    """Limits for one sandboxed run; :meth:`run` executes a code string.
+    """Limits for one sandboxed run; :meth:`run` executes a code string in OS-level isolation.
 
-    ``memory_mb`` bounds the address space (Python itself needs ~30 MB); ``max_processes`` is RLIMIT_NPROC
-    (the kernel ignores it for root); ``isolate_network`` = "auto" uses a network namespace when available.
+    Isolation is bubblewrap (see :mod:`ragloom.tools.isolation`): own PID/network/mount/IPC namespaces, a
+    clean environment, a read-only view of the Python installation, a ``max_disk_mb`` tmpfs work dir that is
+    gone after the run, rlimits that hold even when the agent is root, the whole process tree killed on
+    timeout, and a seccomp filter. Where that cannot be set up, :meth:`run` raises ConfigError unless the user
+    opted into ``unsafe_no_isolation=True`` (or ``RAGLOOM_SANDBOX_UNSAFE=1``): a plain subprocess with rlimits
+    and an audit hook, which does not contain hostile code.
+
+    ``memory_mb`` bounds the address space (Python itself needs ~30 MB); ``max_processes`` is RLIMIT_NPROC for
+    the run's own uid (0: the script can start no process or thread).
     """
 
     timeout_s: float = 5.0
     cpu_seconds: int | None = None  # default: ceil(timeout_s) + 1
     memory_mb: int = 512
     max_file_mb: int = 16
+    max_disk_mb: int = 64
     max_processes: int | None = 0
+    max_open_files: int = 64
     max_output_chars: int = 20_000
-    isolate_network: str = "auto"  # "auto" | "namespace" | "hook"
+    unsafe_no_isolation: bool = False
     python: str = sys.executable
 
-    def run(self, code: str, stdin: str = "") -> SandboxResult:
-        """Execute ``code`` as a script; never raises for anything the code does."""
+    @property
+    def unsafe(self) -> bool:
+        """Whether runs skip OS-level isolation (opted into by the field or the environment variable)."""
+        return self.unsafe_no_isolation or os.environ.get(_UNSAFE_ENV, "") == "1"
+
+    def check(self) -> None:
+        """Raise ConfigError when this sandbox cannot isolate code here (and the user did not opt out)."""
         if os.name != "posix":
             raise ConfigError("PythonSandbox needs a POSIX system (resource limits and process groups)")
+        if self.unsafe:
+            return
+        problem = isolation_problem(self.python)
+        if problem is not None:
+            raise ConfigError(
+                f"PythonSandbox refuses to run: {problem}. Without OS-level isolation it cannot keep code "
+                "away from this machine's files, processes, secrets and network. Install bubblewrap, or, "
+                "only for code you trust, opt out with PythonSandbox(unsafe_no_isolation=True) or "
+                f"{_UNSAFE_ENV}=1"
+            )
+
+    def run(self, code: str, stdin: str = "") -> SandboxResult:
+        """Execute ``code`` as a script; never raises for anything the code does (ConfigError: see check)."""
+        self.check()
+        if self.unsafe:
+            return self._run_unsafe(code, stdin)
+        uid = next_sandbox_uid() if os.geteuid() == 0 else -1
+        with tempfile.TemporaryFile() as script, tempfile.TemporaryFile() as bpf_file:
+            script.write(code.encode("utf-8"))
+            script.seek(0)
+            fds = [script.fileno()]
+            bpf = seccomp_filter()
+            if bpf is not None:
+                bpf_file.write(bpf)
+                bpf_file.seek(0)
+                fds.append(bpf_file.fileno())
+            argv = bwrap_argv(
+                bwrap_path(),
+                self.python,
+                tmpfs_bytes=self.max_disk_mb * 1024 * 1024,
+                script_fd=script.fileno(),
+                seccomp_fd=bpf_file.fileno() if bpf is not None else None,
+            )
+            argv += [self.python, "-I", "-c", _BOOTSTRAP, f"{WORKDIR}/main.py", *self._limit_args(uid)]
+            return self._execute(argv, None, {}, stdin, fds, isolated=True)
+
+    def _run_unsafe(self, code: str, stdin: str) -> SandboxResult:
+        warnings.warn(
+            "PythonSandbox(unsafe_no_isolation): running model-written code WITHOUT isolation; it can read "
+            "this machine's files and secrets and reach its network",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         with tempfile.TemporaryDirectory(prefix="ragloom-sandbox-") as workdir:
             script = Path(workdir, "main.py")
             script.write_text(code, encoding="utf-8")
-            prefix = self._namespace_prefix()
-            argv = [*prefix, self.python, "-I", "-c", _BOOTSTRAP, str(script), *self._limit_args()]
-            return self._execute(argv, workdir, stdin, network_isolated=bool(prefix))
+            prefix = network_namespace_prefix()
+            bootstrap = _ACCIDENT_GUARD + _BOOTSTRAP
+            argv = [*prefix, self.python, "-I", "-c", bootstrap, str(script), *self._limit_args(-1)]
+            env = _child_env(workdir)
+            return self._execute(argv, workdir, env, stdin, [], isolated=False, net=bool(prefix))
 
-    def _execute(self, argv: list[str], workdir: str, stdin: str, network_isolated: bool) -> SandboxResult:
+    def _execute(
+        self,
+        argv: list[str],
+        cwd: str | None,
+        env: dict[str, str],
+        stdin: str,
+        fds: list[int],
+        isolated: bool,
+        net: bool = True,
+    ) -> SandboxResult:
         start = time.perf_counter()
         proc = subprocess.Popen(
             argv,
-            cwd=workdir,
-            env=_child_env(workdir),
+            cwd=cwd,
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            pass_fds=fds,
         )
         # Not communicate(): it keeps all output in memory (a printing loop fills GBs in seconds) and, after a
         # kill, waits for EOF that a child escaped from the process group may never send.
@@ -154,7 +237,7 @@ class PythonSandbox:
             proc.wait(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc)
+            _kill_group(proc)  # bwrap dies -> the namespace's init dies -> the kernel kills all in it
             proc.wait()
         except BaseException:  # Ctrl-C never reaches the child (own session): without this it runs on
             _kill_group(proc)
@@ -166,26 +249,22 @@ class PythonSandbox:
         stdout, cut_out = _decode(readers[0].data(), self.max_output_chars, readers[0].dropped)
         stderr, cut_err = _decode(readers[1].data(), self.max_output_chars, readers[1].dropped)
         return SandboxResult(
-            stdout, stderr, proc.returncode, timed_out, duration, network_isolated, cut_out or cut_err
+            stdout,
+            stderr,
+            proc.returncode,
+            timed_out,
+            duration,
+            net,
+            cut_out or cut_err,
+            isolated=isolated,
         )
 
-    def _limit_args(self) -> list[str]:
+    def _limit_args(self, uid: int) -> list[str]:
         cpu = self.cpu_seconds if self.cpu_seconds is not None else int(self.timeout_s) + 2
         nproc = -1 if self.max_processes is None else self.max_processes
         mib = 1024 * 1024
-        return [str(cpu), str(self.memory_mb * mib), str(self.max_file_mb * mib), str(nproc)]
-
-    def _namespace_prefix(self) -> list[str]:
-        if self.isolate_network == "hook":
-            return []
-        prefix = network_namespace_prefix()
-        if not prefix and self.isolate_network == "namespace":
-            raise ConfigError(
-                "PythonSandbox(isolate_network='namespace'): this system cannot create a network namespace "
-                "(`unshare -n` / `unshare -rn` failed); use isolate_network='auto' to fall back to the "
-                "audit hook"
-            )
-        return prefix
+        limits = [cpu, self.memory_mb * mib, self.max_file_mb * mib, nproc, self.max_open_files, uid]
+        return [str(x) for x in limits]
 
 
 @functools.cache
@@ -266,17 +345,32 @@ def _decode(data: bytes, max_chars: int, dropped: int = 0) -> tuple[str, bool]:
     return truncate(text, max_chars), len(text) > max_chars
 
 
+_ISOLATED_DESCRIPTION = (
+    "Run a short Python script in an isolated sandbox and return what it printed (use print()). The script "
+    "sees only the Python installation, read-only; it has no network, no access to this machine's files, "
+    "processes or environment, a throw-away /tmp as its working directory (nothing is kept), and limited "
+    "time, memory and processes."
+)
+_UNSAFE_DESCRIPTION = (
+    "Run a short Python script and return what it printed (use print()). NOT isolated: it runs as a normal "
+    "process of this machine with time and memory limits only."
+)
+
+
 def python_tool(sandbox: PythonSandbox | None = None, name: str = "python") -> Tool:
-    """A tool that runs a Python script in ``sandbox`` and returns its printed output (or the error)."""
+    """A tool that runs a Python script in ``sandbox`` and returns its printed output (or the error).
+
+    The description the model sees says what the sandbox guarantees: isolated, or (opted into) not.
+    """
     box = sandbox or PythonSandbox()
 
     def run_python(code: str) -> str:
-        """Run a short Python script in a sandbox (no network, no files kept, limited time and memory) and
-        return what it printed. Use print() to show results.
+        """Run a Python script in the sandbox.
 
         Args:
             code: The Python source to run, e.g. "print(sum(range(10)))".
         """
         return box.run(code).to_observation()
 
-    return tool(run_python, name=name)
+    description = _UNSAFE_DESCRIPTION if box.unsafe else _ISOLATED_DESCRIPTION
+    return tool(run_python, name=name, description=description)

@@ -7,14 +7,20 @@ import signal
 import socket
 import threading
 import time
-from pathlib import Path
+import warnings
 
 import pytest
 
 from ragloom.tools import PythonSandbox, python_tool
-from ragloom.tools.sandbox import network_namespace_prefix
+from ragloom.tools.isolation import isolation_problem, sandbox_processes
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        isolation_problem() is not None,
+        reason=f"no isolation here (.ci/run installs it): {isolation_problem()}",
+    ),
+]
 
 BOX = PythonSandbox(timeout_s=5.0, memory_mb=256)
 
@@ -64,36 +70,37 @@ def test_file_size_limit() -> None:
 
 
 def test_no_processes() -> None:
-    for code in (
-        "import subprocess; subprocess.run(['true'])",
-        "import os; os.system('true')",
-        "import os; os.fork()",
-    ):
+    """max_processes=0 (the default) is RLIMIT_NPROC 0 under the run's own uid: nothing can be started."""
+    for code in ("import subprocess; subprocess.run(['true'])", "import os; os.fork()"):
         result = BOX.run(code)
-        assert not result.ok and "PermissionError: sandbox:" in result.stderr, code
+        assert not result.ok and "BlockingIOError" in result.stderr, code
 
 
-@pytest.mark.parametrize("mode", ["auto", "hook"])
-def test_no_network(mode: str) -> None:
-    """A server listening on loopback in this process is unreachable from the sandbox."""
+@pytest.mark.parametrize("unsafe", [False, True])
+def test_no_network(unsafe: bool) -> None:
+    """A server listening on loopback in this process is unreachable from the sandbox (in the unsafe mode:
+    from a network namespace if one can be made, else the audit hook refuses the socket)."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         port = server.getsockname()[1]
         code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), 2)\nprint('connected')"
-        result = PythonSandbox(timeout_s=5, isolate_network=mode).run(code)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = PythonSandbox(timeout_s=5, unsafe_no_isolation=unsafe).run(code)
         server.setblocking(False)
         with pytest.raises(BlockingIOError):
             server.accept()  # nobody connected
     assert not result.ok
     assert "connected" not in result.stdout
-    if mode == "hook" or not result.network_isolated:
+    assert result.isolated is not unsafe
+    if unsafe and not result.network_isolated:
         assert "PermissionError: sandbox: socket" in result.stderr
 
 
-def test_namespace_is_used_when_available() -> None:
+def test_isolation_is_used() -> None:
     result = BOX.run("print(1)")
-    assert result.network_isolated == bool(network_namespace_prefix())
+    assert result.isolated and result.network_isolated
 
 
 def test_output_is_truncated() -> None:
@@ -130,15 +137,15 @@ def test_sys_exit_in_sandboxed_code_is_reported_and_the_caller_goes_on() -> None
     assert run.observe({"code": "import sys; print('done'); sys.exit(0)"}) == (True, "done")
 
 
-def test_ctrl_c_while_waiting_kills_the_sandboxed_process(tmp_path: Path) -> None:
-    """KeyboardInterrupt reaches the caller, and the child (in its own session, so Ctrl-C never reaches
+def test_ctrl_c_while_waiting_kills_the_sandboxed_process() -> None:
+    """KeyboardInterrupt reaches the caller, and the sandbox (in its own session, so Ctrl-C never reaches
     it) is killed rather than left sleeping forever."""
-    pid_file = tmp_path / "pid"
-    code = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)"
+    if os.geteuid() != 0:
+        pytest.skip("finds the sandboxed process by its uid, which is a fresh one only when run as root")
 
     def interrupt_when_started() -> None:
         deadline = time.monotonic() + 10
-        while not pid_file.exists() or not pid_file.read_text():
+        while not sandbox_processes():
             if time.monotonic() > deadline:
                 return
             time.sleep(0.02)
@@ -146,7 +153,8 @@ def test_ctrl_c_while_waiting_kills_the_sandboxed_process(tmp_path: Path) -> Non
 
     threading.Thread(target=interrupt_when_started, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        PythonSandbox(timeout_s=30).run(code)
-    pid = int(pid_file.read_text())
-    with pytest.raises(ProcessLookupError):  # killed and reaped, not a live or zombie child
-        os.kill(pid, 0)
+        PythonSandbox(timeout_s=30).run("import time\ntime.sleep(60)")
+    deadline = time.monotonic() + 3
+    while sandbox_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox_processes() == []  # killed and reaped, not a live or zombie child

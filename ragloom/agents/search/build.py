@@ -16,6 +16,7 @@ from ragloom.agents.search import components as _components  # noqa: F401 - regi
 from ragloom.agents.search.space import PARALLEL, Candidate, SearchSpace, Step
 from ragloom.core.errors import ConfigError, FlowCompileError, FlowDefinitionError, RegistryError
 from ragloom.core.registry import component_ref, create
+from ragloom.core.state_access import plain_fields
 from ragloom.core.types import Hit
 from ragloom.flows import END, START, CompiledFlow, Flow, merge_dict
 
@@ -50,7 +51,8 @@ def component_for(space: SearchSpace, step: Step) -> tuple[str, dict[str, Any]]:
     params = {**spec.fixed, **step.kwargs}
     uses = spec.uses
     if "{" in uses:
-        fields = {k: params.pop(k) for k in list(params) if "{" + k + "}" in uses}
+        wanted = plain_fields(uses, f"search space op {step.op!r} uses")  # no {a.b}: no attribute walks
+        fields = {k: params.pop(k) for k in list(params) if k in wanted}
         uses = uses.format(**fields)
     return uses, params
 

@@ -318,7 +318,7 @@ class GraphIndex:
         atomic_write_text(tmp / "settings.json", json.dumps(meta, ensure_ascii=False))
         atomic_write_text(tmp / "records.jsonl", "".join(r.to_json() + "\n" for r in self.records.values()))
         np.savez(
-            tmp / "entities.npz", names=np.array(self.entity_names, dtype=object), vectors=self.entity_vectors
+            tmp / "entities.npz", names=np.array(self.entity_names, dtype=str), vectors=self.entity_vectors
         )
         atomic_write_text(tmp / "synonyms.json", json.dumps(self.synonyms, ensure_ascii=False))
         graph_data = nx.node_link_data(self.graph, edges="links")
@@ -358,8 +358,8 @@ class GraphIndex:
                         records.append(ChunkRecord.from_json(line))
             self.records = {r.chunk.id: r for r in records}
             where = folder / "entities.npz"
-            with np.load(where, allow_pickle=True) as data:
-                self.entity_names = [str(n) for n in data["names"]]
+            with np.load(where, allow_pickle=False) as data:  # a pickled array could run code on load
+                self.entity_names = [str(n) for n in data["names"].tolist()]
                 self.entity_vectors = np.asarray(data["vectors"], dtype=np.float32)
             self._entity_row = {n: i for i, n in enumerate(self.entity_names)}
             where = folder / "synonyms.json"

@@ -1,0 +1,185 @@
+"""Checkpoint payloads as typed JSON, so that opening a checkpoint file never runs code.
+
+Why not pickle: unpickling calls whatever the file names (``os.system`` included), so a tampered checkpoint
+would run code on ``ragloom run --resume`` or in ``serve``. JSON cannot name code; the few non-JSON values a
+flow state holds are written as tagged objects (``{"__rl__": tag, ...}``): tuples, sets, bytes, dates,
+dicts with non-string keys, and dataclasses / pydantic models. Those are rebuilt only from an allowlist of
+classes: ragloom's own (already imported), and those declared in a flow's state type (registered when the
+state schema is built) or with :func:`register_type`. A file naming any other class is refused.
+
+Pickle stays available for states that need it, only when the user opts in (``serde="pickle"``), with a
+warning; a pickled payload met without that opt-in is refused with an error saying how to opt in.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import pickle
+import sys
+import typing
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+from ragloom.core.errors import ConfigError
+
+#: ``RAGLOOM_CHECKPOINT_SERDE=pickle`` opts into pickled checkpoints where no code is written (the CLI).
+SERDE_ENV = "RAGLOOM_CHECKPOINT_SERDE"
+_TAG = "__rl__"
+_JSON_MAGIC = b"RLJ1"  # typed JSON; plain JSON (older rows) starts with "[" or "{", pickle with 0x80
+_ALLOWED: dict[str, type] = {}
+
+
+def type_name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def register_type(cls: type) -> type:
+    """Allow checkpoints to rebuild ``cls`` (a dataclass or pydantic model); returns ``cls``."""
+    if dataclasses.is_dataclass(cls) or (isinstance(cls, type) and issubclass(cls, BaseModel)):
+        _ALLOWED[type_name(cls)] = cls
+    return cls
+
+
+def register_annotation_types(annotations: Iterable[Any]) -> None:
+    """Register every dataclass / pydantic model named in state annotations (``list[Hit]``, ``X | None``),
+    and those their fields name in turn."""
+    todo = list(annotations)
+    seen: set[int] = set()
+    while todo:
+        tp = todo.pop()
+        if id(tp) in seen:
+            continue
+        seen.add(id(tp))
+        todo.extend(typing.get_args(tp))
+        if isinstance(tp, type) and type_name(tp) not in _ALLOWED:
+            register_type(tp)
+            if type_name(tp) in _ALLOWED:
+                todo.extend(_field_types(tp))
+
+
+def _field_types(cls: type) -> list[Any]:
+    if issubclass(cls, BaseModel):
+        return [info.annotation for info in cls.model_fields.values()]
+    try:
+        return list(typing.get_type_hints(cls).values())
+    except Exception:  # unresolvable forward references: the fields' own types are simply not registered
+        return []
+
+
+def _resolve(name: str, where: str) -> type:
+    cls = _ALLOWED.get(name)
+    if cls is not None:
+        return cls
+    module_name, _, qualname = name.partition(":")
+    module = sys.modules.get(module_name) if module_name.split(".")[0] == "ragloom" else None
+    found: Any = module
+    for part in qualname.split("."):
+        found = getattr(found, part, None) if part.isidentifier() and not part.startswith("_") else None
+    if isinstance(found, type) and (dataclasses.is_dataclass(found) or issubclass(found, BaseModel)):
+        return found
+    raise ConfigError(
+        f"{where}: the checkpoint names type {name!r}, which is not a declared state type; ragloom rebuilds "
+        "only ragloom's types and those in a flow's state declaration (or ragloom.flows.serde.register_type)"
+    )
+
+
+def encode(value: Any) -> Any:
+    """``value`` as JSON-able data; TypeError names the first value that has no JSON form."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value) and _TAG not in value:
+            return {k: encode(v) for k, v in value.items()}
+        return {_TAG: "dict", "items": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, tuple | set | frozenset):
+        return {_TAG: type(value).__name__, "items": [encode(v) for v in value]}
+    if isinstance(value, bytes):
+        return {_TAG: "bytes", "b64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return {_TAG: type(value).__name__, "iso": value.isoformat()}
+    if isinstance(value, BaseModel):
+        fields = {k: encode(getattr(value, k)) for k in type(value).model_fields}
+        return {_TAG: "obj", "type": type_name(type(value)), "fields": fields}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return {_TAG: "obj", "type": type_name(type(value)), "fields": fields}
+    raise TypeError(f"a {type(value).__module__}.{type(value).__qualname__} value has no JSON form")
+
+
+_SIMPLE = {"tuple": tuple, "set": set, "frozenset": frozenset}
+_DATES: dict[str, Any] = {"datetime": dt.datetime, "date": dt.date, "time": dt.time}
+
+
+def decode(data: Any, where: str = "checkpoint") -> Any:
+    """The inverse of :func:`encode`; ConfigError for a tag or class it does not know."""
+    if isinstance(data, list):
+        return [decode(v, where) for v in data]
+    if not isinstance(data, dict):
+        return data
+    tag = data.get(_TAG)
+    if tag is None:
+        return {k: decode(v, where) for k, v in data.items()}
+    try:
+        if tag in _SIMPLE:
+            return _SIMPLE[tag](decode(v, where) for v in data["items"])
+        if tag == "dict":
+            return {_hashable(decode(k, where)): decode(v, where) for k, v in data["items"]}
+        if tag == "bytes":
+            return base64.b64decode(data["b64"], validate=True)
+        if tag in _DATES:
+            return _DATES[tag].fromisoformat(data["iso"])
+        if tag == "obj":
+            cls = _resolve(str(data["type"]), where)
+            fields = {str(k): decode(v, where) for k, v in data["fields"].items()}
+            return cls.model_validate(fields) if issubclass(cls, BaseModel) else cls(**fields)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ConfigError(f"{where}: malformed {tag!r} value in the checkpoint ({e})") from e
+    raise ConfigError(f"{where}: unknown value tag {tag!r} in the checkpoint")
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key
+
+
+def dumps(doc: Any, serde: str) -> bytes:
+    """A payload: typed JSON, or a pickle when the user opted into ``serde="pickle"``."""
+    if serde == "pickle":
+        return pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
+    return _JSON_MAGIC + json.dumps(encode(doc), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def loads(payload: bytes, serde: str, where: str) -> Any:
+    """Read a payload written by :func:`dumps` (or an older plain-JSON row); pickle only when opted in."""
+    data = bytes(payload)
+    if data.startswith(_JSON_MAGIC):
+        return decode(json.loads(data[len(_JSON_MAGIC) :]), where)
+    if data[:1] in (b"[", b"{"):
+        return json.loads(data)  # written by the plain-JSON serde of earlier versions
+    if serde != "pickle":
+        raise ConfigError(
+            f"{where} is pickled (written by an older ragloom, or with serde='pickle'); loading a pickle "
+            "runs any code the file names, so ragloom does not read it by default. Only if you wrote this "
+            "file yourself and trust it, open it with SQLiteCheckpointer(path, serde='pickle') (CLI: "
+            f"{SERDE_ENV}=pickle)"
+        )
+    return pickle.loads(data)
+
+
+def warn_pickle(path: str) -> None:
+    """The loud warning for the opted-into pickle format."""
+    warnings.warn(
+        f"SQLiteCheckpointer({path!r}, serde='pickle'): checkpoints are pickled; opening a tampered file "
+        "runs code. Use it only for files you trust; the default serde='json' never runs code.",
+        RuntimeWarning,
+        stacklevel=3,
+    )

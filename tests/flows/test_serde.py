@@ -1,0 +1,74 @@
+"""Typed JSON for checkpoints: values round-trip, and only allowlisted classes are ever rebuilt."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from ragloom.core.errors import ConfigError
+from ragloom.core.types import Chunk, Completion, Hit, Message, ToolCall, Usage
+from ragloom.flows.serde import decode, dumps, encode, loads, register_annotation_types
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+    when: dt.date
+
+
+class Card(BaseModel):
+    notes: list[Note] = []
+
+
+class Unlisted(BaseModel):
+    x: int = 0
+
+
+VALUES: list[Any] = [
+    None,
+    True,
+    3,
+    2.5,
+    "ü",
+    [1, [2, (3, 4)]],
+    (1, "a", None),
+    {1: "int key", (2, 3): "tuple key"},
+    {"__rl__": "not a tag", "x": 1},
+    {"a", "b"},
+    frozenset({1}),
+    b"\x00\xff",
+    dt.datetime(2026, 12, 4, 19, 30, tzinfo=dt.UTC),
+    dt.date(2026, 1, 2),
+    Hit(Chunk("t", "d", 0, 1, {"k": [1, 2]}), 0.25, "bm25"),
+    Message("assistant", "", tool_calls=(ToolCall("c1", "search", {"q": "x"}),)),
+    Completion("hi", Usage(1, 2, 0.5, 1), logprobs=(-0.1,)),
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
+def test_values_round_trip(value: Any) -> None:
+    assert loads(dumps({"v": value}, "json"), "json", "test") == {"v": value}
+
+
+def test_declared_user_types_round_trip_and_undeclared_are_refused() -> None:
+    register_annotation_types([list[Card]])  # what building a state schema with `cards: list[Card]` does
+    card = Card(notes=[Note("n", dt.date(2026, 1, 1))])
+    assert decode(json.loads(json.dumps(encode(card)))) == card
+    with pytest.raises(ConfigError, match="not a declared state type"):
+        decode(encode(Unlisted(x=1)))
+
+
+def test_bad_tags_and_values_are_clear_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown value tag 'exec'"):
+        decode({"__rl__": "exec", "code": "print(1)"})
+    with pytest.raises(ConfigError, match="malformed 'bytes'"):
+        decode({"__rl__": "bytes", "b64": "***"})
+    with pytest.raises(ConfigError, match="not a declared state type"):
+        decode({"__rl__": "obj", "type": "ragloom.core.types:_private", "fields": {}})
+    with pytest.raises(TypeError, match="no JSON form"):
+        encode(object())
