@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -136,7 +137,8 @@ class CliServer:
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-c", "from ragloom.cli import main; main()", "serve", str(flow)]
         cmd += ["--port", str(self.port), *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
+        self.log = tempfile.TemporaryFile()  # not a pipe: an unread pipe fills up and blocks the server's logging
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=os.environ.copy())
 
     def wait(self, timeout: float = 60.0) -> CliServer:
         deadline = time.monotonic() + timeout
@@ -158,7 +160,8 @@ class CliServer:
         raise KeyError(field)
 
     def output(self) -> str:
-        return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+        self.log.seek(0)
+        return self.log.read()[-5000:].decode(errors="replace")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -166,3 +169,4 @@ class CliServer:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.log.close()
