@@ -37,7 +37,8 @@ edges:
 
 class FakeLLM:
     """The collaborator of the server under test: answers ``You asked: <question>`` word by word, honours
-    ``max_tokens`` (words) and ``stop``, records every call's options, and can be slow (``delay_s`` per word)."""
+    ``max_tokens`` (words) and ``stop``, records every call's options, and can be slow
+    (``delay_s`` per word)."""
 
     model = "fake-llm"
 
@@ -137,7 +138,8 @@ class CliServer:
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-c", "from ragloom.cli import main; main()", "serve", str(flow)]
         cmd += ["--port", str(self.port), *args]
-        self.log = tempfile.TemporaryFile()  # not a pipe: an unread pipe fills up and blocks the server's logging
+        # a file, not a pipe: an unread pipe fills up and blocks the server's logging
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the server runs)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=os.environ.copy())
 
     def wait(self, timeout: float = 60.0) -> CliServer:

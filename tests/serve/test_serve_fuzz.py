@@ -18,10 +18,33 @@ import httpx
 import pytest
 from conftest import CliServer
 
-PATHS = ["/v1/chat/completions", "/runs", "/v1/embeddings", "/runs/abc/resume", "/v1/models", "/v1/models/echo"]
+PATHS = [
+    "/v1/chat/completions",
+    "/runs",
+    "/v1/embeddings",
+    "/runs/abc/resume",
+    "/v1/models",
+    "/v1/models/echo",
+]
 VALUES: list[Any] = [None, 0, -1, 10**30, 1.5, float("nan"), "", "x" * 300, True, [], {}, [None], {"a": [1]}]
-FIELDS = ["messages", "model", "stream", "max_tokens", "temperature", "stop", "n", "tools", "question", "input",
-          "stream_options", "response_format", "encoding_format", "answer", "top_p", "seed"]
+FIELDS = [
+    "messages",
+    "model",
+    "stream",
+    "max_tokens",
+    "temperature",
+    "stop",
+    "n",
+    "tools",
+    "question",
+    "input",
+    "stream_options",
+    "response_format",
+    "encoding_format",
+    "answer",
+    "top_p",
+    "seed",
+]
 LIMIT = 65536
 
 
@@ -54,13 +77,17 @@ def _wrong_types(rng: random.Random) -> bytes:
 
 
 def _bad_utf8(rng: random.Random) -> bytes:
-    return b'{"messages": [{"role": "user", "content": "' + bytes([0xFF, 0xC3, 0x28, 0xED, 0xA0, 0x80]) + b'"}]}'
+    return (
+        b'{"messages": [{"role": "user", "content": "' + bytes([0xFF, 0xC3, 0x28, 0xED, 0xA0, 0x80]) + b'"}]}'
+    )
 
 
 def _http_case(rng: random.Random) -> dict[str, Any]:
     """One request for httpx: method, path, headers, body."""
     kind = rng.choice(["json", "deep", "types", "utf8", "method", "ctype", "header", "valid"])
-    body = {"json": _bad_json, "deep": _deep, "types": _wrong_types, "utf8": _bad_utf8}.get(kind, _wrong_types)(rng)
+    body = {"json": _bad_json, "deep": _deep, "types": _wrong_types, "utf8": _bad_utf8}.get(
+        kind, _wrong_types
+    )(rng)
     headers = {"Content-Type": "application/json"}
     method, path = "POST", rng.choice(PATHS[:4])
     if kind == "method":
@@ -68,16 +95,30 @@ def _http_case(rng: random.Random) -> dict[str, Any]:
         path = rng.choice([*PATHS, "/", "/v2/x", "/%00", "/" + "a" * 3000, "/runs/../../etc/passwd"])
     elif kind == "ctype":
         headers["Content-Type"] = rng.choice(
-            ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "",
-             "application/jsonx", "application/json; charset=latin-1"]
+            [
+                "text/plain",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x",
+                "",
+                "application/jsonx",
+                "application/json; charset=latin-1",
+            ]
         )
     elif kind == "header":
         headers |= rng.choice(
-            [{"Host": "evil.example"}, {"Origin": "http://evil.example"}, {"Origin": "null"},
-             {"Authorization": "Bearer " + "z" * 500}, {"X-Ragloom-Run-Token": "1"}, {"Accept": "*/*" * 50}]
+            [
+                {"Host": "evil.example"},
+                {"Origin": "http://evil.example"},
+                {"Origin": "null"},
+                {"Authorization": "Bearer " + "z" * 500},
+                {"X-Ragloom-Run-Token": "1"},
+                {"Accept": "*/*" * 50},
+            ]
         )
     elif kind == "valid":
-        body = json.dumps({"model": "echo", "messages": [{"role": "user", "content": f"q{rng.random()}"}]}).encode()
+        body = json.dumps(
+            {"model": "echo", "messages": [{"role": "user", "content": f"q{rng.random()}"}]}
+        ).encode()
         path = "/v1/chat/completions"
     return {"kind": kind, "method": method, "path": path, "headers": headers, "body": body}
 
@@ -105,10 +146,19 @@ def _raw_case(rng: random.Random, port: int) -> bytes:
         chunk = b"1000\r\n" + b"a" * 4096 + b"\r\n"
         return _raw(port, head + b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 20)
     if kind == 2:  # slowloris-lite: half a body, then gone
-        return _raw(port, head + b"Content-Length: 1000\r\n\r\n{\"messages\"", close_after=0.02)
+        return _raw(port, head + b'Content-Length: 1000\r\n\r\n{"messages"', close_after=0.02)
     if kind == 3:  # garbage request line / headers
-        return _raw(port, rng.choice([b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n", b"\x16\x03\x01" * 50,
-                                      b"POST /runs HTTP/1.1\r\nContent-Length: -5\r\n\r\n"]))
+        return _raw(
+            port,
+            rng.choice(
+                [
+                    b"GARBAGE\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n",
+                    b"\x16\x03\x01" * 50,
+                    b"POST /runs HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+                ]
+            ),
+        )
     return _raw(port, head + b"Content-Length: abc\r\n\r\n{}")
 
 
@@ -149,7 +199,9 @@ def test_2000_malformed_requests_no_5xx_and_memory_returns(echo_yaml: Path) -> N
     try:
 
         def probe() -> None:
-            r = httpx.post(server.url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]})
+            r = httpx.post(
+                server.url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]}
+            )
             assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "You asked: x"
 
         _fuzz(server, 150, 30, seed=1)  # warm-up: every code path imported and its caches filled
@@ -160,7 +212,10 @@ def test_2000_malformed_requests_no_5xx_and_memory_returns(echo_yaml: Path) -> N
         after = _settled_rss(server, probe)
         assert server.proc.poll() is None, server.output()
         print(f"\nfuzz: {sum(seen.values())} requests in {took:.1f} s; statuses {dict(sorted(seen.items()))}")
-        print(f"server RSS: baseline {baseline} kB, after {after} kB ({100 * (after - baseline) / baseline:+.1f} %)")
+        print(
+            f"server RSS: baseline {baseline} kB, after {after} kB "
+            f"({100 * (after - baseline) / baseline:+.1f} %)"
+        )
         assert after <= baseline * 1.10
         assert sum(v for k, v in seen.items() if k.startswith("4") or k.startswith("raw-4")) > 1500
     finally:

@@ -20,7 +20,9 @@ CHAT = {"model": "qa", "messages": [{"role": "user", "content": "hi"}]}
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerThread]:
-    with serving(qa_flow(), context={"llm": FakeLLM()}, config=ServeConfig(max_question_chars=1000)) as running:
+    with serving(
+        qa_flow(), context={"llm": FakeLLM()}, config=ServeConfig(max_question_chars=1000)
+    ) as running:
         yield running
 
 
@@ -32,18 +34,23 @@ def _error(r: httpx.Response, status: int) -> dict:
 
 
 def _post(server: ServerThread, body: bytes, path: str = "/v1/chat/completions") -> httpx.Response:
-    return httpx.post(server.url + path, content=body, headers={"Content-Type": "application/json"}, timeout=10)
+    return httpx.post(
+        server.url + path, content=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
 
 
 def test_bodies_over_the_limit_are_refused_before_they_are_read(server: ServerThread) -> None:
     start = time.monotonic()
     question = "x" * 10_800_000  # the 10.8 MB question that once held the server 26.7 s
-    big = httpx.post(server.url + "/v1/chat/completions", json={**CHAT, "messages": [{"role": "user", "content": question}]})
+    big = httpx.post(
+        server.url + "/v1/chat/completions",
+        json={**CHAT, "messages": [{"role": "user", "content": question}]},
+    )
     assert _error(big, 413)["code"] == "request_too_large" and time.monotonic() - start < 5
     with socket.create_connection(("127.0.0.1", server.port)) as sock:  # declares 100 MB, sends 10 bytes
         sock.sendall(
             b"POST /runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100000000\r\n\r\n{\"questio"
+            b'Content-Length: 100000000\r\n\r\n{"questio'
         )
         sock.settimeout(5)
         assert sock.recv(4096).startswith(b"HTTP/1.1 413")
@@ -103,7 +110,9 @@ def test_a_question_over_the_local_llms_context_is_a_400_not_retried() -> None:
     http = httpx.Client(event_hooks={"request": [requests.append]})
     question = "word " * 3000  # ~3,000 tokens: over SmolLM2's 2,048-token window, under the 32k-char limit
     with serving(qa_flow("local", max_tokens=16), context={"llm": llm}) as server:
-        sdk = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", http_client=http)  # default retries
+        sdk = openai.OpenAI(
+            base_url=server.url + "/v1", api_key="unused", http_client=http
+        )  # default retries
         for stream in (False, True):
             with pytest.raises(openai.BadRequestError) as too_long:
                 sdk.chat.completions.create(

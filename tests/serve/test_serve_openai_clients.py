@@ -1,5 +1,6 @@
 """``ragloom serve`` driven by real third-party clients: the official ``openai`` SDK and ``langchain-openai``
-(a real uvicorn server on loopback; the flow's LLM is the FakeLLM collaborator, the embedder the real MiniLM)."""
+(a real uvicorn server on loopback; the flow's LLM is the FakeLLM collaborator, the embedder the real
+MiniLM)."""
 
 from __future__ import annotations
 
@@ -180,7 +181,9 @@ def test_langchain_openai_chat_and_embeddings(server: ServerThread, embedder: An
     assert chat.invoke("Who is Scrooge?").content == "You asked: Who is Scrooge?"
     streamed = "".join(str(c.content) for c in chat.stream("Who is Marley?"))
     assert streamed == "You asked: Who is Marley?"
-    limited = ChatOpenAI(model="qa", base_url=server.url + "/v1", api_key="unused", max_retries=0, max_tokens=2)  # type: ignore[arg-type,call-arg]
+    limited = ChatOpenAI(
+        model="qa", base_url=server.url + "/v1", api_key="unused", max_retries=0, max_tokens=2
+    )  # type: ignore[arg-type,call-arg]
     assert limited.invoke("a b c d").content == "You asked:"
     embeddings = OpenAIEmbeddings(
         model=MINILM,

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FakeLLM, QA, qa_flow
+from conftest import QA, FakeLLM, qa_flow
 from typer.testing import CliRunner
 
 from ragloom.cli import app as cli_app
@@ -31,7 +31,9 @@ def test_a_cross_site_text_plain_post_is_refused() -> None:
     with serving(qa_flow(), context={"llm": fake}) as server:
         url = server.url + "/v1/chat/completions"
         csrf = httpx.post(
-            url, content=json.dumps(CHAT), headers={"Content-Type": "text/plain", "Origin": "http://evil.example"}
+            url,
+            content=json.dumps(CHAT),
+            headers={"Content-Type": "text/plain", "Origin": "http://evil.example"},
         )
         assert csrf.status_code == 403 and csrf.json()["error"]["code"] == "bad_origin"
         plain = httpx.post(url, content=json.dumps(CHAT), headers={"Content-Type": "text/plain"})
@@ -48,11 +50,16 @@ def test_a_foreign_host_header_is_refused() -> None:
     with serving(qa_flow(), context={"llm": FakeLLM()}) as server:
         rebound = httpx.get(server.url + "/v1/models", headers={"Host": "evil.example"})
         assert rebound.status_code == 403 and rebound.json()["error"]["code"] == "bad_host"
-        assert httpx.get(server.url + "/v1/models", headers={"Host": f"localhost:{server.port}"}).status_code == 200
+        assert (
+            httpx.get(server.url + "/v1/models", headers={"Host": f"localhost:{server.port}"}).status_code
+            == 200
+        )
     config = ServeConfig(allowed_hosts=frozenset({"rag.example"}), api_key="k")
     with serving(qa_flow(), context={"llm": FakeLLM()}, config=config) as server:
         auth = {"Authorization": "Bearer k"}
-        assert httpx.get(server.url + "/v1/models", headers={"Host": "rag.example", **auth}).status_code == 200
+        assert (
+            httpx.get(server.url + "/v1/models", headers={"Host": "rag.example", **auth}).status_code == 200
+        )
         assert httpx.get(server.url + "/v1/models", headers=auth).status_code == 403
 
 
@@ -69,7 +76,9 @@ def test_without_the_api_key_every_endpoint_but_health_is_401() -> None:
 def test_serving_beyond_loopback_needs_an_api_key(tmp_path: Path) -> None:
     flow = tmp_path / "flow.yaml"
     flow.write_text("name: x\nstate: {question: str}\nnodes: {}\nedges: []\n")
-    result = CliRunner().invoke(cli_app, ["serve", str(flow), "--host", "0.0.0.0"], env={"RAGLOOM_API_KEY": ""})
+    result = CliRunner().invoke(
+        cli_app, ["serve", str(flow), "--host", "0.0.0.0"], env={"RAGLOOM_API_KEY": ""}
+    )
     assert result.exit_code != 0
     assert "needs an API key" in result.output and "--api-key" in result.output
 
@@ -98,7 +107,9 @@ def test_a_run_can_be_resumed_only_by_its_creator(tmp_path: Path) -> None:
             stolen = httpx.post(url, json={"question": "read it"}, headers=headers)
             assert stolen.status_code == 404 and "state" not in stolen.text, stolen.text
             assert stolen.json()["error"]["code"] == "run_not_found"
-        resumed = httpx.post(url, json={"question": "fixed"}, headers={"X-Ragloom-Run-Token": mine["run_token"]})
+        resumed = httpx.post(
+            url, json={"question": "fixed"}, headers={"X-Ragloom-Run-Token": mine["run_token"]}
+        )
         assert resumed.status_code == 200 and resumed.json()["state"]["answer"] == "FIXED"
 
 
@@ -152,7 +163,7 @@ def test_200_streams_run_on_the_bounded_worker_pool() -> None:
             return [t.result() for t in tasks]
 
         answers = asyncio.run(main())
-    failed = [a for a in answers if b"data: [DONE]" not in a or b"\" asked:\"" not in a]
+    failed = [a for a in answers if b"data: [DONE]" not in a or b'" asked:"' not in a]
     assert not failed, failed[0][:600]
     assert peak <= baseline + 4, (baseline, peak)  # 200 streams, at most 4 more worker threads
 
@@ -203,12 +214,13 @@ def test_a_disconnected_request_cancels_its_run_at_the_next_llm_call() -> None:
 
 def test_half_sent_bodies_time_out_and_free_the_handler() -> None:
     config = ServeConfig(body_timeout_s=0.5)
-    with serving(qa_flow(), context={"llm": FakeLLM()}, config=config) as server, socket.create_connection(
-        ("127.0.0.1", server.port)
-    ) as sock:
+    with (
+        serving(qa_flow(), context={"llm": FakeLLM()}, config=config) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as sock,
+    ):
         sock.sendall(
             b"POST /runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"question\""
+            b'Content-Length: 100\r\n\r\n{"question"'
         )
         sock.settimeout(5)
         answer = sock.recv(4096)
