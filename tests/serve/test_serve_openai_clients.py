@@ -7,12 +7,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import openai
 import pytest
-from conftest import FakeLLM, chat_flow, qa_flow
+from conftest import CliServer, FakeLLM, chat_flow, qa_flow
 
 from ragloom.serve import ServeConfig, ServerThread, serving
 
@@ -195,3 +196,24 @@ def test_langchain_openai_chat_and_embeddings(server: ServerThread, embedder: An
     docs = embeddings.embed_documents(["Scrooge is a miser.", "Marley is dead."])
     assert np.allclose(np.array(docs), embedder.embed(["Scrooge is a miser.", "Marley is dead."]), atol=1e-5)
     assert np.allclose(embeddings.embed_query("Scrooge"), embedder.embed(["Scrooge"])[0], atol=1e-5)
+
+
+@pytest.mark.integration
+def test_ragloom_serve_with_an_index_serves_its_embedder(
+    tmp_path: Path, echo_yaml: Path, embedder: Any
+) -> None:
+    from ragloom.core.types import Document
+    from ragloom.retrieval.index import Index
+
+    docs = [Document("a", "Scrooge is a miser."), Document("b", "Marley is dead.")]
+    Index.build(tmp_path / "idx", docs, embedder=embedder, vector_store="memory")
+    server = CliServer(echo_yaml, "--index", str(tmp_path / "idx")).wait(timeout=180)
+    try:
+        sdk = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+        assert [m.id for m in sdk.models.list().data] == ["echo", MINILM]
+        got = sdk.embeddings.create(model=MINILM, input=["Scrooge"]).data[0].embedding
+        assert np.allclose(got, embedder.embed(["Scrooge"])[0], atol=1e-5)
+        reply = sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content == "You asked: hi"
+    finally:
+        server.stop()
