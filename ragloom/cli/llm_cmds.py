@@ -71,6 +71,7 @@ def serve(
     from ragloom.cli.flow_cmds import _clean_errors
     from ragloom.serve import ServeConfig, check_exposure, create_app, is_loopback
     from ragloom.serve.guard import LOOPBACK_HOSTS
+    from ragloom.serve.limits import run_secret
 
     with _clean_errors(flow_file):
         check_exposure(host, api_key)
@@ -87,6 +88,7 @@ def serve(
         max_concurrency=max_concurrency,
         max_queue=max_queue,
         client_keys=tuple(client_key or ()),
+        run_secret=run_secret(Path(f"{checkpoint}.run-secret")) if checkpoint is not None else None,
     )
     embedder = context["index"].embedder if "index" in context else None
     app = create_app(

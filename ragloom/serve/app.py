@@ -61,6 +61,7 @@ class ServeConfig:
     max_queue: int = 64
     body_timeout_s: float = 30.0
     client_keys: tuple[str, ...] = ()
+    run_secret: bytes | None = None  # the key of run tokens (random per process when None)
 
 
 def trace_payload(result: Any) -> dict[str, Any]:
@@ -98,7 +99,7 @@ class FlowApp:
         self.keys = getattr(getattr(compiled, "schema", None), "keys", {})
         self.settable = client_keys(compiled, input_key, self.config.client_keys)
         self.slots = RunSlots(self.config.max_concurrency, self.config.max_queue)
-        self.tokens = RunTokens(self.config.api_key)
+        self.tokens = RunTokens(self.config.run_secret)
         self.app = self._starlette()
 
     def _starlette(self) -> Starlette:

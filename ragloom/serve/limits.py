@@ -3,10 +3,10 @@
 - :class:`RunSlots`: at most ``max_active`` runs at once, each in a worker thread of one bounded pool, and at
   most ``max_waiting`` requests queued for a slot (waiting costs no thread); beyond that a 429 with
   Retry-After, which OpenAI clients honour.
-- :class:`RunTokens`: a run's token is an HMAC of its id, returned when the run is created and required to
-  resume it, so knowing a run id is not enough to read or continue another client's run. With an API key
-  the secret derives from it (tokens survive a restart, e.g. to resume from a checkpoint file); without one
-  it is random per process.
+- :class:`RunTokens`: a run's token is an HMAC of its id under a server secret, returned when the run is
+  created and required to resume it, so knowing a run id (or the shared API key) is not enough to read or
+  continue another client's run. The secret is random per process unless one is given (``ragloom serve``
+  keeps one next to the ``--checkpoint`` file, so tokens survive a restart and resuming after a crash works).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -74,11 +75,8 @@ class RunTokens:
 
     HEADER = "X-Ragloom-Run-Token"
 
-    def __init__(self, api_key: str | None = None) -> None:
-        if api_key:
-            self._secret = hashlib.sha256(b"ragloom-run-token:" + api_key.encode()).digest()
-        else:
-            self._secret = os.urandom(32)
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._secret = secret or os.urandom(32)
 
     def token(self, run_id: str) -> str:
         return hmac.new(self._secret, run_id.encode(), hashlib.sha256).hexdigest()
@@ -93,3 +91,16 @@ class RunTokens:
                 "run_id",
                 "run_not_found",
             )
+
+
+def run_secret(path: Path) -> bytes:
+    """The server secret kept in ``path`` (created with 32 random bytes, readable by its owner only)."""
+    if path.is_file():
+        secret = bytes.fromhex(path.read_text().strip())
+        if len(secret) >= 16:
+            return secret
+    secret = os.urandom(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret.hex())
+    return secret

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CliServer
+from serve_fakes import CliServer
 
 PATHS = [
     "/v1/chat/completions",

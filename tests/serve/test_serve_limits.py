@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from conftest import FakeLLM, qa_flow
+from serve_fakes import FakeLLM, qa_flow
 
 from ragloom.serve import ServeConfig, ServerThread, serving
 

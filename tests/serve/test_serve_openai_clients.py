@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import openai
 import pytest
-from conftest import CliServer, FakeLLM, chat_flow, qa_flow
+from serve_fakes import CliServer, FakeLLM, chat_flow, qa_flow
 
 from ragloom.serve import ServeConfig, ServerThread, serving
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import QA, FakeLLM, qa_flow
+from serve_fakes import QA, FakeLLM, qa_flow
 from typer.testing import CliRunner
 
 from ragloom.cli import app as cli_app
@@ -225,3 +225,13 @@ def test_half_sent_bodies_time_out_and_free_the_handler() -> None:
         sock.settimeout(5)
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 408") and b'"code":"timeout"' in answer
+
+
+def test_run_tokens_survive_a_restart_with_the_checkpoints_secret(tmp_path: Path) -> None:
+    from ragloom.serve.limits import RunTokens, run_secret
+
+    path = tmp_path / "runs.sqlite.run-secret"
+    secret = run_secret(path)
+    assert run_secret(path) == secret and path.stat().st_mode & 0o777 == 0o600
+    assert RunTokens(secret).token("r1") == RunTokens(run_secret(path)).token("r1")  # the restarted server
+    assert RunTokens().token("r1") != RunTokens().token("r1")  # no secret: random per process
