@@ -43,7 +43,7 @@ from ragloom.serve.errors import (
 )
 from ragloom.serve.guard import LOOPBACK_HOSTS, GuardMiddleware, GuardPolicy
 from ragloom.serve.limits import RunSlots, RunTokens
-from ragloom.serve.options import RunControl, with_control
+from ragloom.serve.options import RunControl, run_watched, with_control
 from ragloom.serve.state_keys import client_keys, jsonable, read_state
 from ragloom.serve.streaming import StreamedRun
 
@@ -181,7 +181,8 @@ class FlowApp:
         extra = {"run_id": run_id, "run_token": self.tokens.token(run_id)}
         await self.slots.acquire()
         try:
-            work = asyncio.ensure_future(self.slots.run_in_thread(call, with_control(self.context, control)))
+            context = with_control(self.context, control)
+            work = asyncio.ensure_future(self.slots.run_in_thread(run_watched, call, context, control))
             gone = asyncio.ensure_future(_disconnected(request))
             try:
                 await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)

@@ -5,10 +5,11 @@ options the flow's LLM nodes pass, and a run whose client went away stops at its
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragloom.core.streaming import token_sink
 from ragloom.core.types import Completion, Message
 from ragloom.serve.errors import RunCancelledError
 
@@ -72,3 +73,14 @@ def with_control(context: dict[str, Any], control: RunControl) -> dict[str, Any]
     """The run's resources with its ``llm`` wrapped for this request (unchanged when there is none)."""
     llm = context.get("llm")
     return {**context, "llm": RequestLLM(llm, control)} if llm is not None else context
+
+
+def run_watched(call: Callable[[dict[str, Any]], Any], context: dict[str, Any], control: RunControl) -> Any:
+    """``call(context)`` with a token sink that only checks the cancel flag: the answer's LLM node then
+    streams (see :mod:`ragloom.core.streaming`), so a run whose client left stops mid-answer, not after it."""
+
+    def check(piece: str, key: str) -> None:
+        control.check()
+
+    with token_sink(check):
+        return call(context)

@@ -60,7 +60,10 @@ class FakeLLM:
 
     def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
         words = self._words(messages, options)
-        time.sleep(self.delay_s)
+        for _ in words:
+            time.sleep(self.delay_s)
+            with self._lock:
+                self.pieces_sent += 1
         usage = Usage(len(str(messages[-1].content)) // 4 + 1, len(words), 0.0, 1)
         report_usage(usage, self.model)
         return Completion("".join(words), usage, model=self.model, finish_reason="stop")

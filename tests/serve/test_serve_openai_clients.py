@@ -159,7 +159,7 @@ def test_api_key_and_authentication_error(fake: FakeLLM) -> None:
 
 
 def test_a_saturated_server_answers_429_with_retry_after() -> None:
-    slow = FakeLLM(delay_s=1.5)
+    slow = FakeLLM(delay_s=0.5)
     config = ServeConfig(max_concurrency=1, max_queue=0)
     with serving(qa_flow(), context={"llm": slow}, config=config) as server:
         sdk = client(server)

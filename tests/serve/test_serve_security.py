@@ -235,3 +235,14 @@ def test_run_tokens_survive_a_restart_with_the_checkpoints_secret(tmp_path: Path
     assert run_secret(path) == secret and path.stat().st_mode & 0o777 == 0o600
     assert RunTokens(secret).token("r1") == RunTokens(run_secret(path)).token("r1")  # the restarted server
     assert RunTokens().token("r1") != RunTokens().token("r1")  # no secret: random per process
+
+
+def test_a_disconnected_plain_chat_request_stops_mid_answer() -> None:
+    fake = FakeLLM(delay_s=0.02)
+    flow_app = FlowApp(qa_flow(), {"llm": fake})
+    with ServerThread(flow_app.app) as server:
+        long = {"model": "qa", "messages": [{"role": "user", "content": "w " * 400}]}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(server.url + "/v1/chat/completions", json=long, timeout=0.5)
+        _wait_until(lambda: flow_app.slots.active == 0)
+        assert fake.pieces_sent < 100  # of 402 words (8 s): the answer's generation stopped
