@@ -121,3 +121,22 @@ def test_a_question_over_the_local_llms_context_is_a_400_not_retried() -> None:
             assert too_long.value.code == "context_length_exceeded" and too_long.value.param == "messages"
             assert "context_window=2048" in too_long.value.message
     assert len(requests) == 2  # one per call: a 400 is not retried
+
+
+def test_an_upstream_servers_context_error_is_passed_on_as_400() -> None:
+    """ragloom serve in front of an OpenAI-compatible server that says the prompt is over its context."""
+    from ragloom.core.errors import ContextLengthExceededError
+    from ragloom.llm.openai_compat import OpenAICompatibleLLM
+
+    class TinyContextLLM(FakeLLM):
+        def _words(self, messages, options):  # type: ignore[no-untyped-def]
+            raise ContextLengthExceededError("prompt of 9000 tokens exceeds context_window=2048")
+
+    with serving(qa_flow("upstream"), context={"llm": TinyContextLLM()}) as upstream:
+        llm = OpenAICompatibleLLM("upstream", upstream.url + "/v1", max_retries=0)
+        with serving(qa_flow(), context={"llm": llm}) as server:
+            sdk = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+            with pytest.raises(openai.BadRequestError) as too_long:
+                sdk.chat.completions.create(model="qa", messages=[{"role": "user", "content": "long"}])
+    assert too_long.value.code == "context_length_exceeded"
+    assert "context_window=2048" in too_long.value.message
