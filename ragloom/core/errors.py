@@ -128,3 +128,8 @@ class DatasetError(RagloomError, ValueError):
 
 class IndexError_(RagloomError):
     pass
+
+
+class ContextLengthExceededError(ConfigError):
+    """A prompt plus ``max_tokens`` does not fit the model's context window: the input is too long (a client
+    error, which ``ragloom serve`` answers with 400 ``context_length_exceeded``)."""
