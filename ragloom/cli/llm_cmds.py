@@ -121,9 +121,9 @@ def _flow_and_resources(
     compiled = _load(flow_file, allow_import, compile=True, checkpointer=checkpointer)
     context = _resources(index)
     if llm_base_url or llm_model:
-        from ragloom.llm.openai_compat import OpenAICompatibleLLM
+        from ragloom.cli.llm_option import remote_llm
 
-        context["llm"] = OpenAICompatibleLLM(llm_model, llm_base_url)
+        context["llm"] = remote_llm(llm_base_url, llm_model)
     if "llm" not in context and _uses_llm(compiled):
         from ragloom.llm.local import default_llm
 
