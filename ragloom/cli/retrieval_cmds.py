@@ -1,4 +1,4 @@
-"""``ragloom index SOURCE --store DIR`` and ``ragloom query STORE "question"``.
+"""``ragloom index SOURCE --store DIR`` (or ``--delete ID``) and ``ragloom query STORE "question"``.
 
 Indexing is incremental: run it again on the same source and only new or changed documents are embedded;
 documents gone from the source are dropped (a source with no documents at all is refused, not taken as
@@ -27,20 +27,38 @@ LateFlag = Annotated[bool | None, typer.Option(help="Embed chunks in their docum
 KeepFlag = Annotated[bool, typer.Option(help="Keep indexed documents absent from SOURCE.")]
 
 
+OptSource = Annotated[
+    Path | None,
+    typer.Argument(help="Folder of .txt/.md files, a BEIR corpus.jsonl or its folder (not with --delete)."),
+]
+DeleteIds = Annotated[
+    list[str] | None,
+    typer.Option("--delete", help="Remove this document id from the index (and its graph); repeatable."),
+]
+
+
 def index(
-    source: Source,
     store: StoreDir,
+    source: OptSource = None,
     chunker: ChunkerName = None,
     chunker_args: ChunkerArgs = None,
     vector_store: StoreKind = None,
     late_chunking: LateFlag = None,
     keep_missing: KeepFlag = False,
+    delete: DeleteIds = None,
 ) -> None:
-    """Build or incrementally update an index folder from SOURCE (settings not given keep the index's own)."""
+    """Build or incrementally update an index folder from SOURCE (settings not given keep the index's own),
+    or remove documents by id with --delete ID (repeatable)."""
     with clean_errors():
         from ragloom.core.errors import ConfigError
         from ragloom.retrieval.index import Index
         from ragloom.retrieval.sources import iter_documents, require_documents
+
+        if delete:
+            _delete(store, source, delete)
+            return
+        if source is None:
+            raise ConfigError("give a SOURCE folder or file to index, or --delete ID to remove documents")
 
         try:
             params = json.loads(chunker_args) if chunker_args else None
@@ -64,18 +82,45 @@ def index(
         )
 
 
+def _delete(store: Path, source: Path | None, doc_ids: list[str]) -> None:
+    from ragloom.core.errors import ConfigError
+    from ragloom.retrieval.index import Index
+
+    if source is not None:
+        raise ConfigError("--delete takes document ids, not a SOURCE; run the two separately")
+    report = Index.open(store).delete(doc_ids)
+    typer.echo(f"deleted from {store}: {report.deleted} documents; {report.chunks} chunks remain")
+
+
+WhereOption = Annotated[
+    str | None,
+    typer.Option(
+        help='Metadata filter as JSON, e.g. \'{"source": {"$glob": "*.pdf"}, "page": {"$gte": 3}}\'.'
+    ),
+]
+
+
 def query(
     store: Annotated[Path, typer.Argument(help="Index folder built by `ragloom index`.")],
     question: Annotated[str, typer.Argument(help="The query text.")],
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Number of hits.")] = 5,
     mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON lines.")] = False,
+    where: WhereOption = None,
 ) -> None:
-    """Retrieve the top-k chunks of an index for a question."""
+    """Retrieve the top-k chunks of an index for a question (only chunks matching --where, if given)."""
     with clean_errors():
+        from ragloom.core.errors import ConfigError
+        from ragloom.retrieval.filters import compile_filter
         from ragloom.retrieval.index import Index
 
-        hits = Index.open(store).retriever(mode).retrieve(question, k)
+        try:
+            raw = json.loads(where) if where else None
+        except ValueError as e:
+            raise ConfigError(f"--where must be a JSON object: {e}") from e
+        scope = compile_filter(raw)
+        retriever = Index.open(store).retriever(mode)
+        hits = retriever.retrieve(question, k) if scope is None else retriever.retrieve(question, k, scope)
         for rank, hit in enumerate(hits, start=1):
             if as_json:
                 record = {"rank": rank, "id": hit.id, "doc_id": hit.doc_id, "score": hit.score}
