@@ -124,6 +124,9 @@ class FlowApp:
         body = await _json_body(request)
         if isinstance(body, Response):
             return body
+        scope = _where_of(body)
+        if isinstance(scope, Response):
+            return scope
         return self._run_response(await self._run(body))
 
     async def resume(self, request: Request) -> Response:
@@ -159,10 +162,13 @@ class FlowApp:
             return _error(
                 400, "messages must hold at least one user message with text content", "bad_request"
             )
+        scope = _where_of(body)
+        if isinstance(scope, Response):
+            return scope
         if body.get("stream"):
             events = self._stream_chat(question, body, uuid.uuid4().hex)
             return StreamingResponse(events, media_type="text/event-stream")
-        result = await self._run({self.input_key: question})
+        result = await self._run({self.input_key: question, **scope})
         if isinstance(result, Response):
             return result
         answer = str(_read_state(result.state, self.output_key) or "")
@@ -190,7 +196,7 @@ class FlowApp:
         cid, created = f"chatcmpl-{run_id}", int(time.time())
         yield _chunk(cid, created, self.name, {"role": "assistant", "content": ""})
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self._start_streamed_run(question, run_id, asyncio.get_running_loop(), queue)
+        self._start_streamed_run(question, run_id, asyncio.get_running_loop(), queue, _where_of(body))
         streamed = ""
         while True:
             kind, value = await queue.get()
@@ -220,7 +226,12 @@ class FlowApp:
         yield b"data: [DONE]\n\n"
 
     def _start_streamed_run(
-        self, question: str, run_id: str, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]
+        self,
+        question: str,
+        run_id: str,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[Any],
+        scope: Any = None,
     ) -> None:
         """Run the flow in a worker thread, putting ("token", piece), ("step", node), then ("done", (last
         event, usage)) or ("error", exception) on ``queue``."""
@@ -236,7 +247,8 @@ class FlowApp:
             last, usage = None, Usage()
             try:
                 with token_sink(token):
-                    for event in self.compiled.stream({self.input_key: question}, self.context, run_id):
+                    state = {self.input_key: question, **(scope if isinstance(scope, dict) else {})}
+                    for event in self.compiled.stream(state, self.context, run_id):
                         last, usage = event, usage + event.record.usage
                         send("step", event.node)
                 send("done", (last, usage))
@@ -285,6 +297,21 @@ async def _json_body(request: Request) -> dict[str, Any] | Response:
             400, f"the request body must be a JSON object, got {type(body).__name__}", "bad_request"
         )
     return body
+
+
+def _where_of(body: dict[str, Any]) -> dict[str, Any] | Response:
+    """``{"where": filter}`` from a request body (the flow's retrieve nodes read state key ``where``); a
+    malformed filter is the client's mistake: 400 naming field and operator, before anything runs."""
+    where = body.get("where")
+    if where is None:
+        return {}
+    from ragloom.retrieval.filters import compile_filter
+
+    try:
+        compile_filter(where)
+    except RagloomError as e:
+        return _error(400, str(e), "bad_request")
+    return {"where": where}
 
 
 def _last_user_message(messages: Any) -> str | None:
