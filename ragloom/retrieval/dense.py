@@ -10,6 +10,7 @@ import numpy as np
 from ragloom.core.protocols import Embedder, VectorStore
 from ragloom.core.types import Chunk, Hit
 from ragloom.retrieval.filters import Filter, FilterCache, Where, compile_filter
+from ragloom.retrieval.vector_math import matvec
 
 __all__ = ["DenseRetriever"]
 
@@ -84,7 +85,7 @@ class DenseRetriever:
                 f"{type(self.store).__name__} can neither restrict a query to ids nor return vectors; "
                 "a where filter needs one of query(..., ids=) or get_vectors(ids)"
             )
-        scores = np.asarray(get(allowed), dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
+        scores = matvec(np.asarray(get(allowed), dtype=np.float32), np.asarray(vector, dtype=np.float32))
         order = np.argsort(-scores, kind="stable")[:k]
         return [Hit(self.chunks[allowed[i]], float(scores[i]), self.source) for i in order.tolist()]
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ragloom.core.errors import ConfigError
+from ragloom.retrieval.torch_threads import one_thread_for_small
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: Tokens per macro window of ``embed_tokens`` (plus [CLS]/[SEP]). MiniLM has 512 positions and
@@ -252,13 +253,14 @@ class SentenceTransformerEmbedder:
         with tqdm(total=len(items), desc=desc, unit="text", disable=not show) as bar:
             for i in range(0, len(items), _BLOCK):
                 block = items[i : i + _BLOCK]
-                vecs = self.model.encode(
-                    [t for _, t in block],
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                ).astype(np.float32)
+                with one_thread_for_small(len(items)):  # a query must not oversubscribe the cores
+                    vecs = self.model.encode(
+                        [t for _, t in block],
+                        batch_size=self.batch_size,
+                        convert_to_numpy=True,
+                        normalize_embeddings=True,
+                        show_progress_bar=False,
+                    ).astype(np.float32)
                 pairs = [(k, v) for (k, _), v in zip(block, vecs, strict=True)]
                 if cache is not None:
                     cache.put_many(self.model_name, pairs)

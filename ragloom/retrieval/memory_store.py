@@ -17,7 +17,7 @@ import numpy as np
 
 from ragloom.core.errors import ConfigError, IndexError_
 from ragloom.retrieval.filters import Filter, Where, compile_filter
-from ragloom.retrieval.vector_math import as_matrix, top_k_indices
+from ragloom.retrieval.vector_math import as_matrix, matvec, top_k_indices
 
 __all__ = ["InMemoryVectorStore"]
 
@@ -92,11 +92,11 @@ class InMemoryVectorStore:
             )
         rows = self._allowed_rows(ids, compile_filter(where))
         if rows is None:
-            scores = self._matrix @ q
+            scores = matvec(self._matrix, q)
             return [(self._ids[i], float(scores[i])) for i in top_k_indices(scores, k)]
         if rows.size == 0:
             return []
-        scores = self._matrix[rows] @ q
+        scores = matvec(self._matrix[rows], q)
         return [(self._ids[rows[i]], float(scores[i])) for i in top_k_indices(scores, k)]
 
     def _allowed_rows(self, ids: Collection[str] | None, where: Filter | None) -> np.ndarray | None:
