@@ -46,6 +46,7 @@ from ragloom.retrieval.manifest import (
     vector_key,
 )
 from ragloom.retrieval.memory_store import InMemoryVectorStore
+from ragloom.retrieval.sources import documents_and_chunker
 
 __all__ = ["MODES", "Index", "UpdateReport"]
 
@@ -53,6 +54,7 @@ MANIFEST = "manifest.json"
 MODES = ("bm25", "dense", "hybrid")
 _EMBED_BATCH = 256
 StageCallback = Callable[[str, dict[str, Any]], None]
+Source = Iterable[Document] | str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -157,9 +159,12 @@ class Index:
         return existing
 
     @classmethod
-    def build(cls, path: str | os.PathLike[str], documents: Iterable[Document], **settings: Any) -> Index:
-        """``create(path, **settings)`` then ``update(documents)``; returns the index, ready to query."""
+    def build(cls, path: str | os.PathLike[str], documents: Source, **settings: Any) -> Index:
+        """``create(path, **settings)`` then ``update(documents)``; returns the index, ready to query. A
+        folder or file for ``documents`` is read through ragloom.documents (chunker ``structured``)."""
         progress = settings.pop("progress", None)
+        if isinstance(documents, str | os.PathLike):
+            documents, settings["chunker"] = documents_and_chunker(documents, settings.get("chunker"), path)
         index = cls.create(path, **settings)
         index.update(documents, progress=progress)
         return index
