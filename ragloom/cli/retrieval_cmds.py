@@ -71,7 +71,9 @@ def index(
             vector_store=vector_store,
             late_chunking=late_chunking,
         )
-        report = idx.update(documents, delete_missing=not keep_missing, progress=True)
+        docs = list(documents)  # read all first: a file unreadable now keeps what it had in the index
+        unreadable = [s.source for s in files.skipped]
+        report = idx.update(docs, delete_missing=not keep_missing, progress=True, keep=unreadable)
         for line in files.lines():
             typer.echo(line, err=True)
         reading = f"{files.summary()}; " if files.loaded or files.skipped else ""

@@ -281,9 +281,11 @@ class Index:
         delete_missing: bool = True,
         progress: bool | None = None,
         on_stage: StageCallback | None = None,
+        keep: Iterable[str] = (),
     ) -> UpdateReport:
         """Make the index hold ``documents``: index new and changed ones, drop missing ones (unless
-        ``delete_missing=False``, which makes ``documents`` a partial update). ``on_stage(name, info)`` is
+        ``delete_missing=False``, which makes ``documents`` a partial update; ids in ``keep``, files that
+        could not be read this time, are never dropped). ``on_stage(name, info)`` is
         called at ``plan``, ``embed`` (per batch), ``write``, ``commit`` and ``cleanup``.
         """
         started = time.perf_counter()
@@ -294,7 +296,7 @@ class Index:
                 self._load_generation()
             docs = _unique_documents(documents)
             hashes = {i: document_hash(d) for i, d in docs.items()}
-            plan = plan_update(self.documents, hashes, delete_missing)
+            plan = plan_update(self.documents, hashes, delete_missing, frozenset(keep))
             stage(
                 "plan", {"added": len(plan.added), "changed": len(plan.changed), "deleted": len(plan.deleted)}
             )
