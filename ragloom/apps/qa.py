@@ -104,7 +104,9 @@ def index_dir_for(documents: Sequence[Document], name: str) -> Path:
     return cache_dir("indexes", f"{Path(name).name or 'corpus'}-{digest}")
 
 
-def build_index(documents: Sequence[Document], path: Path, progress: bool | None = None) -> Any:
+def build_index(
+    documents: Sequence[Document], path: Path, progress: bool | None = None, keep: Sequence[str] = ()
+) -> Any:
     """Open or (incrementally) build the index: structured chunks (section- and page-bounded, within
     MiniLM's window), late chunking, embedded chromadb."""
     from ragloom.retrieval.index import Index
@@ -116,7 +118,7 @@ def build_index(documents: Sequence[Document], path: Path, progress: bool | None
         vector_store="chroma",
         late_chunking=True,
     )
-    index.update(documents, progress=progress)
+    index.update(documents, progress=progress, keep=keep)  # keep: files unreadable this time stay indexed
     return index
 
 

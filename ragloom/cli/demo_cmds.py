@@ -28,7 +28,9 @@ def _print_answer(console: Any, question: str, result: Any, show_trace: bool) ->
         console.out(result.trace.summary(), highlight=False)
 
 
-def _run_questions(documents: list[Any], index_path: Path, questions: list[str], trace: bool) -> None:
+def _run_questions(
+    documents: list[Any], index_path: Path, questions: list[str], trace: bool, keep: list[str] | None = None
+) -> None:
     from rich.console import Console
 
     from ragloom.apps.qa import answer_questions, build_index
@@ -36,7 +38,7 @@ def _run_questions(documents: list[Any], index_path: Path, questions: list[str],
     console = Console()
     started = time.perf_counter()
     console.print(f"[dim]index: {index_path}[/dim]")
-    index = build_index(documents, index_path)
+    index = build_index(documents, index_path, keep=keep or [])
     console.print(
         f"[dim]{len(index.chunks)} chunks ready in {time.perf_counter() - started:.1f}s; "
         "loading the local LLM (SmolLM2-135M-Instruct)…[/dim]"
@@ -88,7 +90,9 @@ def ask(
     for line in report.lines():
         typer.echo(line, err=True)
     typer.echo(report.summary(), err=True)
-    _run_questions(documents, index_dir_for(documents, str(corpus.resolve())), [question], not no_trace)
+    unreadable = [s.source for s in report.skipped]
+    index_path = index_dir_for(documents, str(corpus.resolve()))
+    _run_questions(documents, index_path, [question], not no_trace, unreadable)
 
 
 def register(app: typer.Typer) -> None:

@@ -60,8 +60,8 @@ def index(
     with clean_errors():
         from ragloom.core.errors import ConfigError
         from ragloom.documents.base import IngestReport
-        from ragloom.retrieval.index import MANIFEST, Index
-        from ragloom.retrieval.sources import is_beir_source, iter_documents, require_documents
+        from ragloom.retrieval.index import Index
+        from ragloom.retrieval.sources import documents_and_chunker
 
         if delete:
             _delete(store, source, delete)
@@ -75,8 +75,13 @@ def index(
             raise ConfigError(f"--chunker-args must be a JSON object: {e}") from e
         if params is not None and not isinstance(params, dict):
             raise ConfigError(f"--chunker-args must be a JSON object, got {chunker_args!r}")
-        if chunker is None and not is_beir_source(source) and not (store / MANIFEST).is_file():
-            chunker = "structured"  # files have sections and pages; BEIR passages stay whole
+        files = IngestReport()
+        try:
+            documents, chunker = documents_and_chunker(source, chunker, store, files)
+        except ConfigError:
+            for line in files.lines():  # why nothing was readable
+                typer.echo(line, err=True)
+            raise
         idx = Index.create(
             store,
             chunker=chunker,
@@ -84,14 +89,9 @@ def index(
             vector_store=vector_store,
             late_chunking=late_chunking,
         )
-        files = IngestReport()
-        try:
-            documents = require_documents(iter_documents(source, files, progress=True), source)
-        except ConfigError:
-            for line in files.lines():  # why nothing was readable
-                typer.echo(line, err=True)
-            raise
-        report = idx.update(documents, delete_missing=not keep_missing, progress=True)
+        docs = list(documents)  # read all first: a file unreadable now keeps what it had in the index
+        unreadable = [s.source for s in files.skipped]
+        report = idx.update(docs, delete_missing=not keep_missing, progress=True, keep=unreadable)
         for line in files.lines():
             typer.echo(line, err=True)
         reading = f"{files.summary()}; " if files.loaded or files.skipped else ""

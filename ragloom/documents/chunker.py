@@ -43,7 +43,7 @@ def estimate_tokens(text: str, start: int = 0, end: int | None = None) -> int:
 class _Piece:
     start: int
     end: int
-    tokens: int
+    tokens: int  # estimated, without the two special tokens (counted once per chunk)
     region: int  # index of the (section, page) region it lies in
 
 
@@ -96,8 +96,8 @@ class StructuredChunker:
         out: list[_Piece] = []
         for s, e in sentence_spans(text[span[0] : span[1]]):
             s, e = s + span[0], e + span[0]
-            n = estimate_tokens(text, s, e)
-            if n <= self.max_tokens:
+            n = estimate_tokens(text, s, e) - _SPECIAL
+            if n <= self.max_tokens - _SPECIAL:
                 out.append(_Piece(s, e, n, region))
             else:
                 out.extend(self._split_long(text, s, e, region))
@@ -110,8 +110,8 @@ class StructuredChunker:
             s, e = trim_span(text, m.start(), m.end())
             if e <= s:
                 continue
-            n = estimate_tokens(text, s, e)
-            if n <= self.max_tokens:
+            n = estimate_tokens(text, s, e) - _SPECIAL
+            if n <= self.max_tokens - _SPECIAL:
                 out.append(_Piece(s, e, n, region))
                 continue
             out.extend(self._word_windows(text, s, e, region))
@@ -120,13 +120,13 @@ class StructuredChunker:
     def _word_windows(self, text: str, start: int, end: int, region: int) -> list[_Piece]:
         """Consecutive runs of whole words of at most ``target_tokens`` (a single huge word stands alone)."""
         out: list[_Piece] = []
-        run_start, run_end, size = -1, -1, _SPECIAL
+        run_start, run_end, size = -1, -1, 0
         for m in re.finditer(r"\S+", text[start:end]):
             ws, we = start + m.start(), start + m.end()
             n = estimate_tokens(text, ws, we) - _SPECIAL
-            if run_start >= 0 and size + n > self.target_tokens:
+            if run_start >= 0 and size + n > self.target_tokens - _SPECIAL:
                 out.append(_Piece(run_start, run_end, size, region))
-                run_start, size = -1, _SPECIAL
+                run_start, size = -1, 0
             run_start = ws if run_start < 0 else run_start
             run_end, size = we, size + n
         if run_start >= 0:
@@ -137,7 +137,8 @@ class StructuredChunker:
         groups: list[list[_Piece]] = []
         size = 0
         for p in pieces:
-            if groups and groups[-1][-1].region == p.region and size + p.tokens <= self.target_tokens:
+            fits = size + p.tokens <= self.target_tokens - _SPECIAL
+            if groups and groups[-1][-1].region == p.region and fits:
                 groups[-1].append(p)
                 size += p.tokens
             else:
@@ -162,7 +163,7 @@ class StructuredChunker:
                 out.append(g)
                 continue
             opens = i == 0 or groups[i - 1][-1].region != group[0].region
-            fits_back = bool(out) and size(out[-1]) + size(g) <= self.max_tokens
+            fits_back = bool(out) and size(out[-1]) + size(g) <= self.max_tokens - _SPECIAL
             if fits_back and not opens:
                 out[-1] = out[-1] + g
             elif i + 1 < len(groups):

@@ -28,7 +28,9 @@ def cite_metadata(metadata: dict[str, Any], fallback: str = "") -> str:
     section = str(metadata.get("section") or "")
     if section:
         innermost = section.split(" > ")[-1]
-        return f"{head}, § {innermost}" if head else f"§ {innermost}"
+        if not head:
+            return f"§ {innermost}"
+        return f"{head}, § {innermost}" if isinstance(page, int) else f"{head} § {innermost}"
     return head
 
 

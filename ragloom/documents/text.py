@@ -18,10 +18,14 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
 
 def decode_text(data: bytes, where: str) -> str:
-    """UTF-8 (a byte order mark dropped; undecodable bytes replaced, so one bad byte does not lose a file)."""
+    """UTF-8 (a byte order mark dropped), else Windows-1252, the usual legacy encoding of Western text (so a
+    Latin-1 ``café`` reads as such instead of as replacement characters or an error)."""
     if not data.strip():
         raise DocumentError("the file is empty", "empty", where)
-    text = data.decode("utf-8-sig", errors="replace")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
     if not text.strip():
         raise DocumentError("the file holds only whitespace", "empty", where)
     return text

@@ -57,12 +57,14 @@ from ragloom.retrieval.manifest import (
     vector_key,
 )
 from ragloom.retrieval.memory_store import InMemoryVectorStore
+from ragloom.retrieval.sources import documents_and_chunker
 
 __all__ = ["MODES", "Index", "UpdateReport"]
 
 MODES = ("bm25", "dense", "hybrid")
 _EMBED_BATCH = 256
 StageCallback = Callable[[str, dict[str, Any]], None]
+Source = Iterable[Document] | str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,12 @@ class Index:
         return existing
 
     @classmethod
-    def build(cls, path: str | os.PathLike[str], documents: Iterable[Document], **settings: Any) -> Index:
-        """``create(path, **settings)`` then ``update(documents)``; returns the index, ready to query."""
+    def build(cls, path: str | os.PathLike[str], documents: Source, **settings: Any) -> Index:
+        """``create(path, **settings)`` then ``update(documents)``; returns the index, ready to query. A
+        folder or file for ``documents`` is read through ragloom.documents (chunker ``structured``)."""
         progress = settings.pop("progress", None)
+        if isinstance(documents, str | os.PathLike):
+            documents, settings["chunker"] = documents_and_chunker(documents, settings.get("chunker"), path)
         index = cls.create(path, **settings)
         index.update(documents, progress=progress)
         return index
@@ -301,9 +306,11 @@ class Index:
         delete_missing: bool = True,
         progress: bool | None = None,
         on_stage: StageCallback | None = None,
+        keep: Iterable[str] = (),
     ) -> UpdateReport:
         """Make the index hold ``documents``: index new and changed ones, drop missing ones (unless
-        ``delete_missing=False``, which makes ``documents`` a partial update). ``on_stage(name, info)`` is
+        ``delete_missing=False``, which makes ``documents`` a partial update; ids in ``keep``, files that
+        could not be read this time, are never dropped). ``on_stage(name, info)`` is
         called at ``plan``, ``embed`` (per batch), ``write``, ``commit`` and ``cleanup``.
         """
         started = time.perf_counter()
@@ -314,7 +321,7 @@ class Index:
                 self._load_generation()
             docs = unique_documents(documents)
             hashes = {i: document_hash(d) for i, d in docs.items()}
-            plan = plan_update(self.documents, hashes, delete_missing)
+            plan = plan_update(self.documents, hashes, delete_missing, frozenset(keep))
             stage(
                 "plan", {"added": len(plan.added), "changed": len(plan.changed), "deleted": len(plan.deleted)}
             )

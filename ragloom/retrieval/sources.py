@@ -21,6 +21,7 @@ from ragloom.documents.base import IngestReport
 
 __all__ = [
     "TEXT_SUFFIXES",
+    "documents_and_chunker",
     "is_beir_source",
     "iter_documents",
     "read_beir_corpus",
@@ -104,3 +105,16 @@ def require_documents(documents: Iterable[Document], source: str | os.PathLike[s
             "nothing was changed. To empty an index, delete its folder."
         )
     return itertools.chain([first], stream)
+
+
+def documents_and_chunker(
+    source: str | os.PathLike[str],
+    chunker: str | None,
+    index_path: str | os.PathLike[str],
+    report: IngestReport | None = None,
+) -> tuple[Iterator[Document], str | None]:
+    """The documents of ``source`` (refusing an empty one) and the chunker to index them with: the one given,
+    else ``structured`` for files in a new index (they have sections and pages; BEIR passages stay whole)."""
+    if chunker is None and not is_beir_source(source) and not (Path(index_path) / "manifest.json").is_file():
+        chunker = "structured"
+    return require_documents(iter_documents(source, report, progress=True), source), chunker
