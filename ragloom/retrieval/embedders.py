@@ -89,6 +89,9 @@ class _VectorCache:
         self._conn = sqlite3.connect(str(path), timeout=60.0, check_same_thread=False)
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
+            # a cache: a commit need not wait for the disk (WAL stays consistent; only power loss can drop
+            # the latest vectors), and a query's one-vector commit then costs no fsync on the query path
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key TEXT NOT NULL,"
                 " vec BLOB NOT NULL, PRIMARY KEY (model, key))"
