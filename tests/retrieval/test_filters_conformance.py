@@ -3,6 +3,8 @@ reranked; plus the flow adapter (YAML ``with: {where}`` and a per-request state 
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 import pytest
 
 from ragloom.core.types import Document
@@ -200,3 +202,37 @@ def test_flow_filter_errors_name_node_and_field(index):
     with pytest.raises(ConfigError, match=r"state key 'where'.*'source'.*'\$glob'"):
         node({"question": QUERY, "where": {"source": {"$glob": 1}}})
     assert len(node({"question": QUERY, "where": None})["hits"]) == 2
+
+
+class ScopedGraphState(TypedDict, total=False):
+    question: str
+    where: dict[str, Any]
+    graph_seeds: Any
+    subgraph: dict[str, float]
+    hits: list[Any]
+
+
+def test_graph_retrieve_node_takes_where_from_yaml_and_state(graph_retriever):
+    """``graph.retrieve`` alone and after a subgraph node (ranking precomputed scores) filters alike."""
+    from ragloom.core.registry import create
+    from ragloom.flows import END, START, Flow
+
+    state = ScopedGraphState
+    alone = Flow(state, name="graph-scoped")
+    alone.add_node("find", create("graph.retrieve", {"resource": "g", "k": 3, "where": {"format": "html"}}))
+    alone.add_edge(START, "find")
+    alone.add_edge("find", END)
+    chained = Flow(state, name="graph-scoped-ppr")
+    chained.add_node("subgraph", create("graph.subgraph.ppr", {"resource": "g"}))
+    chained.add_node("find", create("graph.retrieve", {"resource": "g", "k": 3}))
+    chained.add_edge(START, "subgraph")
+    chained.add_edge("subgraph", "find")
+    chained.add_edge("find", END)
+    context = {"g": graph_retriever}
+    hits = alone.compile().invoke({"question": QUERY}, context=context).state["hits"]
+    check(hits, {"format": "html"}, 3)
+    request = {"question": QUERY, "where": {"source": {"$glob": "*.pdf"}}}
+    both = {"$and": [{"format": "html"}, request["where"]]}  # nothing is both: no hits, not an error
+    check(alone.compile().invoke(request, context=context).state["hits"], both, 3)
+    hits = chained.compile().invoke(request, context=context).state["hits"]
+    check(hits, request["where"], 3)
