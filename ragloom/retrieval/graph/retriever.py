@@ -68,7 +68,10 @@ class GraphRetriever:
         if k <= 0 or len(self.index) == 0:
             return []
         compiled = compile_filter(where)
-        return self.rank(self.seeds(query, where=compiled), k, compiled)
+        first, hits = self.linker.first_stage, None
+        if compiled is not None and first is not None:  # enough matching passages to fill k from
+            hits = first.retrieve(query, max(self.linker.depth, k), compiled.where)
+        return self.rank(self.seeds(query, hits, compiled), k, compiled)
 
     def retrieve_many(
         self, queries: Sequence[str], k: int = 10, where: Where | Filter | None = None
@@ -80,7 +83,8 @@ class GraphRetriever:
         if first is None or many is None or k <= 0:
             return [self.retrieve(q, k, compiled) for q in queries]
         extra = {} if compiled is None else {"where": compiled.where}
-        batches = many(list(queries), self.linker.depth, **extra)
+        depth = self.linker.depth if compiled is None else max(self.linker.depth, k)
+        batches = many(list(queries), depth, **extra)
         return [self.rank(self.seeds(q, hits), k, compiled) for q, hits in zip(queries, batches, strict=True)]
 
     def rank(self, seeds: Seeds, k: int, where: Where | Filter | None = None) -> list[Hit]:
