@@ -24,7 +24,8 @@ from typing import Any
 
 from ragloom.core.errors import ConfigError
 from ragloom.core.types import Usage
-from ragloom.flows.checkpoint import Checkpoint
+from ragloom.flows.checkpoint import Checkpoint, TaskWrite
+from ragloom.flows.control import Interrupt, Send
 from ragloom.flows.trace import StepRecord
 
 _GROUP_S = 0.002  # durability="async": how long the writer gathers rows before a commit
@@ -38,6 +39,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     flow TEXT NOT NULL,
     payload BLOB NOT NULL,
     PRIMARY KEY (run_id, step)
+) WITHOUT ROWID
+"""
+
+_WRITES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS writes (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    task INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (run_id, step, task)
 ) WITHOUT ROWID
 """
 
@@ -87,6 +99,7 @@ class SQLiteCheckpointer:
         self._conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES}")
         self._conn.execute(f"PRAGMA journal_size_limit={_WAL_PAGES * 4096}")
         self._conn.execute(_SCHEMA)
+        self._conn.execute(_WRITES_SCHEMA)
         self._closed = False
         self._insert = "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?)"
         self._cursor = self._conn.cursor()  # reused: one INSERT per step is the hot path
@@ -98,29 +111,37 @@ class SQLiteCheckpointer:
         self._writer: threading.Thread | None = None
 
     # -- serialisation ----
-    def _encode(self, cp: Checkpoint) -> bytes:
-        records = [_record_to_tuple(r) for r in cp.records]
-        doc = (cp.state, cp.next, cp.arrived, records)
+    def _dumps(self, doc: Any, run_id: str) -> bytes:
         if self.serde == "pickle":
             return pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            return json.dumps(
-                [cp.state, cp.next, [[k, v] for k, v in cp.arrived.items()], records], separators=(",", ":")
-            ).encode()
+            return json.dumps(doc, separators=(",", ":")).encode()
         except TypeError as e:
             raise ConfigError(
-                f"state of run {cp.run_id!r} is not JSON-serialisable ({e}); "
+                f"state of run {run_id!r} is not JSON-serialisable ({e}); "
                 "use SQLiteCheckpointer(serde='pickle')"
             ) from e
 
+    def _encode(self, cp: Checkpoint) -> bytes:
+        records = [_record_to_tuple(r) for r in cp.records]
+        if self.serde == "pickle":
+            doc: Any = (cp.state, cp.next, cp.arrived, records, cp.interrupts)
+        else:
+            nxt = [t if type(t) is str else [t.node, t.arg] for t in cp.next]
+            interrupts = [[i.id, i.node, i.value, i.ns] for i in cp.interrupts]
+            doc = [cp.state, nxt, [[k, v] for k, v in cp.arrived.items()], records, interrupts]
+        return self._dumps(doc, cp.run_id)
+
     def _decode(self, run_id: str, step: int, status: str, flow: str, payload: bytes) -> Checkpoint:
         if self.serde == "pickle":
-            state, nxt, arrived, records = pickle.loads(payload)
+            state, nxt, arrived, records, interrupts = pickle.loads(payload)
         else:
-            state, nxt, arrived_pairs, records = json.loads(payload)
+            state, nxt, arrived_pairs, records, plain = json.loads(payload)
             arrived = {int(k): tuple(v) for k, v in arrived_pairs}
+            nxt = [t if type(t) is str else Send(t[0], t[1]) for t in nxt]
+            interrupts = tuple(Interrupt(*i) for i in plain)
         rec = tuple(_record_from_tuple(r) for r in records)
-        return Checkpoint(run_id, step, state, tuple(nxt), arrived, status, flow, rec)
+        return Checkpoint(run_id, step, state, tuple(nxt), arrived, status, flow, rec, tuple(interrupts))
 
     # -- Checkpointer protocol ----
     def save(self, checkpoint: Checkpoint) -> None:
@@ -219,6 +240,28 @@ class SQLiteCheckpointer:
 
     def records(self, run_id: str) -> list[StepRecord]:
         return [r for cp in self.history(run_id) for r in cp.records]
+
+    def put_write(self, run_id: str, step: int, task: int, write: TaskWrite) -> None:
+        """Commit one finished task at once (queued checkpoints first, so the write never outlives them)."""
+        payload = self._dumps([write.update, [_record_to_tuple(r) for r in write.records]], run_id)
+        self.flush()
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO writes VALUES (?, ?, ?, ?, ?)",
+                (run_id, step, task, write.node, payload),
+            )
+
+    def writes(self, run_id: str, step: int) -> dict[int, TaskWrite]:
+        self.flush()
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT task, node, payload FROM writes WHERE run_id = ? AND step = ?", (run_id, step)
+            ).fetchall()
+        out = {}
+        for task, node, payload in rows:
+            update, records = pickle.loads(payload) if self.serde == "pickle" else json.loads(payload)
+            out[int(task)] = TaskWrite(node, update, tuple(_record_from_tuple(r) for r in records))
+        return out
 
     def close(self) -> None:
         """Commit pending rows, checkpoint the WAL into the database file and close the connection."""
