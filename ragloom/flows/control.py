@@ -62,23 +62,23 @@ class NodeInterrupt(Exception):
 
 
 class Task:
-    """One node execution as ``interrupt``/``emit`` see it. ``node``/``step`` None: read from the run
-    (the fast path, where one Task object serves the whole run)."""
+    """One node execution as ``interrupt``/``emit`` see it (a task of a multi-task step). On the one-node
+    fast path the Run itself plays this part (same ``run``/``where``/``ident``/``calls``), reading the
+    node and step from its current record."""
 
     __slots__ = ("calls", "index", "node", "run", "step")
+    node: str
+    step: int
 
-    def __init__(self, run: Run, node: str | None = None, step: int | None = None, index: int = 0) -> None:
+    def __init__(self, run: Run, node: str, step: int, index: int = 0) -> None:
         self.run = run
         self.node = node
         self.step = step
         self.index = index
-        self.calls: dict[tuple[int, str], int] = {}
+        self.calls: dict[tuple[int, str], int] | None = None
 
     def where(self) -> tuple[str, int]:
-        if self.node is not None and self.step is not None:
-            return self.node, self.step
-        record = self.run.current
-        return (record.node if record is not None else "?"), self.run.step + 1
+        return self.node, self.step
 
     def ident(self) -> str:
         """Stable across re-runs of the same step: node, step, task index and the subflow prefix."""
@@ -86,18 +86,19 @@ class Task:
         return f"{self.run.prefix}{node}@{step}" + (f".{self.index}" if self.index else "")
 
 
-_TASK: contextvars.ContextVar[Task | None] = contextvars.ContextVar("ragloom_flow_task", default=None)
+_TASK: contextvars.ContextVar[Any] = contextvars.ContextVar("ragloom_flow_task", default=None)
 
 
 def current_task() -> Task | None:
-    return _TASK.get()
+    """The running task (a Task, or the Run on the one-node fast path), None outside a flow node."""
+    return _TASK.get()  # type: ignore[no-any-return]
 
 
-def set_task(task: Task | None) -> contextvars.Token[Task | None]:
+def set_task(task: Any) -> contextvars.Token[Any]:
     return _TASK.set(task)
 
 
-def reset_task(token: contextvars.Token[Task | None]) -> None:
+def reset_task(token: contextvars.Token[Any]) -> None:
     _TASK.reset(token)
 
 
@@ -112,6 +113,8 @@ def interrupt(value: Any = None) -> Any:
         raise FlowError("interrupt() was called outside a running flow node")
     node, step = task.where()
     key = (step, node)
+    if task.calls is None:
+        task.calls = {}
     k = task.calls.get(key, 0)
     task.calls[key] = k + 1
     ident = task.ident() + (f"#{k}" if k else "")

@@ -60,11 +60,13 @@ class CNode:
     joins: tuple[int, ...] = ()
     routers: tuple[tuple[Any, dict[str, str]], ...] = ()
     plain: bool = False  # sync function, no context/timeout/subflow: called directly (the hot path)
+    fast: bool = False  # plain, and no retries or cache either: one call, no attempt loop
 
     def __post_init__(self) -> None:
         self.plain = not (
             self.is_async or self.subflow or self.timeout is not None or self.takes_context or self.cache_ttl
         )
+        self.fast = self.plain and not self.retries and self.cache_key is None
 
 
 NO_ARG: Any = object()  # the task's input is the state (not a Send's own argument)
@@ -246,6 +248,29 @@ def _call_any_sync(fn: Any, args: tuple[Any, ...]) -> Any:
     if out is not None and not isinstance(out, dict) and inspect.isawaitable(out):
         out = run_coroutine_sync(out)
     return out
+
+
+def execute_fast(run: Run, cn: CNode) -> tuple[Any, list[StepRecord]]:
+    """``execute_sync`` for a ``cn.fast`` node alone in its step, under the run's shared usage sink."""
+    view = run.schema.view(run.state)
+    record = StepRecord(cn.name, run.step + 1)
+    run.current = record
+    anchor, perf = run.anchor, time.perf_counter
+    record.start = anchor + perf()
+    try:
+        update = cn.fn(view)
+        if update is not None and type(update) is not dict and inspect.isawaitable(update):
+            update = run_coroutine_sync(update)
+    except Exception as e:
+        if type(e) is NodeInterrupt:
+            raise
+        record.end = anchor + perf()
+        record.error = _error_text(e, cn)
+        raise _failure(run, cn, e, 1, [record]) from e
+    record.end = anchor + perf()
+    if update:
+        record.changed = tuple(update)
+    return update, [record]
 
 
 def execute_sync(

@@ -19,12 +19,12 @@ from ragloom.core.errors import (
     StateUpdateError,
     StepLimitError,
 )
-from ragloom.core.usage import usage_sink
+from ragloom.core.usage import pop_sink, push_sink, usage_sink
 from ragloom.flows.builder import END
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
-from ragloom.flows.control import Interrupt, NodeInterrupt, Send, Task, reset_task, set_task
+from ragloom.flows.control import _TASK, Interrupt, NodeInterrupt, Send, Task, reset_task, set_task
 from ragloom.flows.events import StreamEvent
-from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_async, execute_sync
+from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_async, execute_fast, execute_sync
 from ragloom.flows.tasks import run_tasks_async, run_tasks_sync, task_list
 from ragloom.flows.trace import RunResult, StepEvent, StepRecord, Trace
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 Results = list[tuple[CNode, Any, list[StepRecord]]]
 _NO_ARRIVALS: dict[int, tuple[str, ...]] = {}  # shared, never mutated
+_NO_VALUES: dict[str, Any] = {}  # shared, never mutated (resume_run assigns a new dict)
+_NO_WRITES: dict[int, Any] = {}  # shared, never mutated
 
 
 class Run:
@@ -68,13 +70,27 @@ class Run:
         self.current: StepRecord | None = None  # charged by on_usage in one-node steps
         self.next: list[Any] = []  # node names, and Send objects when ``sends``
         self.sends = False
-        self.node_sends: list[Send] = []  # Sends returned by nodes of the current step
+        self.node_sends: list[Send] | None = None  # Sends of the current step (from nodes and routers)
         self.root: Run = self  # the top-level run (a subflow's run points to its parent's root)
         self.prefix = ""  # "parent-task-id/" for a subflow's run: namespaces interrupt ids and events
-        self.resume_values: dict[str, Any] = {}  # interrupt id -> value given to resume()
-        self.writes: dict[int, TaskWrite] = {}  # finished tasks of the step being resumed
+        self.resume_values: dict[str, Any] = _NO_VALUES  # interrupt id -> value given to resume()
+        self.writes: dict[int, TaskWrite] = _NO_WRITES  # finished tasks of the step being resumed
         self.emit: Callable[[StreamEvent], None] | None = None  # stream(mode=...) consumer
-        self.task = Task(self)  # the fast path's interrupt()/emit() scope, one per run
+        self.calls: dict[tuple[int, str], int] | None = None  # interrupt() calls, when this run is the scope
+        self.paused: RunResult | None = None  # set when an interrupt() paused the current step
+
+    # -- the fast path's interrupt()/emit() scope: the run itself stands for its one-node steps' task ----
+    @property
+    def run(self) -> Run:
+        return self
+
+    def where(self) -> tuple[str, int]:
+        record = self.current
+        return (record.node if record is not None else "?"), self.step + 1
+
+    def ident(self) -> str:
+        node, step = self.where()
+        return f"{self.prefix}{node}@{step}"
 
     def on_usage(self, usage: Any, model: str = "") -> None:
         """The run-wide usage listener: charges the record of the node running alone in this step."""
@@ -122,7 +138,8 @@ class Run:
         sends = [update] if isinstance(update, Send) else update if isinstance(update, list) else None
         if not sends or not all(isinstance(s, Send) for s in sends):
             return False
-        self.node_sends.extend(sends)
+        for send in sends:
+            self._add_send(send)
         return True
 
     def _reduce(self, node: str, spec: Any, value: Any) -> Any:
@@ -158,18 +175,20 @@ class Run:
         for cn in ran:
             for target in cn.succ:
                 nxt[target] = None
-            for index in cn.joins:
-                sources, target = self.flow.joins[index]
-                got = self.arrived.setdefault(index, set())
-                got.add(cn.name)
-                if got >= sources:
-                    del self.arrived[index]
-                    nxt[target] = None
+            if cn.joins:
+                self._arrive(cn, nxt)
             if cn.routers:
-                view = self._routes(cn, view, nxt)
+                if view is None:
+                    view = self.schema.view(self.state)
+                for router, targets in cn.routers:
+                    for target in self._route(cn.name, router, targets, view):
+                        if type(target) is str:
+                            nxt[target] = None
+                        else:
+                            self._add_send(target)
         reached_end = nxt.pop(END, False) is None
         if self.node_sends:  # from routers and from nodes that returned Sends
-            sends, self.node_sends = self.node_sends, []
+            sends, self.node_sends = self.node_sends, None
             self.sends = True
             return [*nxt, *self._checked_sends(sends)]
         self.sends = False
@@ -177,16 +196,20 @@ class Run:
             raise FlowError(self._stalled_joins())
         return list(nxt)
 
-    def _routes(self, cn: CNode, view: Any, nxt: dict[str, None]) -> Any:
-        if view is None:
-            view = self.schema.view(self.state)
-        for router, targets in cn.routers:
-            for target in self._route(cn.name, router, targets, view):
-                if type(target) is str:
-                    nxt[target] = None
-                else:
-                    self.node_sends.append(target)
-        return view
+    def _arrive(self, cn: CNode, nxt: dict[str, None]) -> None:
+        """``cn`` ran: mark it at each join it feeds; a join whose sources all arrived runs next."""
+        for index in cn.joins:
+            sources, target = self.flow.joins[index]
+            got = self.arrived.setdefault(index, set())
+            got.add(cn.name)
+            if got >= sources:
+                del self.arrived[index]
+                nxt[target] = None
+
+    def _add_send(self, send: Send) -> None:
+        if self.node_sends is None:
+            self.node_sends = []
+        self.node_sends.append(send)
 
     def _checked_sends(self, sends: list[Send]) -> list[Send]:
         for send in sends:
@@ -352,7 +375,7 @@ def _after_step(run: Run, results: Results, ran: list[CNode]) -> None:
     run.step += 1
     run.next = run.plan(ran)
     if run.writes:
-        run.writes = {}
+        run.writes = _NO_WRITES
     if run.checkpointer is not None:
         run.save("running" if run.next else "done", tuple(step_records))
     if run.emit is not None:
@@ -371,17 +394,20 @@ def stream_step(run: Run, results: Results) -> None:
     emit(StreamEvent("values", dict(run.state), "", run.step, ns))
 
 
-def _step_sync(run: Run, ran: list[CNode], args: list[Any] | None) -> Results | RunResult:
+def _step_sync(run: Run, ran: list[CNode], args: list[Any] | None) -> Results | None:
+    """One step; None when an ``interrupt()`` paused it (``run.paused`` holds the result)."""
     try:
         if args is None and len(ran) == 1 and not ran[0].is_async:
-            update, records = execute_sync(run, ran[0], shared_sink=True)
-            results: Results = [(ran[0], update, records)]
+            cn = ran[0]
+            update, records = execute_fast(run, cn) if cn.fast else execute_sync(run, cn, shared_sink=True)
+            results: Results = [(cn, update, records)]
         else:
             run.current = None
             results = run_tasks_sync(run, ran, args)
         _after_step(run, results, ran)
     except NodeInterrupt as e:
-        return run.pause(e.interrupts)
+        run.paused = run.pause(e.interrupts)
+        return None
     except Exception as e:
         run.fail(e, getattr(e, "records", []))
         raise
@@ -403,37 +429,26 @@ def _stop_after(run: Run, ran: list[CNode]) -> RunResult | None:
 
 
 def drive_sync(run: Run, events: bool, resumed: bool = False) -> Generator[StepEvent, None, RunResult]:
-    """The sync step loop; yields StepEvents only when ``events``.
-
-    Without events (invoke) the whole loop runs inside one ``next()``, so one usage sink opened around it
-    (``run_sync``) serves every step; with events a sink is opened per step, never across a ``yield``.
-    """
-    stops, limit, after = run.flow.interrupt_before, run.flow.max_steps, run.flow.interrupt_after
+    """The sync step loop with StepEvents (``stream``): a sink and the task scope are opened per step, never
+    across a ``yield``. ``run_sync`` is the same loop without events."""
+    nodes, after = run.flow.cnodes, run.flow.interrupt_after
     skip = resumed
     try:
         while run.next:
-            if stops:
-                stop = run.interrupt(skip)
-                if stop is not None:
-                    run.save("interrupted")
-                    return run.result("interrupted", stop)
-                skip = False
-            if limit is not None and run.step >= limit:
-                run.check_limit()
-            ran, args = task_list(run)
-            if events:
-                token = set_task(run.task)
-                try:
-                    with usage_sink(run.on_usage):
-                        results = _step_sync(run, ran, args)
-                finally:
-                    reset_task(token)
-            else:
-                results = _step_sync(run, ran, args)
-            if isinstance(results, RunResult):
-                return results
-            if events:
-                yield from run.events(results)
+            stop = _before_step(run, skip)
+            if stop is not None:
+                return stop
+            skip = False
+            ran, args = task_list(run) if run.sends else ([nodes[name] for name in run.next], None)
+            token = set_task(run)
+            try:
+                with usage_sink(run.on_usage):
+                    results = _step_sync(run, ran, args)
+            finally:
+                reset_task(token)
+            if results is None:
+                return run.paused  # type: ignore[return-value]
+            yield from run.events(results)
             if after and (stopped := _stop_after(run, ran)) is not None:
                 return stopped
     finally:
@@ -441,18 +456,45 @@ def drive_sync(run: Run, events: bool, resumed: bool = False) -> Generator[StepE
     return run.result()
 
 
+def _before_step(run: Run, skip: bool) -> RunResult | None:
+    """``interrupt_before`` and the step limit, checked before each step."""
+    if run.flow.interrupt_before:
+        stop = run.interrupt(skip)
+        if stop is not None:
+            run.save("interrupted")
+            return run.result("interrupted", stop)
+    if run.flow.max_steps is not None and run.step >= run.flow.max_steps:
+        run.check_limit()
+    return None
+
+
 def run_sync(run: Run, resumed: bool = False) -> RunResult:
-    """Run to the end without events (the fast path of ``invoke``)."""
-    gen = drive_sync(run, events=False, resumed=resumed)
-    token = set_task(run.task)
+    """Run to the end without events (the fast path of ``invoke``): one usage sink and one task scope (the
+    run itself) serve every step; the loop is a plain function, not a generator."""
+    nodes, stops, limit = run.flow.cnodes, run.flow.interrupt_before, run.flow.max_steps
+    after = run.flow.interrupt_after
+    skip = resumed
+    task_token, sink_token = _TASK.set(run), push_sink(run.on_usage)
     try:
-        with usage_sink(run.on_usage):
-            while True:
-                next(gen)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        while run.next:
+            if stops or (limit is not None and run.step >= limit):
+                stop = _before_step(run, skip)
+                if stop is not None:
+                    return stop
+            skip = False
+            if run.sends:
+                ran, args = task_list(run)
+            else:
+                ran, args = [nodes[name] for name in run.next], None
+            if _step_sync(run, ran, args) is None:
+                return run.paused  # type: ignore[return-value]
+            if after and (stopped := _stop_after(run, ran)) is not None:
+                return stopped
     finally:
-        reset_task(token)
+        run.close()
+        pop_sink(sink_token)
+        _TASK.reset(task_token)
+    return run.result()
 
 
 async def _step_async(run: Run, ran: list[CNode], args: list[Any] | None) -> Results | RunResult:

@@ -6,6 +6,7 @@ Kept apart from CompiledFlow so that the compiled object stays a small immutable
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ def start_run(
     if thread_id is not None:
         return _continue_thread(flow, values, context, thread_id)
     fresh = run_id is None  # a new uuid cannot collide: skip the look-up (one query per run saved)
-    run_id = run_id or uuid.uuid4().hex
+    run_id = run_id or os.urandom(16).hex()  # as random as uuid4().hex, several times cheaper
     checkpointer = flow.checkpointer
     if not fresh and checkpointer is not None and checkpointer.latest(run_id) is not None:
         raise FlowError(
