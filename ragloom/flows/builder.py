@@ -163,6 +163,9 @@ class Flow:
         self.nodes: dict[str, NodeSpec] = {}
         self.edges: list[EdgeSpec] = []
         self.routers: list[RouterSpec] = []
+        #: compile()'s defaults (YAML ``interrupt_before:``/``interrupt_after:``)
+        self.interrupt_before: tuple[str, ...] = ()
+        self.interrupt_after: tuple[str, ...] = ()
 
     def add_node(
         self,
@@ -279,8 +282,8 @@ class Flow:
         return CompiledFlow(
             self,
             checkpointer=checkpointer,
-            interrupt_before=tuple(interrupt_before),
-            interrupt_after=tuple(interrupt_after),
+            interrupt_before=tuple(interrupt_before) or self.interrupt_before,
+            interrupt_after=tuple(interrupt_after) or self.interrupt_after,
             cache=cache,
         )
 

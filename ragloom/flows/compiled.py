@@ -12,13 +12,14 @@ from types import MappingProxyType
 from typing import Any
 
 from ragloom.core.errors import FlowError
+from ragloom.flows.async_runner import drive_async
 from ragloom.flows.batch import arun_batch, run_batch
 from ragloom.flows.builder import START, Flow
 from ragloom.flows.checkpoint import Checkpoint, Checkpointer, InMemoryCheckpointer
 from ragloom.flows.control import current_task
 from ragloom.flows.node_exec import CNode, SubflowUpdate
 from ragloom.flows.reducers import delta, is_delta
-from ragloom.flows.runner import Run, drive_async, drive_sync, run_sync
+from ragloom.flows.runner import Run, drive_sync, run_sync
 from ragloom.flows.sessions import UNSET, fork_run, resume_run, start_run
 from ragloom.flows.state import StateSchema
 from ragloom.flows.streaming import stream_run
@@ -31,6 +32,7 @@ def _snapshot(flow: Flow) -> Flow:
     copy.nodes = dict(flow.nodes)
     copy.edges = list(flow.edges)
     copy.routers = list(flow.routers)
+    copy.interrupt_before, copy.interrupt_after = flow.interrupt_before, flow.interrupt_after
     return copy
 
 

@@ -8,7 +8,7 @@ stays a plain dict; one checkpoint write per step when a checkpointer is configu
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +22,10 @@ from ragloom.core.errors import (
 from ragloom.core.usage import pop_sink, push_sink, usage_sink
 from ragloom.flows.builder import END
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
-from ragloom.flows.control import _TASK, Interrupt, NodeInterrupt, Send, Task, reset_task, set_task
+from ragloom.flows.control import _TASK, Interrupt, NodeInterrupt, Send, reset_task, set_task
 from ragloom.flows.events import StreamEvent
-from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_async, execute_fast, execute_sync
-from ragloom.flows.tasks import run_tasks_async, run_tasks_sync, task_list
+from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_fast, execute_sync
+from ragloom.flows.tasks import run_tasks_sync, task_list
 from ragloom.flows.trace import RunResult, StepEvent, StepRecord, Trace
 
 if TYPE_CHECKING:
@@ -495,54 +495,3 @@ def run_sync(run: Run, resumed: bool = False) -> RunResult:
         pop_sink(sink_token)
         _TASK.reset(task_token)
     return run.result()
-
-
-async def _step_async(run: Run, ran: list[CNode], args: list[Any] | None) -> Results | RunResult:
-    try:
-        if len(ran) == 1 and args is None:
-            token = set_task(Task(run, ran[0].name, run.step + 1))
-            try:
-                update, records = await execute_async(run, ran[0])
-            finally:
-                reset_task(token)
-            results: Results = [(ran[0], update, records)]
-        else:
-            results = await run_tasks_async(run, ran, args)
-        _after_step(run, results, ran)
-    except NodeInterrupt as e:
-        return run.pause(e.interrupts)
-    except Exception as e:
-        run.fail(e, getattr(e, "records", []))
-        raise
-    return results
-
-
-async def drive_async(run: Run, resumed: bool = False) -> AsyncIterator[StepEvent | RunResult]:
-    """The async step loop; yields StepEvents and, last, the RunResult."""
-    skip = resumed
-    try:
-        while run.next:
-            stop = run.interrupt(skip)
-            if stop is not None:
-                run.save("interrupted")
-                run.close()
-                yield run.result("interrupted", stop)
-                return
-            skip = False
-            run.check_limit()
-            ran, args = task_list(run)
-            results = await _step_async(run, ran, args)
-            if isinstance(results, RunResult):
-                run.close()
-                yield results
-                return
-            for event in run.events(results):
-                yield event
-            stopped = _stop_after(run, ran)
-            if stopped is not None:
-                run.close()
-                yield stopped
-                return
-    finally:
-        run.close()
-    yield run.result()
