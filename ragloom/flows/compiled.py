@@ -22,7 +22,7 @@ from ragloom.flows.reducers import delta, is_delta
 from ragloom.flows.runner import Run, drive_sync, run_sync
 from ragloom.flows.sessions import UNSET, fork_run, resume_run, start_run
 from ragloom.flows.state import StateSchema
-from ragloom.flows.streaming import stream_run
+from ragloom.flows.streaming import astream_run, stream_run
 from ragloom.flows.trace import RunResult, StepEvent, StepRecord
 from ragloom.flows.validate import validate
 
@@ -251,9 +251,21 @@ class CompiledFlow:
         return await _afinish(drive_async(start_run(self, values, context, run_id, thread_id)))
 
     async def astream(
-        self, values: Any, context: Mapping[str, Any] | None = None, run_id: str | None = None
-    ) -> AsyncIterator[StepEvent]:
-        async for item in drive_async(start_run(self, values, context, run_id)):
+        self,
+        values: Any,
+        context: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        *,
+        mode: str | Sequence[str] | None = None,
+        thread_id: str | None = None,
+    ) -> AsyncIterator[Any]:
+        """Async ``stream``: StepEvents, or with ``mode`` StreamEvents (the run goes to a worker thread)."""
+        run = start_run(self, values, context, run_id, thread_id)
+        if mode is not None:
+            async for event in astream_run(run, mode):
+                yield event
+            return
+        async for item in drive_async(run):
             if isinstance(item, StepEvent):
                 yield item
 

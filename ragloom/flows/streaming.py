@@ -9,10 +9,11 @@ the node that made the call.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ragloom.core.errors import ConfigError
@@ -28,7 +29,7 @@ _END: Any = object()
 
 
 def _modes(mode: str | Sequence[str]) -> frozenset[str]:
-    modes = [mode] if isinstance(mode, str) else list(mode)
+    modes = [mode] if isinstance(mode, str) else [m for m in mode if m != "interrupt"]
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise ConfigError(
@@ -80,3 +81,38 @@ def stream_run(run: Run, mode: str | Sequence[str], resumed: bool = False) -> It
         yield item
     if "error" in outcome:
         raise outcome["error"]
+
+
+async def astream_run(
+    run: Run, mode: str | Sequence[str], resumed: bool = False
+) -> AsyncIterator[StreamEvent]:
+    """``stream_run`` for async consumers (an SSE endpoint): the run still goes to a worker thread; events
+    come back through an asyncio queue, so the event loop is never blocked."""
+    wanted = _modes(mode)  # a bad mode fails here, in the caller
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Any] = asyncio.Queue()
+
+    def work() -> None:
+        try:
+            for event in stream_run(run, sorted(wanted), resumed):
+                loop.call_soon_threadsafe(events.put_nowait, event)
+            loop.call_soon_threadsafe(events.put_nowait, _END)
+        except BaseException as e:  # re-raised in the consumer
+            loop.call_soon_threadsafe(events.put_nowait, _Failed(e))
+
+    ctx = contextvars.copy_context()
+    threading.Thread(
+        target=ctx.run, args=(work,), daemon=True, name=f"ragloom-astream-{run.run_id[:8]}"
+    ).start()
+    while True:
+        item = await events.get()
+        if item is _END:
+            return
+        if isinstance(item, _Failed):
+            raise item.error
+        yield item
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error

@@ -514,3 +514,22 @@ def test_parallel_step_writes_are_stored_per_task() -> None:
     writes = checkpointer.writes(paused.run_id, 1)
     assert sorted(w.node for w in writes.values()) == ["worker"]
     assert threading.active_count() >= 1
+
+
+def test_astream_modes_for_async_consumers() -> None:
+    flow = Flow(S, name="astream")
+    flow.add_node("a", lambda s: (emit("tick"), {"log": ["a"]})[1])
+    flow.add_node(logger("b"))
+    flow.add_edge(START, "a")
+    flow.add_edge("a", "b")
+    flow.add_edge("b", END)
+    compiled = flow.compile()
+
+    async def collect() -> list:
+        return [(e.mode, e.node, e.data) async for e in compiled.astream({}, mode=["custom", "updates"])]
+
+    assert asyncio.run(collect()) == [
+        ("custom", "a", "tick"),
+        ("updates", "a", {"a": {"log": ["a"]}}),
+        ("updates", "b", {"b": {"log": ["b"]}}),
+    ]
