@@ -20,7 +20,7 @@ from ragloom.flows.control import current_task
 from ragloom.flows.node_exec import CNode, SubflowUpdate
 from ragloom.flows.reducers import delta, is_delta
 from ragloom.flows.runner import Run, drive_sync, run_sync
-from ragloom.flows.sessions import UNSET, fork_run, resume_run, start_run
+from ragloom.flows.sessions import UNSET, fork_run, resume_run, start_run, sub_run
 from ragloom.flows.state import StateSchema
 from ragloom.flows.streaming import astream_run, stream_run
 from ragloom.flows.trace import RunResult, StepEvent, StepRecord
@@ -292,13 +292,19 @@ class CompiledFlow:
             inputs = {
                 child: parent_state[parent] for parent, child in input_map.items() if parent in parent_state
             }
-        run = Run(self, run_id, resources, self.schema.initial(inputs))
         parent = current_task()
-        if parent is not None:
-            run.root = parent.run.root
-            run.emit = run.root.emit
-            run.prefix = parent.ident() + "/"
-        run.next = run.plan([self.cnodes[START]])
+        root = parent.run.root if parent is not None else None
+        if root is not None and root.checkpointer is not None:
+            # checkpointed under the parent's run: an interrupted or crashed subflow continues where it
+            # stopped when its node runs again, instead of starting over
+            prefix = parent.ident() + "/"  # type: ignore[union-attr]
+            run = sub_run(self, f"{root.run_id}/{prefix.rstrip('/')}", resources, inputs, root.checkpointer)
+        else:
+            run = Run(self, run_id, resources, self.schema.initial(inputs))
+            run.next = run.plan([self.cnodes[START]])
+            prefix = parent.ident() + "/" if parent is not None else ""
+        if root is not None:
+            run.root, run.emit, run.prefix = root, root.emit, prefix
         return run, inputs
 
     @staticmethod
@@ -332,7 +338,7 @@ class CompiledFlow:
         cn: CNode | None = None,
     ) -> tuple[SubflowUpdate, list[StepRecord]]:
         run, inputs = self._sub_run(parent_state, resources, run_id, cn)
-        run_sync(run)
+        run_sync(run, resumed=True)
         return self._sub_update(run, inputs, parent_keys, cn), run.trace.records
 
     async def _arun_as_node(
@@ -344,7 +350,7 @@ class CompiledFlow:
         cn: CNode | None = None,
     ) -> tuple[SubflowUpdate, list[StepRecord]]:
         run, inputs = self._sub_run(parent_state, resources, run_id, cn)
-        await _afinish(drive_async(run))
+        await _afinish(drive_async(run, resumed=True))
         return self._sub_update(run, inputs, parent_keys, cn), run.trace.records
 
     # -- display ----

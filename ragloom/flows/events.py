@@ -46,3 +46,15 @@ def jsonable(value: Any) -> Any:
     if callable(dump):
         return jsonable(dump())
     return repr(value)
+
+
+def stream_step(run: Any, results: list[tuple[Any, Any, list[Any]]]) -> None:
+    """Emit the step's ``updates``, ``events`` and ``values`` stream events (only when someone streams)."""
+    emit, ns = run.root.emit, run.prefix.rstrip("/")
+    if emit is None:
+        return
+    for cn, update, records in results:
+        emit(StreamEvent("updates", {cn.name: update}, cn.name, run.step, ns))
+        for record in records:
+            emit(StreamEvent("events", record.to_dict(), cn.name, run.step, ns))
+    emit(StreamEvent("values", dict(run.state), "", run.step, ns))

@@ -23,7 +23,7 @@ from ragloom.core.usage import pop_sink, push_sink, usage_sink
 from ragloom.flows.builder import END
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
 from ragloom.flows.control import _TASK, Interrupt, NodeInterrupt, Send, reset_task, set_task
-from ragloom.flows.events import StreamEvent
+from ragloom.flows.events import StreamEvent, stream_step
 from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_fast, execute_sync
 from ragloom.flows.tasks import run_tasks_sync, task_list
 from ragloom.flows.trace import RunResult, StepEvent, StepRecord, Trace
@@ -306,7 +306,9 @@ class Run:
     def pause(self, interrupts: list[Interrupt]) -> RunResult:
         """An ``interrupt()`` stopped this step: checkpoint it as interrupted (finished tasks are stored as
         task writes already) and return the paused result. A subflow passes the interrupt to its parent."""
-        if self.root is not self:
+        if self.root is not self:  # a subflow: keep its progress (when checkpointed), let the parent pause
+            if self.checkpointer is not None:
+                self.save("interrupted", interrupts=tuple(interrupts))
             raise NodeInterrupt(interrupts)
         if self.checkpointer is None:
             raise FlowError(
@@ -380,18 +382,6 @@ def _after_step(run: Run, results: Results, ran: list[CNode]) -> None:
         run.save("running" if run.next else "done", tuple(step_records))
     if run.emit is not None:
         stream_step(run, results)
-
-
-def stream_step(run: Run, results: Results) -> None:
-    """Emit the step's ``updates``, ``events`` and ``values`` stream events (only when someone streams)."""
-    emit, ns = run.root.emit, run.prefix.rstrip("/")
-    if emit is None:
-        return
-    for cn, update, records in results:
-        emit(StreamEvent("updates", {cn.name: update}, cn.name, run.step, ns))
-        for record in records:
-            emit(StreamEvent("events", record.to_dict(), cn.name, run.step, ns))
-    emit(StreamEvent("values", dict(run.state), "", run.step, ns))
 
 
 def _step_sync(run: Run, ran: list[CNode], args: list[Any] | None) -> Results | None:

@@ -171,3 +171,32 @@ def fork_run(
         run.save("running" if run.next else "done", interrupts=base.interrupts)
     checkpointer.flush()
     return new_id
+
+
+def sub_run(
+    flow: CompiledFlow, sub_id: str, resources: Any, inputs: dict[str, Any], checkpointer: Checkpointer
+) -> Run:
+    """A subflow's run checkpointed as ``sub_id`` under its parent's run: continued from its last checkpoint
+    when there is one (the parent's node ran it before and was interrupted or killed), else started."""
+    last = checkpointer.latest(sub_id)
+    if last is None:
+        run = Run(flow, sub_id, resources, flow.schema.initial(inputs), checkpointer=checkpointer)
+        run.next = run.plan([flow.cnodes[START]])
+        run.save("running" if run.next else "done")
+        return run
+    run = Run(
+        flow,
+        sub_id,
+        resources,
+        dict(last.state),
+        step=last.step,
+        arrived={k: set(v) for k, v in last.arrived.items()},
+        records=checkpointer.records(sub_id),
+        checkpointer=checkpointer,
+    )
+    run.next = list(last.next)
+    run.sends = any(type(t) is not str for t in run.next)
+    run.step_records = last.records
+    if last.status != "done" and len(run.next) > 1:
+        run.writes = checkpointer.writes(sub_id, last.step)
+    return run

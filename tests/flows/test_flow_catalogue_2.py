@@ -195,8 +195,14 @@ def test_interrupt_inside_a_subflow_is_namespaced_and_resumable() -> None:
     class Inner(TypedDict, total=False):
         log: Annotated[list[str], append]
 
+    prepared = Counter[str]()
+
+    def prep(state: Inner) -> dict:
+        prepared["prep"] += 1
+        return {"log": ["prep"]}
+
     inner = Flow(Inner, name="inner")
-    inner.add_node("prep", lambda s: {"log": ["prep"]})
+    inner.add_node("prep", prep)
     inner.add_node("ask", lambda s: {"log": [f"ask:{interrupt('sure?')}"]})
     inner.add_edge(START, "prep")
     inner.add_edge("prep", "ask")
@@ -216,6 +222,7 @@ def test_interrupt_inside_a_subflow_is_namespaced_and_resumable() -> None:
     done = compiled.resume(paused.run_id, value="yes")
     assert done.state.log == ["a", "prep", "ask:yes", "z"]
     assert done.trace.steps == [["a"], ["sub"], ["z"]]
+    assert prepared["prep"] == 1  # the subflow continued from its own checkpoint, not from its start
 
 
 def test_interrupt_per_send_instance() -> None:
