@@ -8,6 +8,14 @@ Task writes: while a step with several tasks runs, each finished task's update i
 (``put_write``), keyed by the run, the step the tasks started from and the task's index in ``next``. A run
 resumed from that step (after a crash, or after an ``interrupt()`` in one parallel branch) reuses them
 (``writes``) and runs only the tasks without one.
+
+For implementers (e.g. a PostgreSQL checkpointer): the runner calls ``save`` once per step (and again for the
+same step when it pauses or an update is applied), ``put_write`` from worker threads while a multi-task step
+runs, ``flush`` when a run returns or fails, and ``latest``/``history``/``records``/``writes`` only when a run
+starts, resumes or forks. A subflow run under a checkpointed run is stored as its own run, with the id
+``"<parent run id>/<parent task id>"`` (e.g. ``"abc/review@3"``): prune those with their parent. ``next`` may
+hold ``Send`` objects and ``interrupts`` ``Interrupt`` objects (both small frozen dataclasses) that the
+payload encoding must round-trip. Conformance: tests/flows/test_flow_checkpoint.py runs every checkpointer.
 """
 
 from __future__ import annotations
