@@ -5,11 +5,12 @@ small append to the WAL (no fsync per commit); an OS crash may lose the last ste
 The payload is pickled by default (any Python state); ``serde="json"`` stores JSON for JSON-able states
 (readable by other tools; never unpickle a checkpoint file you did not write).
 
-``durability="step"`` (default) commits each step before the next one starts: a killed process never
-re-runs a completed step. ``durability="async"`` hands rows to a writer thread that commits whatever has
-queued up in one transaction (LangGraph's default mode works the same way): several times cheaper per step,
-still one row per step, flushed before a run returns; a process killed mid-run may lose its last few steps
-(they are re-run on resume).
+``durability="step"`` (default) makes each step durable before the next one starts: a killed process never
+re-runs a completed step. The row goes to a step log with one ``write`` (ragloom/flows/step_log.py) and the
+log is folded into the table in batches, so a step costs a file append instead of an SQLite commit.
+``durability="async"`` keeps rows in memory and commits them in one transaction once the oldest is 2 ms old
+(or 256 have queued up), and before a run returns (LangGraph's default mode is similarly lazy): still one row
+per step; a process killed mid-run may lose its last few steps (they are re-run on resume).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import pickle
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from ragloom.flows.step_log import StepLog, other_logs
 from ragloom.flows.trace import StepRecord
 
 _FOLD_EVERY = 256  # durability="step": log records folded into the table per transaction
-_GROUP_S = 0.002  # durability="async": how long the writer gathers rows before a commit
+_GROUP_S = 0.002  # durability="async": rows older than this are committed with the next save
 _WAL_PAGES = 16000  # WAL pages (1 KiB) between checkpoints (the fsyncs of WAL mode)
 
 _SCHEMA = """
@@ -112,12 +114,9 @@ class SQLiteCheckpointer:
         self._log = StepLog(self.path) if durability == "step" and self.path != ":memory:" else None
         self._insert = "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?)"
         self._cursor = self._conn.cursor()  # reused: one INSERT per step is the hot path
-        self._queue: list[tuple[Any, ...]] = []  # rows waiting for the writer thread (durability="async")
-        self._writing = False
-        self._flushing = 0  # callers waiting in flush(): commit at once
+        self._queue: list[tuple[Any, ...]] = []  # durability="async": rows not committed yet
+        self._first = 0.0  # when the oldest queued row was saved (time.monotonic)
         self._writer_error: BaseException | None = None
-        self._wake = threading.Condition()
-        self._writer: threading.Thread | None = None
 
     # -- serialisation ----
     def _dumps(self, doc: Any, run_id: str) -> bytes:
@@ -173,46 +172,24 @@ class SQLiteCheckpointer:
                 if len(log.pending) >= _FOLD_EVERY:
                     self._fold()
             return
-        with self._wake:
+        with self._lock:
             self._raise_writer_error()
-            self._queue.append(row)
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write_loop, daemon=True, name="ragloom-checkpoints"
-                )
-                self._writer.start()
-            elif len(self._queue) == 1 and not self._writing:
-                self._wake.notify_all()
+            pending = self._queue
+            pending.append(row)
+            now = time.monotonic()
+            if len(pending) == 1:
+                self._first = now
+            elif len(pending) >= _FOLD_EVERY or now - self._first >= _GROUP_S:
+                self._commit_queue()
 
-    def _write_loop(self) -> None:
-        """Commit everything queued so far in one transaction, repeatedly (durability="async").
-
-        After waking it gathers rows for up to ``_GROUP_S`` (or until a flush asks for them), so that a
-        fast run commits a batch of steps at a time instead of ping-ponging with the runner per step.
-        """
-        while True:
-            with self._wake:
-                while not self._queue and not self._closed:
-                    self._wake.wait()
-                if not self._queue:
-                    return
-                if not self._flushing and not self._closed:
-                    self._wake.wait(_GROUP_S)
-                rows, self._queue = self._queue, []
-                self._writing = True
-            try:
-                with self._lock:
-                    self._conn.execute("BEGIN")
-                    self._cursor.executemany(self._insert, rows)
-                    self._conn.execute("COMMIT")
-            except BaseException as e:  # surfaced by the next save/flush
-                self._writer_error = e
-                with self._lock, contextlib.suppress(sqlite3.Error):
-                    if self._conn.in_transaction:  # an open transaction would lock out every later write
-                        self._conn.execute("ROLLBACK")
-            with self._wake:
-                self._writing = False
-                self._wake.notify_all()
+    def _commit_queue(self) -> None:
+        """durability="async": commit the queued rows in one transaction (caller holds ``_lock``). A failed
+        commit drops them (the run re-runs those steps on resume) and is raised by the next save/flush."""
+        rows, self._queue = self._queue, []
+        try:
+            self._commit_rows(rows)
+        except sqlite3.Error as e:
+            self._writer_error = e
 
     def _raise_writer_error(self) -> None:
         if self._writer_error is not None:
@@ -255,17 +232,11 @@ class SQLiteCheckpointer:
         if self._log is not None and self._log.pending:
             with self._lock:
                 self._fold()
-        if self._writer is None:
-            return
-        with self._wake:
-            self._flushing += 1
-            try:
-                self._wake.notify_all()
-                while self._queue or self._writing:
-                    self._wake.wait()
-            finally:
-                self._flushing -= 1
-            self._raise_writer_error()
+        if self.durability == "async":
+            with self._lock:
+                if self._queue:
+                    self._commit_queue()
+                self._raise_writer_error()
 
     def latest(self, run_id: str) -> Checkpoint | None:
         self.flush()
@@ -319,9 +290,7 @@ class SQLiteCheckpointer:
         if self._closed:  # idempotent, like file.close()
             return
         self.flush()
-        with self._wake:
-            self._closed = True
-            self._wake.notify_all()
+        self._closed = True
         with self._lock:
             if self._log is not None:
                 self._log.close()
