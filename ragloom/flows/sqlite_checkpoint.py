@@ -8,9 +8,10 @@ The payload is pickled by default (any Python state); ``serde="json"`` stores JS
 ``durability="step"`` (default) makes each step durable before the next one starts: a killed process never
 re-runs a completed step. The row goes to a step log with one ``write`` (ragloom/flows/step_log.py) and the
 log is folded into the table in batches, so a step costs a file append instead of an SQLite commit.
-``durability="async"`` keeps rows in memory and commits them in one transaction once the oldest is 2 ms old
-(or 256 have queued up), and before a run returns (LangGraph's default mode is similarly lazy): still one row
-per step; a process killed mid-run may lose its last few steps (they are re-run on resume).
+``durability="async"`` keeps rows in memory and commits them in one transaction at the first save after the
+oldest is 2 ms old (or 256 have queued up), and before a run returns (LangGraph's default mode is similarly
+lazy): still one row per step; a process killed mid-run may lose the steps since the last commit, including
+those before a long-running node (they are re-run on resume).
 """
 
 from __future__ import annotations
