@@ -142,10 +142,15 @@ class SQLiteCheckpointer:
         return self._dumps(doc, cp.run_id)
 
     def _decode(self, run_id: str, step: int, status: str, flow: str, payload: bytes) -> Checkpoint:
+        # files written before interrupts were stored hold 4 items: read them too
         if self.serde == "pickle":
-            state, nxt, arrived, records, interrupts = pickle.loads(payload)
+            doc = pickle.loads(payload)
+            state, nxt, arrived, records = doc[:4]
+            interrupts = doc[4] if len(doc) > 4 else ()
         else:
-            state, nxt, arrived_pairs, records, plain = json.loads(payload)
+            doc = json.loads(payload)
+            state, nxt, arrived_pairs, records = doc[:4]
+            plain = doc[4] if len(doc) > 4 else []
             arrived = {int(k): tuple(v) for k, v in arrived_pairs}
             nxt = [t if type(t) is str else Send(t[0], t[1]) for t in nxt]
             interrupts = tuple(Interrupt(*i) for i in plain)

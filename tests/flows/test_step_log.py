@@ -49,3 +49,19 @@ def test_a_live_checkpointers_unfolded_steps_are_visible_to_another(tmp_path: Pa
     assert got is not None and got.state == {"x": 1}
     first.close()
     second.close()
+
+
+def test_checkpoints_written_before_interrupts_were_stored_still_load(tmp_path: Path) -> None:
+    import json
+    import pickle
+    import sqlite3
+
+    for serde in ("pickle", "json"):
+        db = tmp_path / f"old-{serde}.sqlite"
+        SQLiteCheckpointer(db, serde=serde).close()  # creates the tables
+        doc = ({"x": 1}, ("n",), {}, [])
+        payload = pickle.dumps(doc) if serde == "pickle" else json.dumps([{"x": 1}, ["n"], [], []]).encode()
+        with sqlite3.connect(db) as conn:
+            conn.execute("INSERT INTO checkpoints VALUES ('old', 1, 'running', 'f', ?)", (payload,))
+        got = SQLiteCheckpointer(db, serde=serde).latest("old")
+        assert got is not None and (got.state, got.next, got.interrupts) == ({"x": 1}, ("n",), ())
