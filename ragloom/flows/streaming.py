@@ -3,8 +3,8 @@ updates, LLM tokens, custom events, node records, interrupts) comes back through
 consumer sees tokens while a node is still running.
 
 Tokens: a :func:`ragloom.core.streaming.token_sink` is open around the run, so any LLM call that streams
-into it (``llm.generate``, or ``LocalLLM.complete`` when a sink is open) becomes a ``tokens`` event naming
-the node that made the call.
+into it (``llm.generate``, and ``complete`` of LocalLLM and OpenAICompatibleLLM, which stream when a sink is
+open) becomes a ``tokens`` event naming the node that made the call.
 """
 
 from __future__ import annotations
