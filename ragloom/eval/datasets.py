@@ -24,7 +24,15 @@ from typing import Any, Literal
 from ragloom.core.errors import DatasetError
 from ragloom.core.types import Document
 
-__all__ = ["Dataset", "DatasetWarning", "GoldSpan", "SplitName", "indexable_documents", "load_dataset", "split_queries"]
+__all__ = [
+    "Dataset",
+    "DatasetWarning",
+    "GoldSpan",
+    "SplitName",
+    "indexable_documents",
+    "load_dataset",
+    "split_queries",
+]
 
 SplitName = Literal["dev", "test", "all"]
 

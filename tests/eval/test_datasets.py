@@ -90,7 +90,7 @@ def test_qrels_rows_naming_absent_documents_are_skipped_with_one_counting_warnin
 def test_a_document_set_without_corpus_loads_when_the_corpus_is_optional(tmp_path: Path) -> None:
     folder = _write_folder(tmp_path / "files-only")
     (folder / "corpus.jsonl").unlink()
-    with pytest.raises(DatasetError, match="corpus.jsonl: missing"):
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl: missing"):
         load_dataset(folder)
     ds = load_dataset(folder, corpus_optional=True)
     assert ds.corpus == {} and ds.qrels == {"q1": {"d1": 1}, "q2": {"d2": 2}}
