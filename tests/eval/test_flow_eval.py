@@ -18,20 +18,6 @@ from ragloom.eval.flow_eval import evaluate_flow
 from ragloom.eval.flow_resources import dataset_resources
 from ragloom.flows import END, START, Flow
 
-DOCS = [
-    ("d1", "Limits", "SQLite does not support joins containing more than 64 tables."),
-    ("d2", "WAL", "By default SQLite checkpoints the write-ahead log when it reaches 1000 pages."),
-    ("d3", "Affinity", "A column declared DATETIME gets NUMERIC affinity in an ordinary table."),
-    ("d4", "Markup", "A passage with <script>alert('x')</script> markup must show as text."),
-    ("d5", "Vacuum", "The VACUUM command rebuilds the database file, repacking it into minimal space."),
-    ("d6", "Rtree", "An R*Tree index is a special index designed for doing range queries."),
-]
-QUESTIONS = [
-    ("q1", "How many tables can a join contain at most?", "d1", "64"),
-    ("q2", "How large does the WAL get before a checkpoint?", "d2", "1000 pages"),
-    ("q3", "Which affinity does a DATETIME column get?", "d3", "NUMERIC"),
-    ("q4", "What does the VACUUM command do with the database file?", "d5", "rebuilds"),
-]
 FLOW = """
 name: tiny-qa
 max_steps: 10
@@ -54,23 +40,6 @@ edges:
 
 
 @pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    root = tmp_path / "tiny"
-    (root / "qrels").mkdir(parents=True)
-    corpus = [json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in DOCS]
-    (root / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
-    (root / "queries.jsonl").write_text(
-        "\n".join(json.dumps({"_id": q, "text": t}) for q, t, _, _ in QUESTIONS)
-    )
-    (root / "answers.jsonl").write_text(
-        "\n".join(json.dumps({"_id": q, "answers": [a]}) for q, *_, a in QUESTIONS)
-    )
-    rows = "".join(f"{q}\t{d}\t1\n" for q, _, d, _ in QUESTIONS)
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
-    return root
-
-
-@pytest.fixture
 def flow_file(tmp_path: Path) -> Path:
     path = tmp_path / "tiny_qa.yaml"
     path.write_text(FLOW)
@@ -82,7 +51,7 @@ def test_a_qa_flow_is_scored_on_answers_context_support_and_cost_per_node(
 ) -> None:
     dataset = load_dataset(tiny).limit(2)
     resources, facts = dataset_resources(dataset, tiny)
-    assert facts["index_chunks"] == len(DOCS) and "cold" in facts["index_cache"]
+    assert facts["index_chunks"] == 6 and "cold" in facts["index_cache"]
     out = tmp_path / "out"
     report = evaluate_flow(flow_file, dataset, resources, out_dir=out, concurrency=2)
     m = report.metrics
@@ -152,7 +121,7 @@ def test_failures_are_counted_listed_and_scored_as_empty_output(tiny: Path, tmp_
     assert report.failures == [
         {
             "id": "q4",
-            "question": QUESTIONS[3][1],
+            "question": dataset.queries["q4"],
             "error": "NodeExecutionError: " + report.failures[0]["error"][20:],
         }
     ]
@@ -202,3 +171,15 @@ EDGES = """edges:
 - {from: retrieve, to: select}
 - {from: select, to: END}
 """
+
+
+def test_the_graph_pipeline_is_evaluated_through_the_same_evaluator(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "graph.json"
+    args = ["eval", str(tiny), "--pipeline", "graph", "--json", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["pipeline"] == "graph" and data["n_queries"] == 4
+    assert data["metrics"]["R@5"] >= 0.75 and set(data["per_query"]) == {"q1", "q2", "q3", "q4"}
+    assert data["config"]["query_latency"].startswith("cold")
+    assert "cold" in data["config"]["embedding_cache"] or "warm" in data["config"]["embedding_cache"]
