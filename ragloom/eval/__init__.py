@@ -2,7 +2,8 @@
 
 Imports are lazy (``from ragloom.eval import evaluate`` loads only what it needs), so importing the package
 stays cheap. ``ragloom eval DATASET_DIR --pipeline NAME|FILE.yaml`` and
-``ragloom eval FLOW.yaml --dataset DIR`` are the command-line entry points; :func:`evaluate_flow` is the one evaluator behind both.
+``ragloom eval FLOW.yaml --dataset DIR`` are the command-line entry points; :func:`evaluate_flow` is the
+one evaluator behind both.
 """
 
 from __future__ import annotations
