@@ -62,13 +62,19 @@ def run_flow_eval(opts: FlowEvalOptions) -> None:
     if llm is not None:
         resources["llm"] = llm
     out = opts.out or default_out(opts.flow_file, opts.dataset)
+    concurrency = opts.concurrency
+    if opts.llm == "local" and opts.llm_base_url is None and concurrency > 1:
+        # the embedded model serialises its calls: running questions at once would only put queueing time
+        # into every node's latency, and finish no sooner
+        concurrency = 1
+        facts["concurrency_note"] = "the local LLM serialises calls: questions ran one at a time"
     report = evaluate_flow(
         opts.flow_file,
         dataset,
         resources,
         out_dir=out,
         resume=opts.resume,
-        concurrency=opts.concurrency,
+        concurrency=concurrency,
         progress=opts.progress,
         allow_imports=opts.allow_import,
         extra={"split": opts.split, "llm": _llm_name(opts), **facts},
