@@ -40,7 +40,7 @@ __all__ = [
 
 RETRIEVERS = ("bm25", "dense", "graph")
 RERANKERS = ("maxsim", "collaborative", "llm", "cross_encoder")
-FUSIONS = ("rrf", "weighted", "dbsf")
+FUSIONS = ("rrf", "weighted", "dbsf", "confidence")
 _PREFIXES = ("retrieval.rerank.", "retrieval.", "chunking.")
 
 
