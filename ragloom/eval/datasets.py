@@ -40,6 +40,7 @@ SplitName = Literal["dev", "test", "all"]
 class DatasetWarning(UserWarning):
     """Something in a dataset was skipped (e.g. qrels rows naming absent documents); the message counts it."""
 
+
 DEV_FRACTION = 0.3
 SPLIT_SEED = 0
 

@@ -64,7 +64,7 @@ def _nodes_table(nodes: dict[str, dict[str, float]]) -> str:
     rows = []
     for name, n in nodes.items():
         rows.append(
-            f'<tr><td>{_e(name)}</td>'
+            f"<tr><td>{_e(name)}</td>"
             f'<td class="num">{n["ms_p50"]:.1f}</td><td>{_bar(n["ms_p50"] / top_ms)}</td>'
             f'<td class="num">{n["ms_p95"]:.1f}</td><td>{_bar(n["ms_p95"] / top_ms)}</td>'
             f'<td class="num">{n["tokens_mean"]:.0f}</td><td>{_bar(n["tokens_mean"] / top_tok, "warm")}</td>'
