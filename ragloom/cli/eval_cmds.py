@@ -119,11 +119,15 @@ def _eval_pipeline(
     from ragloom.eval.harness import evaluate
     from ragloom.eval.pipelines import pipeline_spec
 
-    dataset = load_dataset(folder, qrels_split=qrels).split(split).limit(limit)  # type: ignore[arg-type]
+    full = load_dataset(folder, qrels_split=qrels)
+    dataset = full.split(split).limit(limit)  # type: ignore[arg-type]
     spec = pipeline_spec(pipeline)
     query_embedder = _cold_embedder() if cold and _uses_dense(spec) else None
     built = build_pipeline(spec, query_embedder=query_embedder)
-    result = evaluate(built, dataset, split=split, top_k=top_k, keep_per_query=True, progress=progress)
+    tune_on = full.split("dev")  # an "auto" fusion is chosen here (scored on dev too when --split dev)
+    result = evaluate(
+        built, dataset, split=split, top_k=top_k, keep_per_query=True, progress=progress, tune_on=tune_on
+    )
     result.config["query_latency"] = (
         "cold: queries embedded by an uncached embedder"
         if query_embedder is not None
