@@ -167,4 +167,7 @@ def _print_result(data: dict[str, Any]) -> None:
     for key in ("embedding_cache", "query_latency"):
         if data["config"].get(key):
             table.add_row(key.replace("_", " "), str(data["config"][key]))
+    chosen = data["config"].get("fusion_chosen")
+    if chosen:
+        table.add_row("fusion chosen", f"{chosen['fusion']} on {chosen['on']}")
     Console(width=100).print(table)
