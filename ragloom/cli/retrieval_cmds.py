@@ -15,11 +15,19 @@ import typer
 
 from ragloom.cli.errors import clean_errors
 
-Source = Annotated[Path, typer.Argument(help="Folder of .txt/.md files, a BEIR corpus.jsonl or its folder.")]
+Source = Annotated[
+    Path,
+    typer.Argument(
+        help="Folder of documents (PDF, HTML, Markdown, text, DOCX, EPUB), a BEIR corpus.jsonl or its folder."
+    ),
+]
 StoreDir = Annotated[Path, typer.Option("--store", help="Index folder (created or updated).")]
 ChunkerName = Annotated[
     str | None,
-    typer.Option(help="document (default), token, sentence, recursive, semantic, window, paragraph"),
+    typer.Option(
+        help="structured (default for a folder of files), document (default for BEIR), token, sentence, "
+        "recursive, semantic, window, paragraph"
+    ),
 ]
 ChunkerArgs = Annotated[str | None, typer.Option(help='Chunker parameters as JSON, e.g. {"words": 200}.')]
 StoreKind = Annotated[str | None, typer.Option(help="chroma (default, embedded), memory or http://HOST:PORT")]
@@ -39,8 +47,9 @@ def index(
     """Build or incrementally update an index folder from SOURCE (settings not given keep the index's own)."""
     with clean_errors():
         from ragloom.core.errors import ConfigError
-        from ragloom.retrieval.index import Index
-        from ragloom.retrieval.sources import iter_documents, require_documents
+        from ragloom.documents.base import IngestReport
+        from ragloom.retrieval.index import MANIFEST, Index
+        from ragloom.retrieval.sources import is_beir_source, iter_documents, require_documents
 
         try:
             params = json.loads(chunker_args) if chunker_args else None
@@ -48,6 +57,8 @@ def index(
             raise ConfigError(f"--chunker-args must be a JSON object: {e}") from e
         if params is not None and not isinstance(params, dict):
             raise ConfigError(f"--chunker-args must be a JSON object, got {chunker_args!r}")
+        if chunker is None and not is_beir_source(source) and not (store / MANIFEST).is_file():
+            chunker = "structured"  # files have sections and pages; BEIR passages stay whole
         idx = Index.create(
             store,
             chunker=chunker,
@@ -55,11 +66,20 @@ def index(
             vector_store=vector_store,
             late_chunking=late_chunking,
         )
-        documents = require_documents(iter_documents(source), source)
+        files = IngestReport()
+        try:
+            documents = require_documents(iter_documents(source, files, progress=True), source)
+        except ConfigError:
+            for line in files.lines():  # why nothing was readable
+                typer.echo(line, err=True)
+            raise
         report = idx.update(documents, delete_missing=not keep_missing, progress=True)
+        for line in files.lines():
+            typer.echo(line, err=True)
+        reading = f"{files.summary()}; " if files.loaded or files.skipped else ""
         typer.echo(
-            f"indexed {store}: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
-            f"{report.unchanged} unchanged; {report.chunks} chunks ({report.embedded} embedded) "
+            f"indexed {store}: {reading}{report.added} added, {report.changed} changed, {report.deleted} "
+            f"deleted, {report.unchanged} unchanged; {report.chunks} chunks ({report.embedded} embedded) "
             f"in {report.seconds:.1f}s"
         )
 

@@ -128,3 +128,12 @@ class DatasetError(RagloomError, ValueError):
 
 class IndexError_(RagloomError):
     pass
+
+
+class DocumentError(RagloomError, ValueError):
+    """A file could not be read as a document; ``reason`` is one of encrypted, corrupt, empty, binary,
+    unsupported (ragloom.documents reports it and skips the file)."""
+
+    def __init__(self, message: str, reason: str = "corrupt", path: str = "") -> None:
+        self.reason, self.path = reason, path
+        super().__init__(f"{path}: {message}" if path else message)

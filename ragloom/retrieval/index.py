@@ -34,7 +34,7 @@ from ragloom.core.protocols import Embedder, VectorStore
 from ragloom.core.types import Chunk, Document, Hit
 from ragloom.retrieval.bm25 import BM25Retriever
 from ragloom.retrieval.chunk_store import atomic_write_text, read_chunks, write_chunks
-from ragloom.retrieval.chunkers import make_chunker
+from ragloom.retrieval.chunkers import chunk_document, make_chunker
 from ragloom.retrieval.dense import DenseRetriever
 from ragloom.retrieval.hybrid import HybridRetriever
 from ragloom.retrieval.manifest import (
@@ -326,7 +326,7 @@ class Index:
             meta = {k: v for k, v in doc.metadata.items() if isinstance(v, str | int | float | bool)}
             out[doc_id] = [
                 Chunk(c.text, c.doc_id, c.start, c.end, {**meta, **c.metadata})
-                for c in chunker.split(doc.text, doc_id)
+                for c in chunk_document(chunker, doc)
             ]
         return out
 
