@@ -14,13 +14,16 @@ def register(app: typer.Typer) -> None:
 
 def eval_command(
     dataset_dir: Path = typer.Argument(
-        ..., help="A BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/."
+        ...,
+        help="A BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/) or a files dataset "
+        "(files/, queries.jsonl, answers.jsonl, evidence.jsonl: the docs-a layout).",
     ),
-    pipeline: str = typer.Option(
-        "bm25",
+    pipeline: str | None = typer.Option(
+        None,
         "--pipeline",
         "-p",
-        help="A pipeline name (bm25, dense, dense-late, hybrid, …) or a PIPELINE.yaml.",
+        help="A pipeline name (bm25, dense, dense-late, hybrid, …) or a PIPELINE.yaml (default bm25); "
+        "on a files dataset a comma-separated list of bm25, dense, hybrid (default all three).",
     ),
     json_out: Path | None = typer.Option(
         None, "--json", help="Write metrics, timings and per-query scores here."
@@ -35,14 +38,20 @@ def eval_command(
     from ragloom.core.errors import RagloomError
     from ragloom.eval.build import build_pipeline
     from ragloom.eval.datasets import load_dataset
+    from ragloom.eval.filesets import is_files_dataset
     from ragloom.eval.harness import evaluate
     from ragloom.eval.pipelines import pipeline_spec
 
     if split not in ("dev", "test", "all"):
         raise typer.BadParameter(f"--split must be dev, test or all, not {split!r}")
+    if is_files_dataset(dataset_dir):
+        from ragloom.cli.eval_files import eval_files
+
+        eval_files(dataset_dir, pipeline, json_out, limit, split)
+        return
     try:
         dataset = load_dataset(dataset_dir, qrels_split=qrels).split(split).limit(limit)  # type: ignore[arg-type]
-        built = build_pipeline(pipeline_spec(pipeline))
+        built = build_pipeline(pipeline_spec(pipeline or "bm25"))
         result = evaluate(built, dataset, split=split, top_k=top_k, keep_per_query=True, progress=progress)
     except RagloomError as e:
         typer.echo(f"error: {e}", err=True)

@@ -122,7 +122,7 @@ def score_file_query(
 
 
 def count_pages(files_dir: Path) -> int:
-    """Physical pages of the folder's files: a PDF's page count (pypdf), 1 for every other file.
+    """Physical pages of the folder's files: a PDF's page count (pypdfium2), 1 for every other file.
 
     Counted independently of the system under test, so pages/s compares systems on the same number.
     """
@@ -133,12 +133,16 @@ def count_pages(files_dir: Path) -> int:
 
 
 def _pdf_pages(path: Path) -> int:
-    try:
-        from pypdf import PdfReader
+    import pypdfium2
 
-        return len(PdfReader(str(path)).pages)
-    except Exception:
+    try:
+        pdf = pypdfium2.PdfDocument(str(path))
+    except pypdfium2.PdfiumError:  # unreadable: counts as one page; the system under test reports it
         return 1
+    try:
+        return len(pdf)
+    finally:
+        pdf.close()
 
 
 def evaluate_files(
@@ -147,13 +151,15 @@ def evaluate_files(
     counter: TokenCounter | None = None,
     pipelines: Sequence[str] | None = None,
     keep_per_query: bool = False,
-    chunk_stats: Mapping[str, float] | None = None,
+    window_counter: TokenCounter | None = None,
 ) -> list[FileEvalResult]:
     """Ingest ``dataset.files_dir`` with ``system`` (timed), then score its retrievers (or ``pipelines``).
 
     ``counter`` is the budget tokenizer (default: the selectors' one, the local LLM's tokens).
-    ``chunk_stats``: precomputed statistics of the system's chunks to attach to every result.
+    ``window_counter``: the embedder's tokenizer; when given, every result carries
+    :func:`~ragloom.eval.chunk_stats.chunk_stats` of the system's chunks.
     """
+    from ragloom.eval.chunk_stats import chunk_stats
     from ragloom.retrieval.select.base import resolve_token_counter
 
     budget_counter = resolve_token_counter(counter)
@@ -161,6 +167,7 @@ def evaluate_files(
     chunks = list(system.ingest(dataset.files_dir))
     ingest_seconds = time.perf_counter() - started
     pages = count_pages(dataset.files_dir)
+    stats = chunk_stats([c.text for c in chunks], window_counter) if window_counter is not None else {}
     available = system.retrievers()
     names = list(pipelines) if pipelines is not None else list(available)
     unknown = [n for n in names if n not in available]
@@ -184,7 +191,8 @@ def evaluate_files(
                 chunks=len(chunks),
                 latency_ms_p50=_percentile_ms(latencies, 50),
                 latency_ms_p95=_percentile_ms(latencies, 95),
-                chunk_stats=dict(chunk_stats or {}),
+                chunk_stats=dict(stats),
+                notes=list(getattr(system, "notes", [])),
                 per_query=per_query if keep_per_query else {},
             )
         )
