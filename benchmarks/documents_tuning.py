@@ -39,6 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--dataset", type=Path, default=data_dir() / "docs-a")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--bm25-only", action="store_true", help="no embedding: score BM25 variants only")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "documents_tuning.json"
     )
@@ -46,11 +47,11 @@ def main() -> None:
     dataset = load_files_dataset(args.dataset)
     rows: list[dict[str, Any]] = []
     print("| variant | pipeline | " + " | ".join(SHOWN) + " | chunks |")
-    print("|---|---|" + "---|" * (len(SHOWN) + 1))
+    print("|---|---|" + "---|" * (len(SHOWN) + 1), flush=True)
     for name in args.variants:
-        for result in evaluate_files(
-            RagloomDocumentSystem(**VARIANTS[name]), dataset, pipelines=["bm25", "hybrid"]
-        ):
+        system = RagloomDocumentSystem(**VARIANTS[name], dense=not args.bm25_only)
+        pipelines = ["bm25"] if args.bm25_only else ["bm25", "hybrid"]
+        for result in evaluate_files(system, dataset, pipelines=pipelines):
             cells = " | ".join(f"{result.metrics[m]:.3f}" for m in SHOWN)
             print(f"| {name} | {result.pipeline} | {cells} | {result.chunks} |", flush=True)
             rows.append({"variant": name, "settings": VARIANTS[name], **result.to_dict()})
