@@ -61,9 +61,9 @@ def test_ragloom_dense_and_hybrid_on_real_minilm(subset: Path) -> None:
     from ragloom.eval.chunk_stats import minilm_token_counter
 
     dataset = load_files_dataset(subset)
-    results = evaluate_files(
-        RagloomDocumentSystem(heading_prefix=True), dataset, window_counter=minilm_token_counter()
-    )
+    counter = minilm_token_counter()  # budgets in MiniLM tokens: no LLM tokenizer conversion in this test
+    system = RagloomDocumentSystem(heading_prefix=True)
+    results = evaluate_files(system, dataset, counter=counter, window_counter=counter)
     by_name = {r.pipeline: r for r in results}
     assert set(by_name) == {"bm25", "dense", "hybrid"}
     assert by_name["hybrid"].metrics["page@10"] == 1.0
@@ -99,8 +99,13 @@ def test_score_file_query_reports_every_metric() -> None:
     assert len(scores) == 3 + 3 * 4 - 3
 
 
-def test_cli_eval_on_a_files_dataset(subset: Path, tmp_path: Path) -> None:
+def test_cli_eval_on_a_files_dataset(subset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ragloom.cli import app
+    from ragloom.eval.chunk_stats import minilm_token_counter
+    from ragloom.retrieval.select import base
+
+    # budgets in the selectors' shared tokenizer; MiniLM's spares this test the LLM tokenizer conversion
+    monkeypatch.setattr(base, "_shared_default", base.CachedTokenCounter(minilm_token_counter()))
 
     out = tmp_path / "r.json"
     result = CliRunner().invoke(app, ["eval", str(subset), "-p", "bm25", "--json", str(out)])
