@@ -120,7 +120,9 @@ def run(
     ] = None,
     run_id: Annotated[
         str | None,
-        typer.Option("--run-id", help="Id of the new run (default: a random one); resume it with --resume ID."),
+        typer.Option(
+            "--run-id", help="Id of the new run (default: a random one); resume it with --resume ID."
+        ),
     ] = None,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the run's trace as JSONL here.")
