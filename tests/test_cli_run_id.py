@@ -49,9 +49,13 @@ edges:
 
 
 def _ragloom(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "GO_FILE": str(tmp_path / "go"), "PYTHONPATH": os.pathsep.join(
-        [str(tmp_path), str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
-    )}
+    env = {
+        **os.environ,
+        "GO_FILE": str(tmp_path / "go"),
+        "PYTHONPATH": os.pathsep.join(
+            [str(tmp_path), str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "ragloom", *args],
         env=env,
@@ -99,8 +103,9 @@ def test_a_killed_run_prints_its_id_first_and_resumes(tmp_path: Path) -> None:
 
 def test_run_id_option_names_the_run(tmp_path: Path) -> None:
     cli, db = CliRunner(), str(tmp_path / "runs.sqlite")
-    first = cli.invoke(app, ["run", str(LOOP), "--checkpoint", db, "--run-id", "nightly-1",
-                             "--interrupt-before", "report"])
+    first = cli.invoke(
+        app, ["run", str(LOOP), "--checkpoint", db, "--run-id", "nightly-1", "--interrupt-before", "report"]
+    )
     assert first.exit_code == 0, first.output
     assert first.stderr.startswith("run nightly-1 started")
     second = cli.invoke(app, ["run", str(LOOP), "--checkpoint", db, "--resume", "nightly-1"])
@@ -115,8 +120,13 @@ def test_run_id_option_names_the_run(tmp_path: Path) -> None:
 
 
 def test_python_dash_m_ragloom_runs_the_cli() -> None:
-    done = subprocess.run([sys.executable, "-m", "ragloom", "version"], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    done = subprocess.run(
+        [sys.executable, "-m", "ragloom", "version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
     assert done.returncode == 0, done.stderr
     from ragloom import __version__
 
