@@ -118,6 +118,12 @@ def run(
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue this run id from the --checkpoint database.")
     ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id", help="Id of the new run (default: a random one); resume it with --resume ID."
+        ),
+    ] = None,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the run's trace as JSONL here.")
     ] = None,
@@ -170,6 +176,8 @@ def run(
             )
         if value is not None and resume is None:
             raise FlowDefinitionError("--value answers a paused run's interrupt(); pass it with --resume RUN")
+        if run_id is not None and resume is not None:
+            raise FlowDefinitionError("--run-id names a new run; to continue one, pass only --resume ID")
         stops = tuple(interrupt_before or ())
         compiled = _load(
             flow_file,
@@ -181,11 +189,12 @@ def run(
         )
         values = _parse_input(input)
         resources = _resources(index, dataset)
-        result = (
-            compiled.resume(resume, update=values or None, context=resources, **_answer(value))
-            if resume
-            else compiled.invoke(values, context=resources)
-        )
+        if resume:
+            result = compiled.resume(resume, update=values or None, context=resources, **_answer(value))
+        else:
+            compiled.schema.initial(values)  # a bad --input fails here, before the run is announced
+            run_id = _announce_run(run_id, flow_file, checkpoint)
+            result = compiled.invoke(values, context=resources, run_id=run_id)
         if trace is not None:
             result.trace.to_jsonl(trace)
     typer.echo(json.dumps(to_jsonable_python(result.state, fallback=repr), indent=2, ensure_ascii=False))
@@ -221,6 +230,23 @@ def _say_paused(result: Any, again: str) -> None:
     )
     hint = f"run {result.run_id} {result.status} {where}; continue with: {again} [--input UPDATE]"
     typer.echo(hint, err=True)
+
+
+def _announce_run(run_id: str | None, flow_file: Path, checkpoint: Path | None) -> str:
+    """The run's id (``--run-id`` or a new one), printed to stderr before a checkpointed run starts: a run
+    killed mid-way can then be resumed; printing it only at the end left a killed run without its id."""
+    import uuid
+
+    if run_id is not None and (not run_id.strip() or any(c.isspace() or not c.isprintable() for c in run_id)):
+        raise FlowDefinitionError(f"--run-id {run_id!r} must be a non-empty id without spaces")
+    run_id = run_id or uuid.uuid4().hex
+    if checkpoint is not None:  # only a checkpointed run can be continued by its id
+        typer.echo(
+            f"run {run_id} started; if it stops, continue with: "
+            f"ragloom run {flow_file} --checkpoint {checkpoint} --resume {run_id}",
+            err=True,
+        )
+    return run_id
 
 
 def show(

@@ -134,7 +134,7 @@ class CorpusIndex:
 
     def late_vectors(self) -> np.ndarray:
         """Late-chunking vectors of every chunk (document by document, in chunk order), disk-cached."""
-        from ragloom.chunking.late import late_chunk_embed
+        from ragloom.chunking.late import late_chunk_embed_long
 
         by_doc: dict[str, list[Chunk]] = {}
         for c in self.chunks:
@@ -143,7 +143,7 @@ class CorpusIndex:
         for doc in self.documents:
             chunks = by_doc.get(doc.id, [])
             if chunks:
-                vecs = _cached_late(self.embedder, doc.text, chunks, late_chunk_embed)
+                vecs = _cached_late(self.embedder, doc.text, chunks, late_chunk_embed_long)
                 rows.update({c.id: v for c, v in zip(chunks, vecs, strict=True)})
         dim = self.embedder.dim
         return np.stack([rows[c.id] for c in self.chunks]) if self.chunks else np.zeros((0, dim), np.float32)

@@ -161,6 +161,11 @@ class FlowReader:
             return registry.create(uses, plain(params))
         except RegistryError as e:
             raise self.fail(f"node {name!r}: {e}", where) from e
+        except Exception as e:  # a factory refusing its `with:` values (ConfigError, ValueError, ...)
+            raise self.fail(
+                f"node {name!r}: component {uses!r} cannot be built from its `with:` parameters: {e}",
+                spec.value_marks.get("with", where),
+            ) from e
 
     def import_node(self, path: str, mark: yaml.Mark) -> Any:
         module_name, _, attr = path.partition(":")
@@ -244,6 +249,8 @@ class FlowReader:
         return [self.node_name(flow, n, m, as_source=key == "from") for n, m in items]
 
     def node_name(self, flow: Flow, name: Any, mark: yaml.Mark, as_source: bool) -> str:
+        if not isinstance(name, str):
+            raise self.fail(f"an edge names nodes by name (a string), got {_kind(name)}", mark)
         if name == ("END" if as_source else "START"):
             raise self.fail(f"{name} cannot be an edge {'source' if as_source else 'target'}", mark)
         if name in _ENDPOINTS:

@@ -7,6 +7,7 @@ right for passage corpora such as BEIR (their documents already are passages).
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 from ragloom.core.errors import ConfigError
@@ -28,10 +29,27 @@ CHUNKERS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Documents longer than this (characters) draw a warning from the whole-document chunker.
+LONG_DOCUMENT_WARNING_CHARS = 1_000_000
+
+
 class WholeDocumentChunker:
-    """One chunk per document (the whole text); whitespace-only text gives no chunk."""
+    """One chunk per document (the whole text); whitespace-only text gives no chunk.
+
+    A document over :data:`LONG_DOCUMENT_WARNING_CHARS` characters draws a warning: indexing it stays cheap
+    (the embedder reads only the text's head), but its one vector stands for its opening words only, so
+    dense retrieval cannot find anything deeper in it; a real chunker should split it.
+    """
 
     def split(self, text: str, doc_id: str) -> list[Chunk]:
+        if len(text) > LONG_DOCUMENT_WARNING_CHARS:
+            warnings.warn(
+                f"document {doc_id!r} has {len(text):,} characters and the `document` chunker keeps it as "
+                "one chunk, whose vector only reflects its opening words; split it with --chunker sentence "
+                "(or recursive, window, token)",
+                UserWarning,
+                stacklevel=2,
+            )
         return [Chunk(text, doc_id, 0, len(text))] if text.strip() else []
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ragloom.chunking.late import DocumentTokens, late_chunk_embed
+from ragloom.chunking.late import DocumentTokens, late_chunk_embed_long
 from ragloom.core.errors import ConfigError, IndexError_
 from ragloom.core.protocols import Embedder, VectorStore
 from ragloom.core.types import Chunk, Document, Hit
@@ -446,7 +446,7 @@ class Index:
         for doc_id, _, chunk in batch:
             by_doc.setdefault(doc_id, []).append(chunk)
         pooled = {
-            d: late_chunk_embed(self.embedder, docs[d].text, cs, tokens=tokens(docs[d].text))
+            d: late_chunk_embed_long(self.embedder, docs[d].text, cs, tokens=tokens)
             for d, cs in by_doc.items()
         }
         seen: dict[str, int] = {}

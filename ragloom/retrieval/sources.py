@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ragloom.core.errors import ConfigError, DatasetError
+from ragloom.core.files import utf8_lines
 from ragloom.core.types import Document
 from ragloom.documents.base import IngestReport
 
@@ -33,24 +34,39 @@ TEXT_SUFFIXES = (".txt", ".md")
 
 
 def read_beir_corpus(path: str | os.PathLike[str], with_title: bool = True) -> Iterator[Document]:
-    """Documents of a BEIR ``corpus.jsonl`` (``_id``, ``text``, optional ``title``)."""
+    """Documents of a BEIR ``corpus.jsonl`` (``_id``, ``text``, optional ``title``).
+
+    A ``null`` text is an empty passage (never the word "None"); any other non-string text is an error naming
+    its line, as are a byte that is not UTF-8 and an ``_id`` seen on an earlier line.
+    """
     target = Path(path)
-    with open(target, encoding="utf-8-sig") as f:  # -sig: a leading byte order mark is not part of the JSON
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                doc_id, text = str(obj["_id"]), obj["text"]
-                if text is None:  # a null body is an empty passage, not the word "None"
-                    text = ""
-                if not isinstance(text, str):
-                    raise TypeError(f"text is a {type(text).__name__}, not a string")
-            except (ValueError, KeyError, TypeError) as e:
-                raise DatasetError(f"{target}:{n}: not a BEIR corpus record with _id and text ({e})") from e
-            title = str(obj.get("title") or "") if with_title else ""
-            prefix = f"{title}\n" if title else ""
-            yield Document(doc_id, prefix + text, {"title": title, "body_offset": len(prefix)})
+    first_line: dict[str, int] = {}
+    for n, line in utf8_lines(target):  # a leading byte order mark is not part of the JSON
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            doc_id, text = obj["_id"], obj["text"]
+            if text is None:  # a null body is an empty passage, not the word "None"
+                text = ""
+        except (ValueError, KeyError, TypeError) as e:
+            raise DatasetError(f"{target}:{n}: not a BEIR corpus record with _id and text ({e})") from e
+        if not isinstance(doc_id, str | int) or isinstance(doc_id, bool) or not isinstance(text, str):
+            field, value = ("text", text) if not isinstance(text, str) else ("_id", doc_id)
+            raise DatasetError(
+                f"{target}:{n}: {field!r} must be a {'string' if field == 'text' else 'string or integer'}, "
+                f"got {json.dumps(value)}; fix or remove the record"
+            )
+        doc_id = str(doc_id)
+        if doc_id in first_line:
+            raise DatasetError(
+                f"{target}:{n}: duplicate _id {doc_id!r} (first on line {first_line[doc_id]}); "
+                "give every record a unique _id"
+            )
+        first_line[doc_id] = n
+        title = str(obj.get("title") or "") if with_title else ""
+        prefix = f"{title}\n" if title else ""
+        yield Document(doc_id, prefix + text, {"title": title, "body_offset": len(prefix)})
 
 
 def read_text_folder(
