@@ -41,7 +41,8 @@ def score(ranked: list[list[Chunk]], gold: list[dict[str, Any]], k: int) -> dict
         if g["page"] is not None:
             pages += 1
             page += any(
-                c.metadata["source"] == g["source"] and c.metadata["page"] <= g["page"] <= c.metadata["page_end"]
+                c.metadata["source"] == g["source"]
+                and c.metadata["page"] <= g["page"] <= c.metadata["page_end"]
                 for c in top
             )
     n = len(gold)
@@ -77,7 +78,9 @@ def main() -> None:
         bm25 = BM25Retriever(indexed)
         ranked = [[by_id[h.id] for h in bm25.retrieve(g["query"], 10)] for g in gold]
         results[f"bm25 {name}"] = s = score(ranked, gold, 5) | score(ranked, gold, 1)
-        rows.append([f"bm25, {name}", *(round(s[m], 3) for m in ("answer@1", "answer@5", "source@5", "page@5"))])
+        rows.append(
+            [f"bm25, {name}", *(round(s[m], 3) for m in ("answer@1", "answer@5", "source@5", "page@5"))]
+        )
     if args.dense:
         import numpy as np
 
