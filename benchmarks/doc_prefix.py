@@ -27,9 +27,16 @@ def norm(text: str) -> str:
 
 
 def prefixed(chunk: Chunk, with_title: bool = True) -> Chunk:
+    """The chunk with the prefix in its text and no ``section`` metadata (BM25Retriever would otherwise
+    prefix the section itself: every variant states exactly what is indexed)."""
     parts = (chunk.metadata.get("title") if with_title else None, chunk.metadata.get("section"))
     head = " > ".join(x for x in parts if x)
-    return replace(chunk, text=f"{head}\n{chunk.text}" if head else chunk.text)
+    bare = {k: v for k, v in chunk.metadata.items() if k != "section"}
+    return replace(chunk, text=f"{head}\n{chunk.text}" if head else chunk.text, metadata=bare)
+
+
+def unprefixed(chunk: Chunk) -> Chunk:
+    return replace(chunk, metadata={k: v for k, v in chunk.metadata.items() if k != "section"})
 
 
 def score(ranked: list[list[Chunk]], gold: list[dict[str, Any]], k: int) -> dict[str, float]:
@@ -70,7 +77,7 @@ def main() -> None:
     ]
     rows, results = [], {}
     variants = {
-        "text": chunks,
+        "text": [unprefixed(c) for c in chunks],
         "section + text": [prefixed(c, with_title=False) for c in chunks],
         "title > section + text": [prefixed(c) for c in chunks],
     }
@@ -91,7 +98,7 @@ def main() -> None:
         for name, indexed in variants.items():
             m = embedder.embed([c.text for c in indexed])
             order = np.argsort(-(q @ m.T), axis=1)[:, :10]
-            ranked = [[chunks[i] for i in row] for row in order]
+            ranked = [[chunks[i] for i in row] for row in order]  # scored with their metadata
             results[f"dense {name}"] = s = score(ranked, gold, 5) | score(ranked, gold, 1)
             rows.append(
                 [f"dense, {name}", *(round(s[m], 3) for m in ("answer@1", "answer@5", "source@5", "page@5"))]
