@@ -74,7 +74,7 @@ def indexed_text(chunk: Chunk) -> str:
     """What BM25 indexes for ``chunk``: its text, after its heading path when it has one (``section``
     metadata from ragloom.documents). On docs-a this lifts BM25 answer@5 from 0.883 to 0.900 and page@5
     from 0.933 to 0.967 (benchmarks/doc_prefix.py); hits still carry the unprefixed chunk. The embedder sees
-    the bare text: there the prefix lowered dense answer@5 from 0.833 to 0.783 (results/doc_prefix_dense.json)."""
+    the bare text: there the prefix lowered dense answer@5 from 0.833 to 0.783 (doc_prefix_dense.json)."""
     section = chunk.metadata.get("section") if chunk.metadata else None
     return f"{section}\n{chunk.text}" if isinstance(section, str) and section else chunk.text
 
