@@ -44,7 +44,8 @@ def norm(text: str) -> str:
 
 
 def squash(text: str) -> str:
-    return "".join(text.translate(_QUOTES).split()).lower()
+    """Whitespace-free text; ``|`` (ragloom's table cell separator; the gold joins cells by spaces) too."""
+    return "".join(text.translate(_QUOTES).replace("|", " ").split()).lower()
 
 
 # -- PDF candidates: path -> list of page texts ----------------------------------------------------------
@@ -90,7 +91,7 @@ def html_lxml(path: Path) -> str:
 
 
 def html_selectolax(path: Path) -> str:
-    from selectolax.parser import HTMLParser as Fast
+    from selectolax.lexbor import LexborHTMLParser as Fast
 
     tree = Fast(path.read_bytes())
     tree.strip_tags(["script", "style", "svg"])

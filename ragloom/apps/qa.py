@@ -100,15 +100,21 @@ def demo_documents() -> list[Document]:
 
 def index_dir_for(documents: Sequence[Document], name: str) -> Path:
     """A cache folder per corpus location, so ``ragloom ask`` on two folders keeps two indexes."""
-    digest = hashlib.sha1(f"{name}|structured".encode()).hexdigest()[:12]  # new chunker, new folder
+    digest = hashlib.sha1(f"{name}|structured-v2".encode()).hexdigest()[:12]  # new settings, new folder
     return cache_dir("indexes", f"{Path(name).name or 'corpus'}-{digest}")
 
 
 def build_index(
-    documents: Sequence[Document], path: Path, progress: bool | None = None, keep: Sequence[str] = ()
+    documents: Sequence[Document],
+    path: Path,
+    progress: bool | None = None,
+    keep: Sequence[str] = (),
+    late_chunking: bool = True,
 ) -> Any:
     """Open or (incrementally) build the index: structured chunks (section- and page-bounded, within
-    MiniLM's window), late chunking, embedded chromadb."""
+    MiniLM's window), embedded chromadb. ``late_chunking`` (the demo novel) embeds chunks in their
+    document's context: it costs a second, windowed pass over every token, which a folder of files with
+    sections and pages does not need (``ragloom ask`` turns it off: docs-a takes minutes with it)."""
     from ragloom.retrieval.index import Index
 
     index = Index.create(
@@ -116,7 +122,7 @@ def build_index(
         chunker="structured",
         chunker_params={},
         vector_store="chroma",
-        late_chunking=True,
+        late_chunking=late_chunking,
     )
     index.update(documents, progress=progress, keep=keep)  # keep: files unreadable this time stay indexed
     return index

@@ -29,7 +29,12 @@ def _print_answer(console: Any, question: str, result: Any, show_trace: bool) ->
 
 
 def _run_questions(
-    documents: list[Any], index_path: Path, questions: list[str], trace: bool, keep: list[str] | None = None
+    documents: list[Any],
+    index_path: Path,
+    questions: list[str],
+    trace: bool,
+    keep: list[str] | None = None,
+    late_chunking: bool = True,
 ) -> None:
     from rich.console import Console
 
@@ -38,7 +43,7 @@ def _run_questions(
     console = Console()
     started = time.perf_counter()
     console.print(f"[dim]index: {index_path}[/dim]")
-    index = build_index(documents, index_path, keep=keep or [])
+    index = build_index(documents, index_path, keep=keep or [], late_chunking=late_chunking)
     console.print(
         f"[dim]{len(index.chunks)} chunks ready in {time.perf_counter() - started:.1f}s; "
         "loading the local LLM (SmolLM2-135M-Instruct)…[/dim]"
@@ -92,7 +97,7 @@ def ask(
     typer.echo(report.summary(), err=True)
     unreadable = [s.source for s in report.skipped]
     index_path = index_dir_for(documents, str(corpus.resolve()))
-    _run_questions(documents, index_path, [question], not no_trace, unreadable)
+    _run_questions(documents, index_path, [question], not no_trace, unreadable, late_chunking=False)
 
 
 def register(app: typer.Typer) -> None:

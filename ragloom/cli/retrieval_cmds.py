@@ -131,6 +131,7 @@ def query(
     """Retrieve the top-k chunks of an index for a question (only chunks matching --where, if given)."""
     with clean_errors():
         from ragloom.core.errors import ConfigError
+        from ragloom.documents.citations import cite
         from ragloom.retrieval.filters import compile_filter
         from ragloom.retrieval.index import Index
 
@@ -144,11 +145,11 @@ def query(
         for rank, hit in enumerate(hits, start=1):
             if as_json:
                 record = {"rank": rank, "id": hit.id, "doc_id": hit.doc_id, "score": hit.score}
-                record["text"] = hit.text
+                record["citation"], record["text"] = cite(hit), hit.text
                 typer.echo(json.dumps(record, ensure_ascii=False))
             else:
                 snippet = " ".join(hit.text.split())[:200]
-                typer.echo(f"{rank:>2}. {hit.score:.4f}  {hit.doc_id}  {snippet}")
+                typer.echo(f"{rank:>2}. {hit.score:.4f}  {cite(hit)}  {snippet}")
         if not hits:
             typer.echo("no hits", err=True)
 

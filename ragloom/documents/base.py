@@ -10,6 +10,7 @@ the text maps back to its page(s) and section without re-parsing, and the span i
 from __future__ import annotations
 
 import bisect
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -67,13 +68,16 @@ class LoadedDocument:
 
     def section_at(self, offset: int) -> Section | None:
         """The innermost section holding ``offset`` (sections do not overlap; None before the first)."""
-        starts = [s.start for s in self.sections]
-        i = bisect.bisect_right(starts, offset) - 1
+        i = bisect.bisect_right(self._section_starts, offset) - 1
         if i >= 0 and self.sections[i].start <= offset < max(
             self.sections[i].end, self.sections[i].start + 1
         ):
             return self.sections[i]
         return None
+
+    @functools.cached_property
+    def _section_starts(self) -> list[int]:
+        return [s.start for s in self.sections]
 
     def to_document(self) -> Document:
         """The :class:`Document` the index takes: id = source path; structure rides in its metadata."""

@@ -130,12 +130,15 @@ def _is_chrome(el: Any) -> bool:
 
 
 def _clean(root: Any) -> None:
-    """Remove dropped tags, comments and chrome from the tree (tails are kept: they are content)."""
-    doomed = [
-        el
-        for el in root.iter()
-        if not isinstance(el.tag, str) or el.tag.lower() in _DROP_TAGS or _is_chrome(el)
-    ]
+    """Remove dropped tags, comments and chrome from the tree (tails are kept: they are content). The walk
+    does not descend into what it drops: an inline SVG diagram can hold thousands of elements."""
+    doomed, stack = [], [root]
+    while stack:
+        for el in stack.pop():
+            if not isinstance(el.tag, str) or el.tag.lower() in _DROP_TAGS or _is_chrome(el):
+                doomed.append(el)
+            else:
+                stack.append(el)
     for el in doomed:
         parent = el.getparent()
         if parent is None:

@@ -117,7 +117,7 @@ def require_documents(documents: Iterable[Document], source: str | os.PathLike[s
     first = next(stream, None)
     if first is None:
         raise ConfigError(
-            f"{str(source)!r} holds no readable documents (no files a loader reads, or no corpus rows); "
+            f"{str(source)!r} holds no documents (no file a loader can read, or no corpus rows); "
             "nothing was changed. To empty an index, delete its folder."
         )
     return itertools.chain([first], stream)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import encrypted_pdf, write_epub, zip_bytes
+from doc_files import encrypted_pdf, write_epub, zip_bytes
 
 from ragloom.core.errors import DocumentError
 from ragloom.documents import IngestReport, iter_documents, load_file, load_folder

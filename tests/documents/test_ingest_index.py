@@ -76,6 +76,8 @@ def test_the_cli_reports_skipped_files_and_ends_with_a_summary(corpus: Path, tmp
     assert result.exit_code == 0, result.output
     assert "skipped bad.pdf: corrupt" in result.output and "skipped junk.txt: binary" in result.output
     assert "1 files read (1 markdown), 2 skipped; 1 added" in result.output.splitlines()[-1]
+    query = CliRunner().invoke(app, ["query", str(tmp_path / "s"), "owls", "-k", "1", "--mode", "bm25"])
+    assert " a.md § A " in query.output  # hits print where they stand
     (md / "b.md").write_text("# B\n\nBeta text about rivers.", encoding="utf-8")
     (md / "a.md").write_bytes(b"\x00" * 64)  # damaged since the last run: its indexed chunks stay
     again = CliRunner().invoke(app, ["index", str(md), "--store", str(tmp_path / "s")])

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import small_pdf
+from doc_files import small_pdf
 
 from ragloom.documents import FORMATS, Loader, load_file, loader_for
 from ragloom.documents.pdf import strip_running_lines

@@ -99,3 +99,16 @@ def test_a_lone_heading_merges_into_its_body() -> None:
         "Next\n\nMore words follow here.",
     ]
     assert [c.metadata["section"] for c in chunks] == ["Intro", "Next"]
+
+
+def test_bm25_sees_the_heading_path_but_hits_keep_the_chunk_text() -> None:
+    from ragloom.retrieval.bm25 import BM25Retriever
+
+    chunks = [
+        Chunk(
+            "It happens at 1000 pages by default.", "wal.html", 0, 36, {"section": "3. WAL > 3.1. Checkpoint"}
+        ),
+        Chunk("Readers do not block writers.", "wal.html", 40, 69, {"section": "2. WAL > 2.2. Concurrency"}),
+    ]
+    (hit,) = BM25Retriever(chunks).retrieve("checkpoint", 1)
+    assert hit.chunk == chunks[0] and hit.text == "It happens at 1000 pages by default."
