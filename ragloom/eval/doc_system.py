@@ -43,8 +43,9 @@ class _OriginalChunks:
         self.originals = originals
         self.source = getattr(inner, "source", "")
 
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
-        return [Hit(self.originals[h.id], h.score, h.source) for h in self.inner.retrieve(query, k)]
+    def retrieve(self, query: str, k: int = 10, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        hits = self.inner.retrieve(query, k, where)
+        return [Hit(self.originals[h.id], h.score, h.source) for h in hits]
 
 
 @dataclass

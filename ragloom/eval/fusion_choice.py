@@ -75,5 +75,5 @@ def _label(fusion: Mapping[str, Any]) -> str:
 
 
 class _Nothing:
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
+    def retrieve(self, query: str, k: int = 10, where: Mapping[str, Any] | None = None) -> list[Hit]:
         return []
