@@ -25,6 +25,16 @@ ChunkerArgs = Annotated[str | None, typer.Option(help='Chunker parameters as JSO
 StoreKind = Annotated[str | None, typer.Option(help="chroma (default, embedded), memory or http://HOST:PORT")]
 LateFlag = Annotated[bool | None, typer.Option(help="Embed chunks in their document's context.")]
 KeepFlag = Annotated[bool, typer.Option(help="Keep indexed documents absent from SOURCE.")]
+ExecutorName = Annotated[
+    str, typer.Option("--executor", help="local (default) or ray: embed on a Ray cluster's workers.")
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="auto, HOST:PORT or ray://HOST:10001 (default: $RAGLOOM_RAY_ADDRESS, else a local Ray).",
+    ),
+]
 
 
 def index(
@@ -35,12 +45,15 @@ def index(
     vector_store: StoreKind = None,
     late_chunking: LateFlag = None,
     keep_missing: KeepFlag = False,
+    executor: ExecutorName = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Build or incrementally update an index folder from SOURCE (settings not given keep the index's own)."""
     with clean_errors():
         from ragloom.core.errors import ConfigError
         from ragloom.retrieval.index import Index
         from ragloom.retrieval.sources import iter_documents, require_documents
+        from ragloom.scale import make_executor
 
         try:
             params = json.loads(chunker_args) if chunker_args else None
@@ -55,8 +68,9 @@ def index(
             vector_store=vector_store,
             late_chunking=late_chunking,
         )
+        runner = make_executor(executor, ray_address) if executor != "local" else None
         documents = require_documents(iter_documents(source), source)
-        report = idx.update(documents, delete_missing=not keep_missing, progress=True)
+        report = idx.update(documents, delete_missing=not keep_missing, progress=True, executor=runner)
         typer.echo(
             f"indexed {store}: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
             f"{report.unchanged} unchanged; {report.chunks} chunks ({report.embedded} embedded) "
