@@ -30,6 +30,10 @@ def eval_command(
     qrels: str = typer.Option("test", "--qrels", help="Which qrels/<NAME>.tsv holds the judgements."),
     top_k: int = typer.Option(100, "--top-k", min=1, help="Hits retrieved per query."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over queries."),
+    executor: str = typer.Option("local", "--executor", help="local, or ray: questions across Ray workers."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="auto, HOST:PORT or ray://HOST:10001 (default: $RAGLOOM_RAY_ADDRESS)."
+    ),
 ) -> None:
     """Evaluate PIPELINE on DATASET_DIR: nDCG@10, Recall@k, MRR, span-hit@k, index docs/s, latency p50/p95."""
     from ragloom.core.errors import RagloomError
@@ -42,8 +46,17 @@ def eval_command(
         raise typer.BadParameter(f"--split must be dev, test or all, not {split!r}")
     try:
         dataset = load_dataset(dataset_dir, qrels_split=qrels).split(split).limit(limit)  # type: ignore[arg-type]
-        built = build_pipeline(pipeline_spec(pipeline))
-        result = evaluate(built, dataset, split=split, top_k=top_k, keep_per_query=True, progress=progress)
+        if executor != "local":
+            from ragloom.eval.distributed import evaluate_on
+            from ragloom.scale import make_executor
+
+            runner = make_executor(executor, ray_address)
+            result = evaluate_on(runner, pipeline_spec(pipeline), dataset, split=split, top_k=top_k)
+        else:
+            built = build_pipeline(pipeline_spec(pipeline))
+            result = evaluate(
+                built, dataset, split=split, top_k=top_k, keep_per_query=True, progress=progress
+            )
     except RagloomError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from e
