@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from ragloom.core.errors import LLMHTTPError, LLMStreamError
+from ragloom.core.errors import LLMHTTPError
 from ragloom.core.types import Usage
 from ragloom.core.usage import UsageMeter, report_usage
 from ragloom.flows import END, START, Flow
@@ -81,10 +81,15 @@ def test_runs_returns_state_and_trace_and_reports_errors() -> None:
         assert body["trace"]["prompt_tokens"] == 12 and body["trace"]["steps"][0]["node"] == "answer"
         assert "answer" in body["trace"]["summary"] and len(body["run_id"]) == 32
         bad = httpx.post(server.url + "/runs", json={"nope": 1}, timeout=30)
-        assert bad.status_code == 422 and "question" in bad.json()["error"]["message"]
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "nope"
+        assert "clients may set: question" in bad.json()["error"]["message"]
+        missing = httpx.post(server.url + "/runs", json={}, timeout=30)
+        assert missing.status_code == 422 and "question" in missing.json()["error"]["message"]
         broken = httpx.post(server.url + "/runs", json={"question": "boom"}, timeout=30)
         assert broken.status_code == 500 and "the node broke" in broken.json()["error"]["message"]
-        assert httpx.post(server.url + "/runs", content=b"{not json", timeout=30).status_code == 400
+        json_type = {"Content-Type": "application/json"}
+        assert httpx.post(server.url + "/runs", content=b"{not json", headers=json_type).status_code == 400
+        assert httpx.post(server.url + "/runs", content=b"{not json", timeout=30).status_code == 415
         client = OpenAICompatibleLLM("upper", server.url + "/v1", max_retries=0)
         chat = client.complete("abc")
         assert chat.text == "ABC" and (chat.usage.prompt_tokens, chat.usage.completion_tokens) == (12, 3)
@@ -97,7 +102,7 @@ def test_runs_returns_state_and_trace_and_reports_errors() -> None:
             timeout=30,
         ).text.splitlines()
         assert ": step answer done" in lines and lines[-2] == "data: [DONE]"
-        with pytest.raises(LLMStreamError, match="the node broke"):
+        with pytest.raises(LLMHTTPError, match="the node broke"):  # failed before any output: a status
             list(client.stream("boom"))
 
 
@@ -120,8 +125,11 @@ def test_a_failed_run_keeps_its_state_and_resumes(tmp_path: Path) -> None:
     with serving(compiled) as server:
         broken = httpx.post(server.url + "/runs", json={"question": "boom"}, timeout=30)
         assert broken.status_code == 500
-        run_id = broken.json()["error"]["run_id"]
-        resumed = httpx.post(f"{server.url}/runs/{run_id}/resume", json={"question": "fixed"}, timeout=30)
+        run_id, token = broken.json()["error"]["run_id"], broken.json()["error"]["run_token"]
+        url = f"{server.url}/runs/{run_id}/resume"
+        assert httpx.post(url, json={"question": "fixed"}, timeout=30).status_code == 404  # no token
+        headers = {"X-Ragloom-Run-Token": token}
+        resumed = httpx.post(url, json={"question": "fixed"}, headers=headers, timeout=30)
         assert resumed.status_code == 200, resumed.text
         assert resumed.json()["state"]["answer"] == "FIXED" and resumed.json()["run_id"] == run_id
         assert calls == ["boom"]  # the step that succeeded is not run again

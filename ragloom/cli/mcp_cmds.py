@@ -64,12 +64,9 @@ def _tool_name(name: str) -> str:
 
 def _llm(base_url: str | None, model: str | None) -> Any:
     if base_url or model:
-        from ragloom.core.errors import ConfigError
-        from ragloom.llm.openai_compat import OpenAICompatibleLLM
+        from ragloom.cli.llm_option import remote_llm
 
-        if not (base_url and model):
-            raise ConfigError("--llm-base-url and --llm-model go together: pass both")
-        return OpenAICompatibleLLM(model, base_url)
+        return remote_llm(base_url, model)
     from ragloom.llm.local import default_llm
 
     return default_llm()

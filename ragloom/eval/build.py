@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,14 +272,17 @@ class RetrievalPipeline:
                 f"pipeline {self.name!r}: reranker {spec.uses!r} rejected {sorted(spec.params)}: {e}"
             ) from e
 
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
-        """The top ``k`` hits; with a reranker, its order first, then the remaining first-stage candidates."""
+    def retrieve(self, query: str, k: int = 10, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """The top ``k`` hits; with a reranker, its order first, then the remaining first-stage candidates.
+
+        ``where`` filters the first stage, so the reranker only ever sees (and returns) matching chunks.
+        """
         if self._first is None:
             raise ConfigError(f"pipeline {self.name!r}: call index(documents) before retrieve()")
         if self._reranker is None:
-            return self._first.retrieve(query, k)
+            return self._first.retrieve(query, k, where)
         depth = self.spec.rerank_depth
-        candidates = self._first.retrieve(query, max(k, depth))
+        candidates = self._first.retrieve(query, max(k, depth), where)
         reranked = self._reranker.rerank(query, candidates[:depth])
         return append_tail(reranked, candidates[depth:])[:k]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragloom.core.errors import ConfigError
+from ragloom.core.errors import ConfigError, ContextLengthExceededError
 from ragloom.core.types import Completion, Message
 from ragloom.llm.gguf_cache import SMOLLM2_GGUF, SMOLLM2_NAME, load_model, load_tokenizer
 from ragloom.llm.messages import as_messages
@@ -123,7 +123,7 @@ class LocalLLM:
         import torch
 
         if len(prompt_ids) + max_tokens > self.context_window:
-            raise ConfigError(
+            raise ContextLengthExceededError(
                 f"prompt of {len(prompt_ids)} tokens + max_tokens={max_tokens} exceeds the local model's "
                 f"context_window={self.context_window}; shorten the context or lower max_tokens"
             )

@@ -22,6 +22,7 @@ from ragloom.core.errors import ConfigError, IndexError_
 from ragloom.core.files import recover_dir, replace_dir
 from ragloom.core.types import Chunk, Hit
 from ragloom.retrieval.chunk_store import read_chunks, write_chunks
+from ragloom.retrieval.filters import Filter, FilterCache, Where, compile_filter
 from ragloom.retrieval.vector_math import top_k_indices
 
 __all__ = ["BM25Retriever", "BM25Tokenizer"]
@@ -103,6 +104,7 @@ class BM25Retriever:
         self.chunks: list[Chunk] = list(chunks)
         self._model: Any = None
         self._vocab: dict[str, int] = {}
+        self._masks: FilterCache[np.ndarray] = FilterCache()
         if self.chunks:
             self._build()
 
@@ -155,22 +157,35 @@ class BM25Retriever:
         return scores
 
     # -- Retriever protocol -----------------------------------------------------------------------------
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
-        """At most ``k`` hits with score > 0, best first; no matching term or an empty index gives ``[]``."""
+    def retrieve(self, query: str, k: int = 10, where: Where | Filter | None = None) -> list[Hit]:
+        """At most ``k`` hits with score > 0, best first; no matching term or an empty index gives ``[]``.
+
+        ``where`` masks the scores before the top ``k`` is taken (see :mod:`ragloom.retrieval.filters`).
+        """
         if k <= 0 or self._model is None:
             return []
         ids = self.token_ids(query)
         if not ids:
             return []
         scores = self._scores_from_ids(ids)
-        matched = np.flatnonzero(scores > 0)  # BM25 scores are sparse: rank only the documents that match
+        keep = scores > 0  # BM25 scores are sparse: rank only the documents that match
+        compiled = compile_filter(where)
+        if compiled is not None:
+            keep &= self._masks.get(compiled, self._mask)
+        matched = np.flatnonzero(keep)
         top = matched[top_k_indices(scores[matched], k)]
         chunks, source = self.chunks, self.source
         return [Hit(chunks[i], float(scores[i]), source) for i in top.tolist()]
 
-    def retrieve_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
+    def retrieve_many(
+        self, queries: Sequence[str], k: int = 10, where: Where | Filter | None = None
+    ) -> list[list[Hit]]:
         """``retrieve`` for each query (the batch entry point evaluation uses)."""
-        return [self.retrieve(q, k) for q in queries]
+        compiled = compile_filter(where)
+        return [self.retrieve(q, k, compiled) for q in queries]
+
+    def _mask(self, where: Filter) -> np.ndarray:
+        return np.fromiter((where.matches_chunk(c) for c in self.chunks), dtype=bool, count=len(self.chunks))
 
     # -- persistence ------------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike[str], *, with_chunks: bool = True) -> Path:
@@ -214,6 +229,7 @@ class BM25Retriever:
         p = meta["params"]
         self = cls(k1=p["k1"], b=p["b"], method=p["method"], stopwords=p["stopwords"], stem=p["stem"])
         self.chunks = [by_id[i] for i in meta["ids"]]
+        self._masks.clear()
         if not meta["empty"]:
             try:  # bm25s reads its arrays with allow_pickle=False: a pickled one is refused, never run
                 model = bm25s.BM25.load(str(folder / "bm25s"), show_progress=False, verbosity=0)

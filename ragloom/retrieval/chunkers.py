@@ -11,9 +11,9 @@ from typing import Any
 
 from ragloom.core.errors import ConfigError
 from ragloom.core.protocols import Chunker
-from ragloom.core.types import Chunk
+from ragloom.core.types import Chunk, Document
 
-__all__ = ["CHUNKERS", "WholeDocumentChunker", "make_chunker"]
+__all__ = ["CHUNKERS", "WholeDocumentChunker", "chunk_document", "make_chunker"]
 
 #: name -> (module, class) of the chunking room (imported lazily: some load a tokenizer or a model)
 CHUNKERS: dict[str, tuple[str, str]] = {
@@ -24,6 +24,7 @@ CHUNKERS: dict[str, tuple[str, str]] = {
     "semantic": ("ragloom.chunking.semantic", "SemanticChunker"),
     "window": ("ragloom.chunking.window", "WindowChunker"),
     "paragraph": ("ragloom.chunking.window", "ParagraphChunker"),
+    "structured": ("ragloom.documents.chunker", "StructuredChunker"),
 }
 
 
@@ -46,3 +47,13 @@ def make_chunker(name: str, params: dict[str, Any] | None = None) -> Chunker:
     except TypeError as e:
         raise ConfigError(f"chunker {name!r} rejected its parameters {sorted(params or {})}: {e}") from e
     return chunker
+
+
+def chunk_document(chunker: Chunker, document: Document) -> list[Chunk]:
+    """Chunks of ``document``: through ``split_document`` when the chunker reads structure (sections, pages
+    in the metadata a loader wrote), else ``split(text, id)``."""
+    split_document = getattr(chunker, "split_document", None)
+    if callable(split_document):
+        chunks: list[Chunk] = split_document(document)
+        return chunks
+    return chunker.split(document.text, document.id)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ragloom.core.errors import ConfigError
+from ragloom.retrieval.torch_threads import one_thread_for_small
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: Tokens per macro window of ``embed_tokens`` (plus [CLS]/[SEP]). MiniLM has 512 positions and
@@ -88,6 +89,9 @@ class _VectorCache:
         self._conn = sqlite3.connect(str(path), timeout=60.0, check_same_thread=False)
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
+            # a cache: a commit need not wait for the disk (WAL stays consistent; only power loss can drop
+            # the latest vectors), and a query's one-vector commit then costs no fsync on the query path
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key TEXT NOT NULL,"
                 " vec BLOB NOT NULL, PRIMARY KEY (model, key))"
@@ -251,13 +255,14 @@ class SentenceTransformerEmbedder:
         with tqdm(total=len(items), desc=desc, unit="text", disable=not show) as bar:
             for i in range(0, len(items), _BLOCK):
                 block = items[i : i + _BLOCK]
-                vecs = self.model.encode(
-                    [t for _, t in block],
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                ).astype(np.float32)
+                with one_thread_for_small(len(items)):  # a query must not oversubscribe the cores
+                    vecs = self.model.encode(
+                        [t for _, t in block],
+                        batch_size=self.batch_size,
+                        convert_to_numpy=True,
+                        normalize_embeddings=True,
+                        show_progress_bar=False,
+                    ).astype(np.float32)
                 pairs = [(k, v) for (k, _), v in zip(block, vecs, strict=True)]
                 if cache is not None:
                     cache.put_many(self.model_name, pairs)
