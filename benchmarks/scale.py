@@ -13,6 +13,7 @@ Writes benchmarks/results/scale.json.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -158,9 +159,10 @@ def main() -> None:
     )
     proj_cols = ["passages", "workers", "embed h", "driver h", "total h"]
     proj = print_table("projection from measured per-passage costs", proj_cols, projection(local, runs[1]))
-    write_results(
-        "scale", {"local": local, "ray": {str(k): v for k, v in runs.items()}, "tables": [table, proj]}
-    )
+    load = [round(x, 1) for x in os.getloadavg()]  # this machine is shared: say how busy it was
+    print(f"load average at the end of the run (1, 5, 15 min): {load}")
+    payload = {"load_average": load, "local": local, "ray": {str(k): v for k, v in runs.items()}}
+    write_results("scale", {**payload, "tables": [table, proj]})
 
 
 if __name__ == "__main__":
