@@ -46,3 +46,20 @@ def test_make_executor_names_and_bad_settings() -> None:
         make_executor("dask")
     with pytest.raises(ConfigError, match="workers must be >= 1"):
         LocalExecutor(0)
+
+
+def test_index_and_eval_commands_refuse_an_unknown_executor(tmp_path, shared_data) -> None:
+    from typer.testing import CliRunner
+
+    from ragloom.cli import app
+
+    src = tmp_path / "docs"
+    src.mkdir()
+    (src / "a.txt").write_text("Apples grow on trees.")
+    out = CliRunner().invoke(app, ["index", str(src), "--store", str(tmp_path / "idx"), "--executor", "dask"])
+    assert out.exit_code == 2 and "unknown executor 'dask'" in out.output
+    assert not (tmp_path / "idx" / "manifest.json").exists()
+    out = CliRunner().invoke(
+        app, ["eval", str(shared_data / "scifact"), "--limit", "2", "--executor", "dask"]
+    )
+    assert out.exit_code == 2 and "unknown executor 'dask'" in out.output
