@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +59,7 @@ class LocalCluster:
         for pid in self.pids_of(""):  # leftovers of our cluster only (the token is unique to it)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def _free_ports(n: int) -> list[int]:
