@@ -45,6 +45,7 @@ def test_worker_killed_mid_index_is_retried_or_fails_cleanly(ray_cluster, tmp_pa
     assert killed, "no embedding worker appeared to kill"
 
     now = Index.open(path)
+    print(f"killed worker {killed[0]}: " + (f"failed cleanly ({error!r})" if error else "retried by Ray"))
     if error is not None:
         assert chunk_rows(now) == old_rows and index_vectors(now).keys() == old_vectors.keys()
         return
