@@ -127,6 +127,18 @@ def run(
             "--interrupt-before", help="Stop before this node (repeatable); continue with --resume."
         ),
     ] = None,
+    interrupt_after: Annotated[
+        list[str] | None,
+        typer.Option("--interrupt-after", help="Stop after this node (repeatable); continue with --resume."),
+    ] = None,
+    value: Annotated[
+        str | None,
+        typer.Option(
+            "--value",
+            help="With --resume: the JSON answer to the pending interrupt() (or an object interrupt id -> "
+            "answer when several are pending).",
+        ),
+    ] = None,
     index: Annotated[
         Path | None,
         typer.Option("--index", help="An index folder; its hybrid retriever is the `retriever` resource."),
@@ -152,16 +164,25 @@ def run(
             from ragloom.flows.sqlite_checkpoint import SQLiteCheckpointer
 
             checkpointer = SQLiteCheckpointer(str(checkpoint))
-        elif resume is not None or interrupt_before:
-            raise FlowDefinitionError("--resume and --interrupt-before need a --checkpoint database")
+        elif resume is not None or interrupt_before or interrupt_after:
+            raise FlowDefinitionError(
+                "--resume, --interrupt-before and --interrupt-after need a --checkpoint database"
+            )
+        if value is not None and resume is None:
+            raise FlowDefinitionError("--value answers a paused run's interrupt(); pass it with --resume RUN")
         stops = tuple(interrupt_before or ())
         compiled = _load(
-            flow_file, allow_import, compile=True, checkpointer=checkpointer, interrupt_before=stops
+            flow_file,
+            allow_import,
+            compile=True,
+            checkpointer=checkpointer,
+            interrupt_before=stops,
+            interrupt_after=tuple(interrupt_after or ()),
         )
         values = _parse_input(input)
         resources = _resources(index, dataset)
         result = (
-            compiled.resume(resume, update=values or None, context=resources)
+            compiled.resume(resume, update=values or None, context=resources, **_answer(value))
             if resume
             else compiled.invoke(values, context=resources)
         )
@@ -170,11 +191,36 @@ def run(
     typer.echo(json.dumps(to_jsonable_python(result.state, fallback=repr), indent=2, ensure_ascii=False))
     sys.stderr.write(result.trace.summary())
     if result.status != "done":
-        typer.echo(
-            f"run {result.run_id} {result.status} before node {result.interrupted_before!r}; continue with: "
-            f"ragloom run {flow_file} --checkpoint {checkpoint} --resume {result.run_id} [--input UPDATE]",
-            err=True,
-        )
+        _say_paused(result, f"ragloom run {flow_file} --checkpoint {checkpoint} --resume {result.run_id}")
+
+
+def _answer(value: str | None) -> dict[str, Any]:
+    """``--value`` as ``resume(value=...)`` keyword arguments (none when not given)."""
+    if value is None:
+        return {}
+    try:
+        return {"value": json.loads(value)}
+    except json.JSONDecodeError as e:
+        raise FlowDefinitionError(
+            f"--value is not valid JSON ({e.msg} at column {e.colno}); quote a string: --value '\"yes\"'"
+        ) from e
+
+
+def _say_paused(result: Any, again: str) -> None:
+    """Why the run stopped and the command that continues it (stderr)."""
+    if result.interrupts:
+        for pending in result.interrupts:
+            shown = json.dumps(pending.value, default=repr, ensure_ascii=False)
+            typer.echo(f"interrupt {pending.id} (node {pending.node!r}) asks: {shown}", err=True)
+        typer.echo(f"run {result.run_id} paused; answer with: {again} --value JSON", err=True)
+        return
+    where = (
+        f"after node {result.interrupted_after!r}"
+        if result.interrupted_after
+        else f"before node {result.interrupted_before!r}"
+    )
+    hint = f"run {result.run_id} {result.status} {where}; continue with: {again} [--input UPDATE]"
+    typer.echo(hint, err=True)
 
 
 def show(

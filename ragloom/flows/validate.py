@@ -62,6 +62,8 @@ def successors(flow: Flow) -> dict[str, set[str]]:
             out[source].add(edge.target)
     for router in flow.routers:
         out[router.source].update(router.targets.values() or {ANY})
+    for spec in flow.nodes.values():
+        out[spec.name].update(spec.sends_to)
     return out
 
 

@@ -207,3 +207,21 @@ def test_alias_bombs_and_recursive_aliases_are_refused(tmp_path: Path) -> None:
     assert "invalid YAML" in str(err) and "recursive" in str(err) and err.line == 5
     with pytest.raises(FlowDefinitionError, match="neither an existing flow file nor YAML flow text"):
         load_flow("no_such_flow")
+
+
+def test_retry_on_and_interrupt_lists_are_checked(tmp_path: Path) -> None:
+    base = """\
+    name: f
+    state: {n: {type: int, default: 0}}
+    nodes:
+      a: {uses: flows.increment, with: {key: n}, retry_on: [NoSuchError]}
+    edges:
+      - {from: START, to: a}
+      - {from: a, to: END}
+    """
+    err = _error(base, tmp_path)
+    assert "unknown exception 'NoSuchError'" in str(err) and err.line == 4
+    err = _error(base.replace("[NoSuchError]", "[TimeoutError]") + "interrupt_after: [b]\n", tmp_path)
+    assert "`interrupt_after:` names unknown node 'b'" in str(err)
+    err = _error(base.replace("retry_on: [NoSuchError]", "cache_ttl: -1"), tmp_path)
+    assert "`cache_ttl:` must be a number of seconds > 0" in str(err)
