@@ -70,11 +70,12 @@ def test_search_on_ray_follows_the_local_trajectory(ray_cluster, hotpot: Path, t
 def test_batch_on_ray_equals_local_batch_with_per_input_errors(ray_cluster) -> None:
     flow = Flow.from_yaml((ROOT / "examples" / "flows" / "loop_counter.yaml").read_text()).compile()
     inputs = [{"count": 0}, {"count": 2}, {"count": "not a number"}, {"count": 7}]
-    local = batch_on(LocalExecutor(2), flow, inputs)
-    remote = batch_on(RayExecutor(ray_cluster.address), flow, inputs)
-    assert [r.state.message for i, r in enumerate(remote) if i != 2] == [
-        r.state.message for i, r in enumerate(local) if i != 2
-    ]
+    local = flow.batch(inputs, max_concurrency=2)  # the engine's own batch
+    remote = flow.batch(inputs, executor=RayExecutor(ray_cluster.address))
+    threads = batch_on(LocalExecutor(2), flow, inputs)
+    for results in (remote, threads):
+        assert [r.state.message for r in (results[0], results[1], results[3])] == [
+            r.state.message for r in (local[0], local[1], local[3])
+        ]
+        assert isinstance(results[2], Exception) and type(results[2]) is type(local[2])
     assert [r.state.message for r in (remote[0], remote[3])] == ["counted to 3", "counted to 8"]
-    assert isinstance(local[2], Exception) and isinstance(remote[2], Exception)
-    assert type(remote[2]) is type(local[2])
