@@ -89,6 +89,40 @@ class CorpusIndex:
             return base
         return DenseRetriever(query_embedder, base.store, base.chunks)  # same vectors, other query side
 
+    def graph(self, params: dict[str, Any], query_embedder: Embedder | None = None) -> Retriever:
+        """Graph retrieval (:mod:`ragloom.retrieval.graph`): an entity/passage graph over the same chunks,
+        seeded from the query's entities and a first stage (``first_stage``: ``hybrid`` (default, BM25 + dense
+        by RRF), ``bm25`` or ``none``), ranked by Personalized PageRank."""
+        from ragloom.retrieval.graph.retriever import GraphRetriever
+        from ragloom.retrieval.graph.seeds import SeedLinker
+        from ragloom.retrieval.hybrid import HybridRetriever
+
+        first_name = params.get("first_stage", "hybrid")
+        unknown = set(params) - {"first_stage"}
+        if unknown or first_name not in ("hybrid", "bm25", "none"):
+            raise ConfigError(
+                f"graph retriever: parameters {sorted(params)} invalid; allowed: first_stage "
+                "(hybrid, bm25 or none)"
+            )
+        index = self._memo("graph", "graph", self._build_graph)
+        first: Retriever | None = None
+        if first_name == "bm25":
+            first = self.bm25({})
+        elif first_name == "hybrid":
+            first = HybridRetriever([self.bm25({}), self.dense({}, query_embedder)])
+        return GraphRetriever(index, linker=SeedLinker(index, first_stage=first))
+
+    def _build_graph(self) -> Any:
+        from ragloom.retrieval.chunkers import make_chunker
+        from ragloom.retrieval.graph.graph_index import GraphIndex
+
+        chunker = (
+            None if self.chunker.uses == "document" else make_chunker(self.chunker.uses, self.chunker.params)
+        )
+        index = GraphIndex(embedder=self.embedder, chunker=chunker)
+        index.update(self.documents)
+        return index
+
     def _build_dense(self, late: bool) -> Any:
         from ragloom.retrieval.dense import DenseRetriever
         from ragloom.retrieval.memory_store import InMemoryVectorStore
@@ -216,6 +250,8 @@ class RetrievalPipeline:
         data = self.spec.to_dict()
         if self.corpus is not None:
             data["chunker"] = {"uses": self.corpus.chunker.uses, "with": dict(self.corpus.chunker.params)}
+        if isinstance(self._first, AutoFusionRetriever):
+            data["fusion_chosen"] = {"fusion": self._first.fusion, "on": self._first.tuned_on}
         return data
 
     def index(self, documents: Sequence[Document]) -> None:
@@ -236,6 +272,8 @@ class RetrievalPipeline:
         assert self.corpus is not None
         if spec.uses == "bm25":
             return self.corpus.bm25(spec.params)
+        if spec.uses == "graph":
+            return self.corpus.graph(spec.params, query_embedder)
         # always this pipeline's query side: the shared index may have been built by one with another
         return self.corpus.dense(spec.params, query_embedder)
 
@@ -243,6 +281,8 @@ class RetrievalPipeline:
         from ragloom.retrieval.hybrid import HybridRetriever
 
         f = self.spec.fusion
+        if f.get("method") == "auto":
+            return AutoFusionRetriever(retrievers, self.spec.candidates)
         return HybridRetriever(
             retrievers,
             fusion=f.get("method", "rrf"),
@@ -272,6 +312,24 @@ class RetrievalPipeline:
                 f"pipeline {self.name!r}: reranker {spec.uses!r} rejected {sorted(spec.params)}: {e}"
             ) from e
 
+    def tune(self, dev: Any, offsets: dict[str, int]) -> dict[str, Any] | None:
+        """Choose the ``auto`` fusion on ``dev`` (a Dataset) by span-hit@1 when it has gold spans, else
+        nDCG@10; returns the chosen fusion (None when this pipeline has no ``auto`` fusion)."""
+        from ragloom.eval.fusion_choice import choose_fusion
+        from ragloom.eval.harness import score_query
+
+        first = self._first
+        if not isinstance(first, AutoFusionRetriever):
+            return None
+        metric = "span-hit@1" if dev.spans else "nDCG@10"
+        depth = first.depth
+        runs = {q: [r.retrieve(t, depth) for r in first.retrievers] for q, t in dev.queries.items()}
+        first.fusion, first.dev_scores = choose_fusion(
+            runs, lambda q, hits: score_query(dev, offsets, q, hits).get(metric, 0.0), k=depth
+        )
+        first.tuned_on = f"{len(runs)} dev queries, {metric}"
+        return first.fusion
+
     def retrieve(self, query: str, k: int = 10, where: Mapping[str, Any] | None = None) -> list[Hit]:
         """The top ``k`` hits; with a reranker, its order first, then the remaining first-stage candidates.
 
@@ -285,6 +343,25 @@ class RetrievalPipeline:
         candidates = self._first.retrieve(query, max(k, depth), where)
         reranked = self._reranker.rerank(query, candidates[:depth])
         return append_tail(reranked, candidates[depth:])[:k]
+
+
+class AutoFusionRetriever:
+    """Arms fused by the fusion :meth:`RetrievalPipeline.tune` chose on dev (:mod:`.fusion_choice`);
+    :data:`~ragloom.eval.fusion_choice.FALLBACK` until then."""
+
+    def __init__(self, retrievers: list[Retriever], depth: int) -> None:
+        from ragloom.eval.fusion_choice import FALLBACK
+
+        self.retrievers, self.depth = retrievers, depth
+        self.fusion: dict[str, Any] = dict(FALLBACK)
+        self.dev_scores: dict[str, float] = {}
+        self.tuned_on = "not tuned (no dev questions): the fallback fusion"
+
+    def retrieve(self, query: str, k: int = 10, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        from ragloom.eval.fusion_choice import fuse_runs
+
+        depth = max(self.depth, k)
+        return fuse_runs(self.fusion, [r.retrieve(query, depth, where) for r in self.retrievers], k)
 
 
 def append_tail(head: list[Hit], tail: Sequence[Hit]) -> list[Hit]:
