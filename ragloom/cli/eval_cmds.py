@@ -20,17 +20,20 @@ def register(app: typer.Typer) -> None:
 def eval_command(
     target: Path | None = typer.Argument(
         None,
-        help="A BEIR-layout dataset folder (retrieval pipeline) or a FLOW.yaml (then give --dataset).",
+        help="A dataset folder: BEIR layout (corpus.jsonl, queries.jsonl, qrels/) or a files dataset "
+        "(files/, queries.jsonl, answers.jsonl, evidence.jsonl: the docs-a layout); or a FLOW.yaml "
+        "(then give --dataset).",
         show_default=False,
     ),
     dataset: Path | None = typer.Option(
         None, "--dataset", "-d", help="The dataset folder (with a FLOW.yaml, or instead of the argument)."
     ),
-    pipeline: str = typer.Option(
-        "bm25",
+    pipeline: str | None = typer.Option(
+        None,
         "--pipeline",
         "-p",
-        help="A pipeline name (bm25, dense, dense-late, hybrid, graph, …) or a PIPELINE.yaml.",
+        help="A pipeline name (bm25, dense, dense-late, hybrid, graph, …) or a PIPELINE.yaml (default bm25); "
+        "on a files dataset a comma-separated list of bm25, dense, hybrid (default all three).",
     ),
     json_out: Path | None = typer.Option(
         None, "--json", help="Write metrics, timings and per-query scores here (pipelines)."
@@ -101,8 +104,16 @@ def eval_command(
         folder = target or dataset
         if folder is None:
             raise typer.BadParameter("give a dataset folder (or a FLOW.yaml and --dataset DIR)")
+        from ragloom.eval.filesets import is_files_dataset
+
+        if is_files_dataset(folder):
+            from ragloom.cli.eval_files import eval_files
+
+            eval_files(folder, pipeline, json_out, limit, split)
+            return
+        name = pipeline or "bm25"
         _eval_pipeline(
-            folder, pipeline, json_out, limit, split, qrels, top_k, progress, cold, executor, ray_address
+            folder, name, json_out, limit, split, qrels, top_k, progress, cold, executor, ray_address
         )
     except RagloomError as e:
         typer.echo(f"error: {e}", err=True)
