@@ -68,6 +68,10 @@ def eval_command(
     allow_import: list[str] | None = typer.Option(
         None, "--allow-import", help="Flows: allow `uses: module:function` for this module (repeatable)."
     ),
+    executor: str = typer.Option("local", "--executor", help="local, or ray: questions across Ray workers."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="auto, HOST:PORT or ray://HOST:10001 (default: $RAGLOOM_RAY_ADDRESS)."
+    ),
 ) -> None:
     """Evaluate a retrieval PIPELINE on a dataset (nDCG@10, Recall@k, MRR, span-hit@k, docs/s, latency), or a
     FLOW.yaml (EM/F1, answer-in-context, support recall, citations, per-node latency and tokens, HTML)."""
@@ -107,7 +111,10 @@ def eval_command(
 
             eval_files(folder, pipeline, json_out, limit, split)
             return
-        _eval_pipeline(folder, pipeline or "bm25", json_out, limit, split, qrels, top_k, progress, cold)
+        name = pipeline or "bm25"
+        _eval_pipeline(
+            folder, name, json_out, limit, split, qrels, top_k, progress, cold, executor, ray_address
+        )
     except RagloomError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from e
@@ -123,6 +130,8 @@ def _eval_pipeline(
     top_k: int,
     progress: bool,
     cold: bool,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> None:
     from ragloom.eval.build import build_pipeline
     from ragloom.eval.datasets import load_dataset
@@ -132,6 +141,13 @@ def _eval_pipeline(
     full = load_dataset(folder, qrels_split=qrels)
     dataset = full.split(split).limit(limit)  # type: ignore[arg-type]
     spec = pipeline_spec(pipeline)
+    if executor != "local":  # questions across workers; each builds and indexes the pipeline once
+        from ragloom.eval.distributed import evaluate_on
+        from ragloom.scale import make_executor
+
+        runner = make_executor(executor, ray_address)
+        _finish(evaluate_on(runner, spec, dataset, split=split, top_k=top_k), json_out)
+        return
     query_embedder = _cold_embedder() if cold and _uses_dense(spec) else None
     built = build_pipeline(spec, query_embedder=query_embedder)
     tune_on = full.split("dev")  # an "auto" fusion is chosen here (scored on dev too when --split dev)
@@ -145,6 +161,10 @@ def _eval_pipeline(
         if not _uses_dense(spec)
         else "warm: query vectors may come from the on-disk embedding cache"
     )
+    _finish(result, json_out)
+
+
+def _finish(result: Any, json_out: Path | None) -> None:
     _print_result(result.to_dict())
     if json_out is not None:
         result.write_json(json_out)

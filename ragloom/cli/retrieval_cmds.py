@@ -33,6 +33,16 @@ ChunkerArgs = Annotated[str | None, typer.Option(help='Chunker parameters as JSO
 StoreKind = Annotated[str | None, typer.Option(help="chroma (default, embedded), memory or http://HOST:PORT")]
 LateFlag = Annotated[bool | None, typer.Option(help="Embed chunks in their document's context.")]
 KeepFlag = Annotated[bool, typer.Option(help="Keep indexed documents absent from SOURCE.")]
+ExecutorName = Annotated[
+    str, typer.Option("--executor", help="local (default) or ray: embed on a Ray cluster's workers.")
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="auto, HOST:PORT or ray://HOST:10001 (default: $RAGLOOM_RAY_ADDRESS, else a local Ray).",
+    ),
+]
 
 
 OptSource = Annotated[
@@ -54,6 +64,8 @@ def index(
     late_chunking: LateFlag = None,
     keep_missing: KeepFlag = False,
     delete: DeleteIds = None,
+    executor: ExecutorName = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Build or incrementally update an index folder from SOURCE (settings not given keep the index's own),
     or remove documents by id with --delete ID (repeatable)."""
@@ -62,6 +74,7 @@ def index(
         from ragloom.documents.base import IngestReport
         from ragloom.retrieval.index import Index
         from ragloom.retrieval.sources import documents_and_chunker
+        from ragloom.scale import make_executor
 
         if delete:
             _delete(store, source, delete)
@@ -89,9 +102,12 @@ def index(
             vector_store=vector_store,
             late_chunking=late_chunking,
         )
+        runner = make_executor(executor, ray_address) if executor != "local" else None
         docs = list(documents)  # read all first: a file unreadable now keeps what it had in the index
         unreadable = [s.source for s in files.skipped]
-        report = idx.update(docs, delete_missing=not keep_missing, progress=True, keep=unreadable)
+        report = idx.update(
+            docs, delete_missing=not keep_missing, progress=True, keep=unreadable, executor=runner
+        )
         for line in files.lines():
             typer.echo(line, err=True)
         reading = f"{files.summary()}; " if files.loaded or files.skipped else ""

@@ -226,8 +226,15 @@ class CompiledFlow:
         context: Mapping[str, Any] | None = None,
         *,
         max_concurrency: int = 4,
+        executor: Any = None,
     ) -> list[RunResult | BaseException]:
-        """Run many inputs concurrently; item i is the RunResult of input i or the exception it raised."""
+        """Run many inputs concurrently; item i is the RunResult of input i or the exception it raised.
+        ``executor`` (:func:`ragloom.scale.make_executor`, e.g. Ray) runs them on its workers instead, each
+        compiling this flow's YAML once."""
+        if executor is not None:
+            from ragloom.scale.flows import batch_on
+
+            return batch_on(executor, self, inputs, context)
         return run_batch(self, inputs, context, max_concurrency)
 
     async def abatch(

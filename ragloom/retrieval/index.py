@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ragloom.chunking.late import DocumentTokens, late_chunk_embed_long
+from ragloom.chunking.late import DocumentTokens
 from ragloom.core.errors import ConfigError, IndexError_
 from ragloom.core.protocols import Embedder, VectorStore
 from ragloom.core.types import Chunk, Document, Hit
@@ -57,7 +55,9 @@ from ragloom.retrieval.manifest import (
     vector_key,
 )
 from ragloom.retrieval.memory_store import InMemoryVectorStore
+from ragloom.retrieval.parallel_embed import batch_vectors, parallel_vectors
 from ragloom.retrieval.sources import documents_and_chunker
+from ragloom.scale.executor import Executor
 
 __all__ = ["MODES", "Index", "UpdateReport"]
 
@@ -98,6 +98,7 @@ class Index:
         self._bm25: BM25Retriever | None = None
         self._dense: DenseRetriever | None = None
         self._by_key: dict[str, Chunk] = {}
+        self._executor: Executor | None = None
 
     # -- opening ----------------------------------------------------------------------------------------
     @classmethod
@@ -156,11 +157,11 @@ class Index:
     def build(cls, path: str | os.PathLike[str], documents: Source, **settings: Any) -> Index:
         """``create(path, **settings)`` then ``update(documents)``; returns the index, ready to query. A
         folder or file for ``documents`` is read through ragloom.documents (chunker ``structured``)."""
-        progress = settings.pop("progress", None)
+        progress, executor = settings.pop("progress", None), settings.pop("executor", None)
         if isinstance(documents, str | os.PathLike):
             documents, settings["chunker"] = documents_and_chunker(documents, settings.get("chunker"), path)
         index = cls.create(path, **settings)
-        index.update(documents, progress=progress)
+        index.update(documents, progress=progress, executor=executor)
         return index
 
     def _load_generation(self) -> None:
@@ -307,14 +308,16 @@ class Index:
         progress: bool | None = None,
         on_stage: StageCallback | None = None,
         keep: Iterable[str] = (),
+        executor: Executor | None = None,
     ) -> UpdateReport:
         """Make the index hold ``documents``: index new and changed ones, drop missing ones (unless
         ``delete_missing=False``, which makes ``documents`` a partial update; ids in ``keep``, files that
         could not be read this time, are never dropped). ``on_stage(name, info)`` is
-        called at ``plan``, ``embed`` (per batch), ``write``, ``commit`` and ``cleanup``.
+        called at ``plan``, ``embed`` (per batch), ``write``, ``commit`` and ``cleanup``. ``executor``
+        (e.g. Ray, :func:`ragloom.scale.make_executor`) embeds the chunks on its workers.
         """
         started = time.perf_counter()
-        stage = on_stage or (lambda name, info: None)
+        stage, self._executor = on_stage or (lambda name, info: None), executor
         with writer_lock(self.path):
             if (self.path / MANIFEST).is_file():  # another writer may have committed since we opened
                 self.manifest = read_manifest(self.path)
@@ -426,35 +429,23 @@ class Index:
             if key not in present
         ]
         show = len(todo) > 64 if progress is None else progress
+        ahead = None  # on an executor, every vector first (workers), then the same writes as a local build
+        if self._executor is not None:
+            late = self.manifest.late_chunking
+            ahead = parallel_vectors(self._executor, self.embedder, docs, todo, late)
         with tqdm(total=len(todo), desc="embedding chunks", unit="chunk", disable=not show) as bar:
             for s in range(0, len(todo), _EMBED_BATCH):
                 batch = todo[s : s + _EMBED_BATCH]
-                vectors = self._vectors(docs, batch, tokens)
+                vectors = (
+                    ahead[s : s + len(batch)]
+                    if ahead is not None
+                    else batch_vectors(self.embedder, docs, batch, tokens)
+                )
                 meta = [{"doc_id": c.doc_id, "start": c.start, "end": c.end} for _, _, c in batch]
                 store.add([k for _, k, _ in batch], vectors, meta)
                 bar.update(len(batch))
                 stage("embed", {"done": s + len(batch), "total": len(todo)})
         return len(todo)
-
-    def _vectors(
-        self, docs: Mapping[str, Document], batch: list[tuple[str, str, Chunk]], tokens: DocumentTokens | None
-    ) -> np.ndarray:
-        if tokens is None:
-            return self.embedder.embed([c.text for _, _, c in batch])
-        rows: list[np.ndarray] = []
-        by_doc: dict[str, list[Chunk]] = {}
-        for doc_id, _, chunk in batch:
-            by_doc.setdefault(doc_id, []).append(chunk)
-        pooled = {
-            d: late_chunk_embed_long(self.embedder, docs[d].text, cs, tokens=tokens)
-            for d, cs in by_doc.items()
-        }
-        seen: dict[str, int] = {}
-        for doc_id, _, _ in batch:
-            i = seen.get(doc_id, 0)
-            rows.append(pooled[doc_id][i])
-            seen[doc_id] = i + 1
-        return np.stack(rows)
 
     def _write_generation(self, generation: int, chunks: list[Chunk], store: VectorStore) -> None:
         target = gen_dir(self.path, generation)

@@ -211,15 +211,9 @@ class DatasetScorer:
 
 
 def ray_score(scorer: DatasetScorer, candidates: Sequence[Candidate]) -> list[Evaluation]:
-    """Evaluate candidates as Ray tasks (``pip install ray``); the scorer is shipped to each worker once."""
-    try:
-        import ray
-    except ImportError as e:
-        raise ConfigError(
-            "executor 'ray' needs Ray: pip install ray (or use the default asyncio executor)"
-        ) from e
-    if not ray.is_initialized():
-        ray.init(ignore_reinit_error=True, log_to_driver=False)
-    ref = ray.put(scorer)
-    task: Any = ray.remote(lambda s, c: s.evaluate(c))
-    return list(ray.get([task.remote(ref, c) for c in candidates]))
+    """Evaluate candidates as Ray tasks through :class:`ragloom.scale.Executor` (``RAGLOOM_RAY_ADDRESS`` or a
+    local Ray); the scorer is shipped to the cluster once. A candidate that failed there fails the search,
+    as it would locally."""
+    from ragloom.scale import first_error, make_executor
+
+    return first_error(make_executor("ray").map(scorer.evaluate, candidates))

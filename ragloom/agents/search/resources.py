@@ -66,6 +66,17 @@ class SearchResources:
         self._lock = threading.Lock()
         self.calls = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What travels to another process (a Ray worker): the corpus and settings; indexes, caches and the
+        lock are rebuilt there on first use (they hold native objects that do not pickle)."""
+        state = dict(self.__dict__)
+        state.update(_parts={}, _runs={}, _reranked={}, _lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def clear_cache(self) -> None:
         """Forget cached results (not the indexes): gives each search run honest, cold-cache wall times."""
         self._runs.clear()

@@ -1,0 +1,108 @@
+"""Embedding an index update's chunks on an executor (Ray actors each holding the model once).
+
+The driver plans, chunks and writes; workers only turn chunks into vectors, so the commit path (generation
+folder, manifest rename, cleanup) is the one a local build takes and a dead worker or driver can never leave a
+half-written index: nothing is committed until every vector is back. Jobs are whole documents when late
+chunking (a document's token-level pass needs all of it) and fixed slices of chunk texts otherwise; either way
+a chunk's vector is the one a local build computes (the same model, the same per-document pass).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragloom.chunking.late import DocumentTokens, late_chunk_embed_long
+from ragloom.core.protocols import Embedder
+from ragloom.core.types import Chunk, Document
+from ragloom.scale.executor import Executor, first_error
+
+__all__ = ["batch_vectors", "embedder_factory", "parallel_vectors"]
+
+Todo = Sequence[tuple[str, str, Chunk]]  # (doc_id, vector key, chunk), a document's chunks contiguous
+
+
+def batch_vectors(
+    embedder: Embedder, docs: Mapping[str, Document], batch: Todo, tokens: DocumentTokens | None
+) -> np.ndarray:
+    """Vectors of one batch in this process (late chunking when ``tokens`` is given)."""
+    if tokens is None:
+        return embedder.embed([c.text for _, _, c in batch])
+    by_doc: dict[str, list[Chunk]] = {}
+    for doc_id, _, chunk in batch:
+        by_doc.setdefault(doc_id, []).append(chunk)
+    pooled = {
+        d: late_chunk_embed_long(embedder, docs[d].text, cs, tokens=tokens)
+        for d, cs in by_doc.items()
+    }
+    seen: dict[str, int] = {}
+    rows: list[np.ndarray] = []
+    for doc_id, _, _ in batch:
+        i = seen.get(doc_id, 0)
+        rows.append(pooled[doc_id][i])
+        seen[doc_id] = i + 1
+    return np.stack(rows)
+
+
+def embedder_factory(embedder: Embedder) -> Callable[[], Embedder]:
+    """How a worker gets its own copy of ``embedder``: a local sentence-transformers model is rebuilt from
+    its settings (the bundled default resolved on the worker, no vector cache); anything else is shipped."""
+    from ragloom.retrieval.embedders import SentenceTransformerEmbedder, default_model_path
+
+    if not isinstance(embedder, SentenceTransformerEmbedder):
+        return functools.partial(_same, embedder)
+    default = Path(embedder.model_path).resolve() == Path(default_model_path()).resolve()
+    return functools.partial(
+        SentenceTransformerEmbedder,
+        model_path=None if default else embedder.model_path,
+        batch_size=embedder.batch_size,
+        cache_dir=False,
+        show_progress=False,
+        model_name=None if default else embedder.model_name,
+        token_window=embedder.token_window,
+        token_overlap=embedder.token_overlap,
+        token_prefix=embedder.token_prefix,
+    )
+
+
+def _same(embedder: Embedder) -> Embedder:
+    return embedder
+
+
+def _embed_texts(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    return embedder.embed(texts)
+
+
+def _embed_late(embedder: Embedder, job: tuple[str, list[Chunk]]) -> np.ndarray:
+    text, chunks = job
+    return late_chunk_embed_long(embedder, text, chunks)  # memory bounded for long documents
+
+
+def parallel_vectors(
+    executor: Executor,
+    embedder: Embedder,
+    docs: Mapping[str, Document],
+    todo: Todo,
+    late: bool,
+) -> np.ndarray:
+    """(len(todo), dim) vectors of ``todo`` computed on ``executor``'s workers, in ``todo`` order; the first
+    failed job (after the executor's retries) is raised."""
+    if not todo:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    setup = embedder_factory(embedder)
+    if late:
+        by_doc: dict[str, list[Chunk]] = {}
+        for doc_id, _, chunk in todo:
+            by_doc.setdefault(doc_id, []).append(chunk)
+        jobs: list[Any] = [(docs[d].text, cs) for d, cs in by_doc.items()]
+        parts = first_error(executor.map(_embed_late, jobs, setup=setup))
+    else:
+        size = max(1, min(256, math.ceil(len(todo) / (4 * executor.workers))))
+        jobs = [[c.text for _, _, c in todo[s : s + size]] for s in range(0, len(todo), size)]
+        parts = first_error(executor.map(_embed_texts, jobs, setup=setup))
+    return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
