@@ -1,7 +1,9 @@
 """Evaluation: BEIR-layout datasets, retrieval/QA metrics, pipelines by name or YAML, and the harness.
 
 Imports are lazy (``from ragloom.eval import evaluate`` loads only what it needs), so importing the package
-stays cheap. ``ragloom eval DATASET_DIR --pipeline NAME|FILE.yaml`` is the command-line entry point.
+stays cheap. ``ragloom eval DATASET_DIR --pipeline NAME|FILE.yaml`` and
+``ragloom eval FLOW.yaml --dataset DIR`` are the command-line entry points; :func:`evaluate_flow` is the
+one evaluator behind both.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ _EXPORTS = {
     "EvalPipeline": "ragloom.eval.harness",
     "EvalResult": "ragloom.eval.harness",
     "evaluate": "ragloom.eval.harness",
+    "evaluate_flow": "ragloom.eval.flow_eval",
+    "FlowEvalReport": "ragloom.eval.flow_eval",
+    "StateKeys": "ragloom.eval.flow_eval",
+    "QuestionCase": "ragloom.eval.flow_metrics",
+    "DEFAULT_METRICS": "ragloom.eval.flow_metrics",
+    "dataset_resources": "ragloom.eval.flow_resources",
+    "index_resources": "ragloom.eval.flow_resources",
 }
 
 __all__ = sorted(_EXPORTS)

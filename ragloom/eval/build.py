@@ -89,6 +89,40 @@ class CorpusIndex:
             return base
         return DenseRetriever(query_embedder, base.store, base.chunks)  # same vectors, other query side
 
+    def graph(self, params: dict[str, Any], query_embedder: Embedder | None = None) -> Retriever:
+        """Graph retrieval (:mod:`ragloom.retrieval.graph`): an entity/passage graph over the same chunks,
+        seeded from the query's entities and a first stage (``first_stage``: ``hybrid`` (default, BM25 + dense
+        by RRF), ``bm25`` or ``none``), ranked by Personalized PageRank."""
+        from ragloom.retrieval.graph.retriever import GraphRetriever
+        from ragloom.retrieval.graph.seeds import SeedLinker
+        from ragloom.retrieval.hybrid import HybridRetriever
+
+        first_name = params.get("first_stage", "hybrid")
+        unknown = set(params) - {"first_stage"}
+        if unknown or first_name not in ("hybrid", "bm25", "none"):
+            raise ConfigError(
+                f"graph retriever: parameters {sorted(params)} invalid; allowed: first_stage "
+                "(hybrid, bm25 or none)"
+            )
+        index = self._memo("graph", "graph", self._build_graph)
+        first: Retriever | None = None
+        if first_name == "bm25":
+            first = self.bm25({})
+        elif first_name == "hybrid":
+            first = HybridRetriever([self.bm25({}), self.dense({}, query_embedder)])
+        return GraphRetriever(index, linker=SeedLinker(index, first_stage=first))
+
+    def _build_graph(self) -> Any:
+        from ragloom.retrieval.chunkers import make_chunker
+        from ragloom.retrieval.graph.graph_index import GraphIndex
+
+        chunker = (
+            None if self.chunker.uses == "document" else make_chunker(self.chunker.uses, self.chunker.params)
+        )
+        index = GraphIndex(embedder=self.embedder, chunker=chunker)
+        index.update(self.documents)
+        return index
+
     def _build_dense(self, late: bool) -> Any:
         from ragloom.retrieval.dense import DenseRetriever
         from ragloom.retrieval.memory_store import InMemoryVectorStore
@@ -236,6 +270,8 @@ class RetrievalPipeline:
         assert self.corpus is not None
         if spec.uses == "bm25":
             return self.corpus.bm25(spec.params)
+        if spec.uses == "graph":
+            return self.corpus.graph(spec.params, query_embedder)
         # always this pipeline's query side: the shared index may have been built by one with another
         return self.corpus.dense(spec.params, query_embedder)
 

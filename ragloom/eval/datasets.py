@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,9 +24,23 @@ from typing import Any, Literal
 from ragloom.core.errors import DatasetError
 from ragloom.core.types import Document
 
-__all__ = ["Dataset", "GoldSpan", "SplitName", "indexable_documents", "load_dataset", "split_queries"]
+__all__ = [
+    "Dataset",
+    "DatasetWarning",
+    "GoldSpan",
+    "SplitName",
+    "indexable_documents",
+    "load_dataset",
+    "split_queries",
+]
 
 SplitName = Literal["dev", "test", "all"]
+
+
+class DatasetWarning(UserWarning):
+    """Something in a dataset was skipped (e.g. qrels rows naming absent documents); the message counts it."""
+
+
 DEV_FRACTION = 0.3
 SPLIT_SEED = 0
 
@@ -95,16 +110,21 @@ def split_queries(
     return dev, test
 
 
-def load_dataset(path: str | Path, qrels_split: str = "test") -> Dataset:
-    """Load a BEIR-layout folder; ``qrels_split`` names ``qrels/<split>.tsv``."""
+def load_dataset(path: str | Path, qrels_split: str = "test", corpus_optional: bool = False) -> Dataset:
+    """Load a BEIR-layout folder; ``qrels_split`` names ``qrels/<split>.tsv``.
+
+    ``corpus_optional``: a folder without ``corpus.jsonl`` (a document set such as docs-a, whose files are
+    indexed separately) loads with an empty corpus; qrels are then not checked against it.
+    """
     root = Path(path)
     if not root.is_dir():
         raise DatasetError(
             f"{root}: not a folder; expected a BEIR-layout dataset (corpus.jsonl, queries.jsonl, qrels/)"
         )
-    corpus = _load_corpus(root / "corpus.jsonl")
+    no_corpus = corpus_optional and not (root / "corpus.jsonl").is_file()
+    corpus = {} if no_corpus else _load_corpus(root / "corpus.jsonl")
     all_queries = _load_queries(root / "queries.jsonl")
-    qrels = _load_qrels(_qrels_path(root, qrels_split), all_queries, corpus)
+    qrels = _load_qrels(_qrels_path(root, qrels_split), all_queries, None if no_corpus else corpus)
     spans = _load_spans(root / "spans.jsonl", all_queries, corpus)
     answers = _load_answers(root / "answers.jsonl", all_queries)
     judged = set(qrels) | set(spans)
@@ -184,9 +204,13 @@ def _load_queries(path: Path) -> dict[str, str]:
 
 
 def _load_qrels(
-    path: Path, queries: dict[str, str], corpus: dict[str, Document]
+    path: Path, queries: dict[str, str], corpus: dict[str, Document] | None
 ) -> dict[str, dict[str, int]]:
+    """Judgements by query. A row naming a document missing from the corpus is skipped, with one warning
+    that counts them (BEIR's tooling does the same: ArguAna's own qrels name 5 absent documents); a row
+    naming an unknown query or holding a malformed score is an error."""
     qrels: dict[str, dict[str, int]] = {}
+    missing: list[tuple[int, str]] = []
     with path.open(encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, start=1):
             parts = line.rstrip("\r\n").split("\t")
@@ -205,9 +229,18 @@ def _load_qrels(
                 raise DatasetError(f"{path}:{lineno}: score {score!r} is not an integer") from e
             if qid not in queries:
                 raise DatasetError(f"{path}:{lineno}: query {qid!r} is not in queries.jsonl")
-            if did not in corpus:
-                raise DatasetError(f"{path}:{lineno}: document {did!r} is not in corpus.jsonl")
+            if corpus is not None and did not in corpus:
+                missing.append((lineno, did))
+                continue
             qrels.setdefault(qid, {})[did] = rel
+    if missing:
+        shown = ", ".join(f"line {n}: {d!r}" for n, d in missing[:3])
+        warnings.warn(
+            f"{path}: skipped {len(missing)} qrels rows naming documents not in corpus.jsonl ({shown}"
+            f"{', ...' if len(missing) > 3 else ''})",
+            DatasetWarning,
+            stacklevel=3,
+        )
     return qrels
 
 

@@ -38,9 +38,9 @@ __all__ = [
     "pipeline_spec",
 ]
 
-RETRIEVERS = ("bm25", "dense")
+RETRIEVERS = ("bm25", "dense", "graph")
 RERANKERS = ("maxsim", "collaborative", "llm", "cross_encoder")
-FUSIONS = ("rrf", "weighted", "dbsf")
+FUSIONS = ("rrf", "weighted", "dbsf", "confidence")
 _PREFIXES = ("retrieval.rerank.", "retrieval.", "chunking.")
 
 
@@ -249,6 +249,7 @@ _NAMED: dict[str, dict[str, Any]] = {
     "bm25": {"retrievers": (_BM25,)},
     "dense": {"retrievers": (_DENSE,)},
     "dense-late": {"retrievers": (_DENSE_LATE,)},
+    "graph": {"retrievers": (ComponentSpec("graph"),)},
     "hybrid": {"retrievers": (_BM25, _DENSE_AUTO), "fusion": DEFAULT_HYBRID_FUSION},
     "hybrid-rrf": {"retrievers": (_BM25, _DENSE_AUTO), "fusion": {"method": "rrf"}},
     "hybrid+maxsim": {

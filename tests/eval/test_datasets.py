@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ragloom.core.errors import DatasetError
-from ragloom.eval.datasets import indexable_documents, load_dataset, split_queries
+from ragloom.eval.datasets import DatasetWarning, indexable_documents, load_dataset, split_queries
 
 
 def _write_folder(
@@ -65,7 +65,6 @@ def test_loads_an_unseen_folder_and_keeps_only_judged_queries(tmp_path: Path) ->
             {"corpus": ['{"_id": "d1", "text": "a"}', '{"_id": "d1", "text": "b"}']},
             "corpus.jsonl:2: duplicate _id",
         ),
-        ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td9\t1\n"}, "test.tsv:3: document 'd9'"),
         ({"qrels": "q1\td1\t1\nq1 d1 1\n"}, "test.tsv:2: expected 3 tab-separated columns"),
         ({"qrels": "q1\td1\thigh\n"}, "test.tsv:1: score 'high' is not an integer"),
         ({"spans": ['{"_id": "q1", "doc_id": "d1", "start": 5, "end": 99}']}, "spans.jsonl:1: span [5, 99)"),
@@ -75,6 +74,26 @@ def test_malformed_input_names_file_and_line(tmp_path: Path, override: dict, mes
     folder = _write_folder(tmp_path / "bad", **override)
     with pytest.raises(DatasetError, match=message.replace("[", r"\[").replace(")", r"\)")):
         load_dataset(folder)
+
+
+def test_qrels_rows_naming_absent_documents_are_skipped_with_one_counting_warning(tmp_path: Path) -> None:
+    """BEIR's ArguAna qrels name 5 documents its corpus lacks: skip them (as BEIR does), warn once."""
+    qrels = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td8\t1\nq2\td9\t1\nq2\td2\t2\n"
+    with pytest.warns(DatasetWarning) as caught:
+        ds = load_dataset(_write_folder(tmp_path / "arguana-like", qrels=qrels))
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "skipped 2 qrels rows" in message and "line 3: 'd8'" in message and "line 4: 'd9'" in message
+    assert ds.qrels == {"q1": {"d1": 1}, "q2": {"d2": 2}}
+
+
+def test_a_document_set_without_corpus_loads_when_the_corpus_is_optional(tmp_path: Path) -> None:
+    folder = _write_folder(tmp_path / "files-only")
+    (folder / "corpus.jsonl").unlink()
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl: missing"):
+        load_dataset(folder)
+    ds = load_dataset(folder, corpus_optional=True)
+    assert ds.corpus == {} and ds.qrels == {"q1": {"d1": 1}, "q2": {"d2": 2}}
 
 
 def test_missing_split_lists_the_available_ones(tmp_path: Path) -> None:

@@ -9,11 +9,13 @@ from hypothesis import strategies as st
 
 from ragloom.core.errors import ConfigError
 from ragloom.retrieval.fusion import (
+    confidence_weighted_fusion,
     distribution_based_score_fusion,
     fuse,
     normalize_dbsf,
     normalize_minmax,
     normalize_zscore,
+    ranking_confidence,
     reciprocal_rank_fusion,
     weighted_score_fusion,
 )
@@ -169,3 +171,38 @@ def test_score_fusion_rejects_non_finite_scores(method, normalization, bad):
     with pytest.raises(ConfigError, match=r"ranking 0.*'b'"):
         fuse(rankings, method, normalization=normalization or "minmax")
     assert fuse(rankings, "rrf")[0][0] == "c"  # rank fusion ignores scores, so it still works
+
+
+def test_confidence_fusion_follows_the_ranking_that_separates_its_head_from_its_tail() -> None:
+    """A ranking whose head does not stand out (most results alike) barely counts; one whose first results
+    stand far above the rest decides the order."""
+    flat = (
+        [(f"f{i}", 10.0 - 0.001 * i) for i in range(90)] + [("a", 9.0)] + [(f"g{i}", 0.0) for i in range(9)]
+    )
+    peaked = [("a", 0.9), ("b", 0.85)] + [(f"h{i}", 0.8) for i in range(8)]
+    peaked += [(f"p{i}", 0.1 - 0.001 * i) for i in range(90)]
+    fused = confidence_weighted_fusion([flat, peaked])
+    assert [d for d, _ in fused[:2]] == ["a", "b"]
+    z_flat = normalize_zscore(np.array([s for _, s in flat]))
+    z_peaked = normalize_zscore(np.array([s for _, s in peaked]))
+    assert ranking_confidence(np.sort(z_peaked)[::-1]) > ranking_confidence(np.sort(z_flat)[::-1])
+
+
+def test_confidence_fusion_edge_cases_and_dispatch() -> None:
+    assert confidence_weighted_fusion([]) == []
+    assert confidence_weighted_fusion([[("a", 1.0)], []]) == [("a", 0.0)]  # no confidence: equal weights
+    assert ranking_confidence(np.array([1.0])) == 0.0
+    same = [[("a", 3.0), ("b", 1.0), ("c", 0.0)], [("b", 2.0), ("a", 1.0), ("c", 0.5)]]
+    assert fuse(same, "confidence") == confidence_weighted_fusion(same)
+    with pytest.raises(ConfigError, match="finite"):
+        confidence_weighted_fusion([[("a", float("nan"))]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ranking(), min_size=1, max_size=3))
+def test_confidence_fusion_returns_every_id_once_sorted(rankings) -> None:
+    fused = confidence_weighted_fusion(rankings)
+    got = [d for d, _ in fused]
+    assert sorted(got) == sorted({d for r in rankings for d, _ in r})
+    values = [s for _, s in fused]
+    assert values == sorted(values, reverse=True) and all(np.isfinite(values))

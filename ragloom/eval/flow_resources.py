@@ -1,0 +1,108 @@
+"""Run resources for evaluating a flow: the dataset's corpus as an index, or the user's own index, and an LLM.
+
+The corpus is indexed with the library's own :class:`ragloom.retrieval.index.Index` (what ``ragloom index``
+builds), kept under the ragloom cache per dataset location and chunker, so the second evaluation only opens
+it; the resources are those ``ragloom run --index DIR`` gives a YAML flow (``retriever``: the index's hybrid
+retriever, ``index``: the index), so a flow evaluates exactly as it runs. Each call says what it cost and
+whether the on-disk caches served it (``facts``), because a warm cache makes index times meaningless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+from ragloom.core.errors import ConfigError
+from ragloom.eval.datasets import Dataset, indexable_documents
+
+__all__ = ["dataset_index_dir", "dataset_resources", "index_resources", "make_llm"]
+
+
+def dataset_index_dir(dataset_path: str | Path, chunker: str) -> Path:
+    """The cache folder of a dataset's evaluation index (one per dataset location and chunker)."""
+    from ragloom.core.paths import cache_dir
+
+    resolved = str(Path(dataset_path).resolve())
+    digest = hashlib.sha1(f"{resolved}|{chunker}".encode()).hexdigest()[:12]
+    return cache_dir("eval-indexes", f"{Path(resolved).name}-{digest}")
+
+
+def _resources_of(index: Any) -> dict[str, Any]:
+    return {"retriever": index.hybrid(), "index": index}
+
+
+def dataset_resources(
+    dataset: Dataset, dataset_path: str | Path, progress: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(resources, facts) over ``dataset``'s corpus: titles prepended, long documents cut in paragraphs (the
+    harness's "auto" chunker), indexed once into the cache."""
+    from ragloom.eval.build import resolve_chunker
+    from ragloom.retrieval.index import Index
+
+    if not dataset.corpus:
+        raise ConfigError(
+            f"dataset {dataset.name!r} has no corpus.jsonl; build an index of its documents "
+            "(ragloom index FILES --store DIR) and pass --index DIR"
+        )
+    documents = indexable_documents(dataset, with_title=True)
+    chunker = resolve_chunker(None, documents)
+    folder = dataset_index_dir(dataset_path, f"{chunker.uses}{sorted(chunker.params.items())}")
+    index = Index.create(folder, chunker=chunker.uses, chunker_params=chunker.params, vector_store="memory")
+    computed = int(getattr(index.embedder, "computed", 0))
+    started = time.perf_counter()
+    report = index.update(documents, progress=progress)
+    seconds = time.perf_counter() - started
+    model_runs = int(getattr(index.embedder, "computed", 0)) - computed
+    facts = {
+        "index": str(folder),
+        "index_seconds": seconds,
+        "index_chunks": report.chunks,
+        "index_chunks_embedded": report.embedded,
+        "index_texts_computed_by_model": model_runs,
+        "index_cache": _cache_note(report.embedded, model_runs),
+    }
+    return _resources_of(index), facts
+
+
+def _cache_note(embedded: int, model_runs: int) -> str:
+    if embedded == 0:
+        return "warm: the index was already built (index_seconds is the time to open and check it)"
+    if model_runs == 0:
+        return "warm: every chunk vector came from the on-disk embedding cache (index_seconds is not cold)"
+    if model_runs < embedded:
+        return (
+            f"partly warm: {embedded - model_runs} of {embedded} chunk vectors came from the embedding cache"
+        )
+    return "cold: every chunk vector was computed by the model"
+
+
+def index_resources(index_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(resources, facts) of a prebuilt index folder (``ragloom index ... --store DIR``)."""
+    from ragloom.retrieval.index import Index
+
+    started = time.perf_counter()
+    index = Index.open(index_dir)
+    return _resources_of(index), {
+        "index": str(index_dir),
+        "index_open_seconds": time.perf_counter() - started,
+    }
+
+
+def make_llm(llm: str = "local", base_url: str | None = None, model: str | None = None) -> Any:
+    """The LLM resource: ``local`` (embedded SmolLM2), ``none`` (no LLM; flows without LLM nodes), or an
+    OpenAI-compatible server when ``base_url`` is given (``model`` names the model it serves)."""
+    if base_url is not None:
+        from ragloom.llm.openai_compat import OpenAICompatibleLLM
+
+        if not model:
+            raise ConfigError("--llm-base-url needs --llm-model (the model name the server serves)")
+        return OpenAICompatibleLLM(model=model, base_url=base_url)
+    if llm == "none":
+        return None
+    if llm == "local":
+        from ragloom.llm.local import default_llm
+
+        return default_llm()
+    raise ConfigError(f"--llm must be local or none (or give --llm-base-url and --llm-model), not {llm!r}")

@@ -1,0 +1,93 @@
+"""Flow metrics are pure functions of a QuestionCase: each scores only what the gold data allows."""
+
+from __future__ import annotations
+
+from ragloom.core.types import Chunk, Hit
+from ragloom.eval.datasets import GoldSpan
+from ragloom.eval.flow_metrics import (
+    DEFAULT_METRICS,
+    ContextPassage,
+    QuestionCase,
+    answer_in_context,
+    answer_scores,
+    canonical_doc_id,
+    citation_scores,
+    scores_of,
+    span_scores,
+    support_scores,
+)
+
+
+def _hit(doc: str, text: str = "x", start: int = 0) -> Hit:
+    return Hit(Chunk(text, doc, start, start + len(text)), 1.0)
+
+
+def _passage(pid: str, doc: str, text: str, start: int = -1, end: int = -1) -> ContextPassage:
+    return ContextPassage(pid, doc, text, start, end)
+
+
+def test_a_question_without_gold_data_gets_no_scores() -> None:
+    case = QuestionCase("q", "what?", answer="x", hits=[_hit("d")], citations=["d#0"])
+    assert scores_of(case, DEFAULT_METRICS) == {}
+
+
+def test_answers_em_f1_and_a_missing_answer_scores_zero() -> None:
+    case = QuestionCase("q", "who?", answer="The Beatles.", answers=["Beatles", "the fab four"])
+    assert answer_scores(case) == {"EM": 1.0, "F1": 1.0}
+    assert answer_scores(QuestionCase("q", "who?", answer=None, answers=["Beatles"])) == {
+        "EM": 0.0,
+        "F1": 0.0,
+    }
+
+
+def test_answer_in_context_is_normalised_and_matches_whole_words_only() -> None:
+    context = [
+        _passage("1", "d", "Founded in 1962, THE Beatles' label..."),
+        _passage("2", "e", "x1000 items"),
+    ]
+    assert answer_in_context(QuestionCase("q", "", context=context, answers=["Beatles"]))["answer-in-context"]
+    assert answer_in_context(QuestionCase("q", "", context=context, answers=["1000"])) == {
+        "answer-in-context": 0.0
+    }
+
+
+def test_support_recall_ndcg_and_context_recall_follow_the_order_of_the_hits() -> None:
+    hits = [_hit("a"), _hit("a"), _hit("x"), _hit("b")]
+    case = QuestionCase(
+        "q", "", hits=hits, context=[_passage("a#0", "a", "t")], qrels={"a": 1, "b": 1, "zz": 0}
+    )
+    scores = support_scores(case)
+    assert scores["support-R@2"] == 0.5 and scores["support-R@5"] == 1.0
+    assert scores["context-support-R"] == 0.5
+    assert 0.0 < scores["nDCG@10"] < 1.0
+
+
+def test_a_document_named_by_path_in_the_index_matches_a_file_name_in_the_qrels() -> None:
+    assert canonical_doc_id("/data/docs-a/files/limits.html", {"limits.html": 1}) == "limits.html"
+    assert canonical_doc_id("d1", {"d1": 1}) == "d1"
+    case = QuestionCase("q", "", hits=[_hit("files/limits.html")], qrels={"limits.html": 1})
+    assert support_scores(case)["support-R@2"] == 1.0
+
+
+def test_span_hit_needs_the_whole_gold_span_inside_a_chunk() -> None:
+    hits = [_hit("d", "0123456789", start=10)]
+    spans = [GoldSpan("d", 12, 15)]
+    context = [_passage("d#0", "d", "t", 10, 20)]
+    case = QuestionCase("q", "", hits=hits, context=context, spans=spans)
+    scores = span_scores(case)
+    assert scores["span-hit@1"] == 1.0 and scores["context-span-hit"] == 1.0
+    outside = QuestionCase("q", "", hits=hits, spans=[GoldSpan("d", 18, 25)])
+    assert span_scores(outside)["span-hit@1"] == 0.0
+
+
+def test_citations_count_right_when_the_passage_holds_the_answer_or_comes_from_a_gold_document() -> None:
+    context = [
+        _passage("p1", "gold", "nothing useful"),
+        _passage("p2", "other", "the answer is 64 tables"),
+        _passage("p3", "other", "unrelated"),
+    ]
+    case = QuestionCase(
+        "q", "", context=context, citations=["p1", "p2", "p3", "p9"], answers=["64"], qrels={"gold": 1}
+    )
+    assert citation_scores(case) == {"citation-correct": 0.5}  # p3 wrong, p9 names nothing the LLM saw
+    assert citation_scores(QuestionCase("q", "", context=context, answers=["64"])) == {}
