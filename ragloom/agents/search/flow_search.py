@@ -15,7 +15,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,11 +133,11 @@ class _Problem:
     """The MCTS problem: states are canonical flow JSON, actions the registry-derived edits (shuffled by
     the search's seed, so seeds explore differently)."""
 
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
+    def __init__(self, rng: random.Random, exclude: Collection[str]) -> None:
+        self.rng, self.exclude = rng, exclude
 
     def actions(self, state: str) -> Sequence[FlowEdit]:
-        edits = flow_edits(json.loads(state))
+        edits = flow_edits(json.loads(state), self.exclude)
         self.rng.shuffle(edits)
         return edits
 
@@ -181,14 +181,16 @@ class _Scorer:
         return [self.seen[k].score if k in self.seen else float("-inf") for k in keys]
 
 
-def _mcts(seed_state: str, scorer: _Scorer, seed: int) -> None:
-    problem = _Problem(random.Random(seed))
+def _mcts(seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str]) -> None:
+    problem = _Problem(random.Random(seed), exclude)
     config = mcts.MCTSConfig(iterations=10 * scorer.budget, exploration=0.5, branching=3, seed=seed)
     with contextlib.suppress(_BudgetSpent):
         mcts.search(problem, seed_state, scorer, config)
 
 
-def _random(seed_state: str, scorer: _Scorer, seed: int, max_depth: int = 4) -> None:
+def _random(
+    seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str], max_depth: int = 4
+) -> None:
     """Random search: random walks of 1..max_depth edits from the seed, each end point evaluated."""
     rng = random.Random(seed)
     scorer([seed_state])
@@ -197,7 +199,7 @@ def _random(seed_state: str, scorer: _Scorer, seed: int, max_depth: int = 4) -> 
             return
         state, path = seed_state, list[str]()
         for _ in range(rng.randint(1, max_depth)):
-            edits = flow_edits(json.loads(state))
+            edits = flow_edits(json.loads(state), exclude)
             if not edits:
                 break
             edit = rng.choice(edits)
@@ -218,6 +220,7 @@ def search_flow(
     method: str = "mcts",
     seed: int = 0,
     concurrency: int = 4,
+    exclude: Collection[str] = (),
     log: Callable[[str], None] = lambda _m: None,
 ) -> FlowSearchOutcome:
     """Search flows reachable from ``seed_flow`` by registry-derived edits; ``budget`` counts distinct
@@ -234,7 +237,7 @@ def search_flow(
         (lambda s: s) if goal in ANSWER_OBJECTIVES else (lambda s: canonical(retrieval_only(json.loads(s))))
     )
     scorer = _Scorer(score, budget, log, same)
-    (_mcts if method == "mcts" else _random)(canonical(seed_flow), scorer, seed)
+    (_mcts if method == "mcts" else _random)(canonical(seed_flow), scorer, seed, exclude)
     records = scorer.records
     best = max(records, key=lambda r: (r.score, -r.cost))
     points = [(r.score, r.cost) for r in records]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,8 +92,9 @@ def _param_edits(node: str, spec: dict[str, Any]) -> list[FlowEdit]:
     return out
 
 
-def _swap_edits(node: str, spec: dict[str, Any], role: str) -> list[FlowEdit]:
-    return [FlowEdit("swap", node, e.name) for e in registry.searchable(role) if e.name != spec["uses"]]
+def _swap_edits(node: str, spec: dict[str, Any], role: str, exclude: Collection[str]) -> list[FlowEdit]:
+    named = [e.name for e in registry.searchable(role)]
+    return [FlowEdit("swap", node, n) for n in named if n != spec["uses"] and n not in exclude]
 
 
 def _edges(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,7 +112,7 @@ def _rewirable(edges: list[dict[str, Any]], node: str) -> bool:
     return plain and len(ins) == 1 and len(outs) == 1
 
 
-def _structural_edits(data: dict[str, Any]) -> list[FlowEdit]:
+def _structural_edits(data: dict[str, Any], exclude: Collection[str]) -> list[FlowEdit]:
     nodes, edges = data.get("nodes") or {}, _edges(data)
     out: list[FlowEdit] = []
     has_inplace = {node_role(s) for s in nodes.values()} & set(INPLACE_ROLES)
@@ -119,20 +121,22 @@ def _structural_edits(data: dict[str, Any]) -> list[FlowEdit]:
         if role in INPLACE_ROLES and _rewirable(edges, node):
             out.append(FlowEdit("remove", node))
         if role == "retriever" and not has_inplace and len(_single_plain(edges, node, "from")) == 1:
-            out += [FlowEdit("insert", node, e.name) for r in INPLACE_ROLES for e in registry.searchable(r)]
+            steps = [e.name for r in INPLACE_ROLES for e in registry.searchable(r) if e.name not in exclude]
+            out += [FlowEdit("insert", node, name) for name in steps]
     return out
 
 
-def flow_edits(data: dict[str, Any]) -> list[FlowEdit]:
-    """Every edit of the flow ``data`` the registry allows (the search's actions), in a stable order."""
+def flow_edits(data: dict[str, Any], exclude: Collection[str] = ()) -> list[FlowEdit]:
+    """Every edit of the flow ``data`` the registry allows (the search's actions), in a stable order;
+    ``exclude`` names components never swapped or inserted (e.g. ones too slow for the user's machine)."""
     out: list[FlowEdit] = []
     for node, spec in (data.get("nodes") or {}).items():
         role = node_role(spec)
         if role is None:
             continue
         out += _param_edits(node, spec)
-        out += _swap_edits(node, spec, role)
-    return out + _structural_edits(data)
+        out += _swap_edits(node, spec, role, exclude)
+    return out + _structural_edits(data, exclude)
 
 
 def _fresh_name(nodes: dict[str, Any], base: str) -> str:
