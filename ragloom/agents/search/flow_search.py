@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from ragloom.agents.search.flow_llm import Experience, FlowEditAdvisor
 from ragloom.agents.search.flow_space import FlowEdit, apply_edit, canonical, flow_edits, retrieval_only
 from ragloom.agents.search.kernels import pareto_front
 from ragloom.core import mcts
@@ -131,18 +132,28 @@ def evaluate_candidates(
 
 class _Problem:
     """The MCTS problem: states are canonical flow JSON, actions the registry-derived edits (shuffled by
-    the search's seed, so seeds explore differently)."""
+    the search's seed, so seeds explore differently; with an advisor, the optimizer LLM's picks first)."""
 
-    def __init__(self, rng: random.Random, exclude: Collection[str]) -> None:
-        self.rng, self.exclude = rng, exclude
+    def __init__(
+        self, rng: random.Random, exclude: Collection[str], scorer: _Scorer, advisor: FlowEditAdvisor | None
+    ) -> None:
+        self.rng, self.exclude, self.scorer, self.advisor = rng, exclude, scorer, advisor
 
     def actions(self, state: str) -> Sequence[FlowEdit]:
-        edits = flow_edits(json.loads(state), self.exclude)
+        data = json.loads(state)
+        edits = flow_edits(data, self.exclude)
         self.rng.shuffle(edits)
-        return edits
+        if self.advisor is None:
+            return edits
+        record = self.scorer.seen.get(self.scorer.key(state))
+        edits = self.advisor.choose(data, record.score if record else 0.0, edits)
+        prompt = self.advisor.prompt_edit(data)
+        return [prompt, *edits] if prompt is not None else edits
 
     def apply(self, state: str, action: FlowEdit) -> str:
-        return canonical(apply_edit(json.loads(state), action))
+        child = canonical(apply_edit(json.loads(state), action))
+        self.scorer.parents.setdefault(child, (state, action.describe()))
+        return child
 
     def cost(self, state: str) -> float:
         return 0.0
@@ -164,6 +175,8 @@ class _Scorer:
         self.score, self.budget, self.log, self.key = score, budget, log, key
         self.seen: dict[str, FlowRecord] = {}
         self.records: list[FlowRecord] = []
+        self.parents: dict[str, tuple[str, str]] = {}  # child state -> (parent state, edit), for experience
+        self.experience: list[Experience] | None = None
 
     def __call__(self, states: Sequence[str], edits: Sequence[tuple[str, ...]] | None = None) -> list[float]:
         keys = [self.key(s) for s in states]
@@ -173,7 +186,11 @@ class _Scorer:
         fresh = fresh[: self.budget - len(self.records)]
         scored = self.score([json.loads(states[i]) for i in fresh])
         for i, (score, cost, metrics) in zip(fresh, scored, strict=True):
-            path = edits[i] if edits else ()
+            parent = self.parents.get(states[i])
+            path = edits[i] if edits else ((parent[1],) if parent else ())
+            before = self.seen.get(self.key(parent[0])) if parent else None
+            if self.experience is not None and parent and before is not None:
+                self.experience.append(Experience(parent[1], before.score, score))
             record = FlowRecord(json.loads(states[i]), score, cost, path, metrics)
             self.seen[keys[i]] = record
             self.records.append(record)
@@ -181,8 +198,10 @@ class _Scorer:
         return [self.seen[k].score if k in self.seen else float("-inf") for k in keys]
 
 
-def _mcts(seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str]) -> None:
-    problem = _Problem(random.Random(seed), exclude)
+def _mcts(
+    seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str], advisor: FlowEditAdvisor | None
+) -> None:
+    problem = _Problem(random.Random(seed), exclude, scorer, advisor)
     config = mcts.MCTSConfig(iterations=10 * scorer.budget, exploration=0.5, branching=3, seed=seed)
     with contextlib.suppress(_BudgetSpent):
         mcts.search(problem, seed_state, scorer, config)
@@ -221,10 +240,13 @@ def search_flow(
     seed: int = 0,
     concurrency: int = 4,
     exclude: Collection[str] = (),
+    advisor: FlowEditAdvisor | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> FlowSearchOutcome:
     """Search flows reachable from ``seed_flow`` by registry-derived edits; ``budget`` counts distinct
-    candidate evaluations (the seed included). Deterministic given ``seed``."""
+    candidate evaluations (the seed included). Deterministic given ``seed``. ``advisor``: an optimizer LLM
+    (:class:`~ragloom.agents.search.flow_llm.FlowEditAdvisor`) ordering MCTS's edits and rewriting prompts,
+    fed the experience of every edit the search evaluated."""
     if budget < 1:
         raise ConfigError(f"search budget must be >= 1 evaluation, got {budget}")
     if method not in ("mcts", "random"):
@@ -237,7 +259,15 @@ def search_flow(
         (lambda s: s) if goal in ANSWER_OBJECTIVES else (lambda s: canonical(retrieval_only(json.loads(s))))
     )
     scorer = _Scorer(score, budget, log, same)
-    (_mcts if method == "mcts" else _random)(canonical(seed_flow), scorer, seed, exclude)
+    if advisor is not None:
+        if method != "mcts":
+            raise ConfigError("LLM-proposed edits (an advisor) need method='mcts'")
+        scorer.experience = advisor.experience
+        _mcts(canonical(seed_flow), scorer, seed, exclude, advisor)
+    elif method == "mcts":
+        _mcts(canonical(seed_flow), scorer, seed, exclude, None)
+    else:
+        _random(canonical(seed_flow), scorer, seed, exclude)
     records = scorer.records
     best = max(records, key=lambda r: (r.score, -r.cost))
     points = [(r.score, r.cost) for r in records]
