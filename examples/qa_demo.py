@@ -18,13 +18,17 @@ from ragloom.llm.local import default_llm
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, help="a folder of .txt/.md files (default: the bundled novel)")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        help="a folder of documents: PDF, HTML, Markdown, text, DOCX, EPUB (default: the bundled novel)",
+    )
     parser.add_argument("--index", type=Path, help="where to keep the index (default: a cache folder)")
     parser.add_argument("-q", "--question", action="append", help="a question (repeatable)")
     args = parser.parse_args()
 
     documents = corpus_documents(args.corpus) if args.corpus else demo_documents()
-    index = build_index(documents, args.index or cache_dir("indexes", "examples-qa"))
+    index = build_index(documents, args.index or cache_dir("indexes", "examples-qa-structured"))
 
     flow = qa_flow()  # retrieve -> rerank -> select -> generate, from registered components
     compiled = flow.compile()
@@ -32,8 +36,8 @@ def main() -> None:
     for question in args.question or list(DEMO_QUESTIONS):
         result = compiled.invoke({"question": question}, context=resources)
         print(f"Q: {question}\nA: {result.state.answer}")
-        for chunk_id in result.state.citations:
-            print(f"   cites {chunk_id}")
+        for where in result.state.citations:  # e.g. "R-data.pdf p. 15, § 2.2 Fixed-width-format files"
+            print(f"   cites {where}")
         print(result.trace.summary())
 
 

@@ -173,3 +173,24 @@ def test_run_a_searched_flow_over_its_dataset(
     result = cli.invoke(app, [*args, "--dataset", str(data)])
     assert result.exit_code == 0, result.output
     assert [h["chunk"]["doc_id"] for h in json.loads(result.stdout)["hits"]] == ["d2"]
+
+
+def test_interrupt_in_a_node_then_resume_with_a_value(cli: CliRunner, tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.sqlite")
+    approval = str(EXAMPLES / "approval.yaml")
+    first = cli.invoke(app, ["run", approval, "--checkpoint", db, "-i", '{"topic": "cats"}'])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["published"] == ""
+    assert "asks: \"Publish 'A note about cats'?\"" in first.stderr
+    hint = first.stderr.strip().splitlines()[-1]
+    assert "paused; answer with:" in hint and hint.endswith("--value JSON")
+    run_id = hint.split("--resume ")[1].split()[0]
+    bad = cli.invoke(app, ["run", approval, "--checkpoint", db, "--resume", run_id, "--value", "yes"])
+    assert bad.exit_code == 2 and "--value is not valid JSON" in bad.stderr
+    done = cli.invoke(app, ["run", approval, "--checkpoint", db, "--resume", run_id, "--value", '"approved"'])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["published"] == "A note about cats (approved)"
+    after = cli.invoke(app, ["run", str(LOOP), "--checkpoint", db, "--interrupt-after", "tick"])
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.stdout) == {"count": 1, "message": ""}
+    assert "interrupted after node 'tick'" in after.stderr.strip().splitlines()[-1]

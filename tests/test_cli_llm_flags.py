@@ -1,4 +1,4 @@
-"""`--llm-base-url` / `--llm-model`: one without the other names the missing CLI flag (not a Python argument)."""
+"""`--llm-base-url` / `--llm-model`: one without the other names the missing CLI flag."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ragloom.core.errors import ConfigError
 
 
 def test_base_url_without_model_names_the_flag() -> None:
-    with pytest.raises(ConfigError, match="--llm-base-url .* needs --llm-model NAME"):
+    with pytest.raises(ConfigError, match=r"--llm-base-url .* needs --llm-model NAME"):
         remote_llm("http://127.0.0.1:9/v1", None)
 
 

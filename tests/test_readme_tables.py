@@ -24,7 +24,7 @@ def test_every_readme_table_block_matches_its_benchmark_json() -> None:
     tables = _tables()
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     names = [m.group("name") for m in tables.BLOCK.finditer(text)]
-    assert {"engine_overhead", "workflow_search"} <= set(names)
+    assert {"engine_overhead", "retrieval", "fusion", "workflow_search"} <= set(names)
     assert tables.rewrite(text) == text, "README tables are stale: run python benchmarks/readme_tables.py"
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from ragloom.agents.approval import ask, needs_approval
 from ragloom.agents.react_text import (
     ReActParse,
     build_messages,
@@ -126,7 +127,9 @@ class ReActAgent:
     LLM reports them, else estimated), and each turn's ``max_tokens`` never exceeds what is left.
     ``protocol``: see the module docstring. ``examples`` replace the built-in worked examples (chat turns:
     user "Question: …", assistant "Thought/Action/Action Input", user "Observation: …", …); ``prefill``
-    forces scratchpad mode on or off (default: on when the LLM has ``supports_prefill``).
+    forces scratchpad mode on or off (default: on when the LLM has ``supports_prefill``). ``approve`` (True,
+    or tool names) pauses the flow run before those tool calls for a human to approve, edit or reject them
+    (see ragloom.agents.approval).
     """
 
     def __init__(
@@ -142,6 +145,7 @@ class ReActAgent:
         examples: Sequence[Message] | None = None,
         llm_options: Mapping[str, Any] | None = None,
         prefill: bool | None = None,
+        approve: bool | Sequence[str] = False,
     ) -> None:
         if max_iterations < 1:
             raise ConfigError(f"ReActAgent: max_iterations must be >= 1, got {max_iterations}")
@@ -168,6 +172,8 @@ class ReActAgent:
         # trail in the prefill (scratchpad mode, see react_text.build_scratchpad_prompt): small models follow
         # the format far better when they continue one transcript than across chat turns.
         self._prefill = bool(getattr(llm, "supports_prefill", False)) if prefill is None else prefill
+        # tool calls that pause the flow run for a human (ragloom/agents/approval.py): True = every tool
+        self.approve = approve if isinstance(approve, bool) else tuple(approve)
 
     @property
     def resolved_protocol(self) -> Literal["native", "text"]:
@@ -252,14 +258,18 @@ class ReActAgent:
         # each tool message must answer a call id the assistant turn holds, or OpenAI servers reject it.
         calls = tuple(replace(c, id=c.id or f"call_{index}_{n}") for n, c in enumerate(completion.tool_calls))
         replies = [Message("assistant", completion.text, tool_calls=calls)]
-        for call in calls:
-            call_id = call.id
+        used = []  # the calls as run: a human may have edited their arguments
+        for proposed in calls:
+            call, call_id = proposed, proposed.id
             if "__error__" in call.arguments:
                 ok, observation = False, f"Error: {call.arguments['__error__']}"
             else:
-                ok, observation = self._run_tool(call.name, call.arguments)
+                arguments, ok, observation = self._approved_call(call.name, dict(call.arguments))
+                call = replace(call, arguments=arguments)
+            used.append(call)
             actions.append(AgentAction(call.name, dict(call.arguments), observation, ok, call_id))
             replies.append(Message("tool", observation, name=call.name or None, tool_call_id=call_id))
+        replies[0] = Message("assistant", completion.text, tool_calls=tuple(used))
         step = AgentStep(
             index, completion.text.strip(), tuple(actions), raw=completion.text, usage=completion.usage
         )
@@ -280,9 +290,19 @@ class ReActAgent:
                 "'Action Input: <JSON object>', or with 'Final Answer: <answer>'."
             )
             return replace(base, error=error), said, reminder
-        ok, observation = self._run_tool(parsed.tool, parsed.arguments)
-        action = AgentAction(parsed.tool, parsed.arguments, observation, ok)
+        arguments, ok, observation = self._approved_call(parsed.tool, parsed.arguments)
+        action = AgentAction(parsed.tool, arguments, observation, ok)
         return replace(base, actions=(action,)), said, observation
+
+    def _approved_call(self, name: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], bool, str]:
+        """(arguments used, ok, observation): the call, after a human's decision when it needs approval."""
+        if self.approve and needs_approval(self.approve, name):
+            decision = ask(name, arguments)
+            if not decision.run:
+                return arguments, False, f"Rejected: {decision.message}"
+            arguments = decision.arguments
+        ok, observation = self._run_tool(name, arguments)
+        return arguments, ok, observation
 
     def _run_tool(self, name: str, arguments: dict[str, Any]) -> tuple[bool, str]:
         # No mention fallback here: native calls carry a name field, not prose, and text-mode names were

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from ragloom.core.paths import bundled_text, cache_dir
 from ragloom.core.registry import create
 from ragloom.core.types import Document, Hit
+from ragloom.documents.base import IngestReport
 from ragloom.flows import END, START, Flow
 
 #: Questions the demo asks about A Christmas Carol.
@@ -63,7 +64,7 @@ def qa_flow(settings: QASettings = QASettings()) -> Flow:
     flow.add_node("retrieve", create("retrieval.hybrid", {"resource": "retriever", "k": settings.k}))
     flow.add_node("rerank", create("retrieval.rerank.collaborative", {"k": settings.rerank_k}))
     flow.add_node("select", create("select.corag", {"budget_tokens": settings.budget_tokens}))
-    flow.add_node("generate", create("llm.generate", {"max_tokens": settings.max_tokens}))
+    flow.add_node("generate", create("llm.generate", {"max_tokens": settings.max_tokens, "cite": "location"}))
     flow.add_edge(START, "retrieve")
     flow.add_edge("retrieve", "rerank")
     flow.add_edge("rerank", "select")
@@ -72,55 +73,58 @@ def qa_flow(settings: QASettings = QASettings()) -> Flow:
     return flow
 
 
-def corpus_documents(corpus: Path) -> list[Document]:
-    """The user's files (``.txt``/``.md`` under a folder, or one file) as documents keyed by relative path."""
+def corpus_documents(corpus: Path, report: IngestReport | None = None) -> list[Document]:
+    """The user's files (PDF, HTML, Markdown, text, DOCX, EPUB under a folder, or one file) as documents
+    keyed by relative path, read through :mod:`ragloom.documents`; unreadable files go to ``report``."""
     from ragloom.core.errors import ConfigError
+    from ragloom.documents.folder import iter_documents
 
     if not corpus.exists():
-        raise ConfigError(f"{str(corpus)!r} does not exist; point --corpus at a folder or a text file")
-    if corpus.is_file():
-        return [Document(corpus.name, _read_text(corpus))]
-    files = sorted(p for p in corpus.rglob("*") if p.suffix.lower() in {".txt", ".md"} and p.is_file())
-    if not files:
-        raise ConfigError(f"no .txt or .md files under {str(corpus)!r}; point --corpus at your documents")
-    return [Document(str(p.relative_to(corpus)), _read_text(p)) for p in files]
-
-
-def _read_text(path: Path) -> str:
-    """UTF-8 text; another encoding is an error naming the file (spans must index the real text)."""
-    from ragloom.core.errors import ConfigError
-
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        where = f"{e.reason} at byte {e.start}"
-        raise ConfigError(f"{str(path)!r} is not UTF-8 text ({where}); convert it to UTF-8") from e
+        raise ConfigError(f"{str(corpus)!r} does not exist; point --corpus at a folder or a file")
+    report = report if report is not None else IngestReport()
+    documents = list(iter_documents(corpus, report, progress=True))
+    if not documents:
+        why = "; ".join(report.lines()) or "no files"
+        raise ConfigError(
+            f"no readable documents under {str(corpus)!r} ({why}); point --corpus at your documents"
+        )
+    return documents
 
 
 def demo_documents() -> list[Document]:
     """The bundled novel (Project Gutenberg #24022, public domain)."""
     text = bundled_text().read_text(encoding="utf-8")
-    return [Document(DEMO_DOC_ID, text, {"title": "A Christmas Carol"})]
+    meta = {"source": "a_christmas_carol.txt", "title": "A Christmas Carol", "format": "text"}
+    return [Document(DEMO_DOC_ID, text, meta)]
 
 
 def index_dir_for(documents: Sequence[Document], name: str) -> Path:
     """A cache folder per corpus location, so ``ragloom ask`` on two folders keeps two indexes."""
-    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"{name}|structured-v2".encode()).hexdigest()[:12]  # new settings, new folder
     return cache_dir("indexes", f"{Path(name).name or 'corpus'}-{digest}")
 
 
-def build_index(documents: Sequence[Document], path: Path, progress: bool | None = None) -> Any:
-    """Open or (incrementally) build the index: sentence chunks, late chunking, embedded chromadb."""
+def build_index(
+    documents: Sequence[Document],
+    path: Path,
+    progress: bool | None = None,
+    keep: Sequence[str] = (),
+    late_chunking: bool = True,
+) -> Any:
+    """Open or (incrementally) build the index: structured chunks (section- and page-bounded, within
+    MiniLM's window), embedded chromadb. ``late_chunking`` (the demo novel) embeds chunks in their
+    document's context: it costs a second, windowed pass over every token, which a folder of files with
+    sections and pages does not need (``ragloom ask`` turns it off: docs-a takes minutes with it)."""
     from ragloom.retrieval.index import Index
 
     index = Index.create(
         path,
-        chunker="sentence",
-        chunker_params={"target_words": 120},
+        chunker="structured",
+        chunker_params={},
         vector_store="chroma",
-        late_chunking=True,
+        late_chunking=late_chunking,
     )
-    index.update(documents, progress=progress)
+    index.update(documents, progress=progress, keep=keep)  # keep: files unreadable this time stay indexed
     return index
 
 

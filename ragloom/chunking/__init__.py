@@ -18,6 +18,7 @@ _EXPORTS = {
     "ParagraphChunker": "ragloom.chunking.window",
     "LateChunkingEmbedder": "ragloom.chunking.late",
     "late_chunk_embed": "ragloom.chunking.late",
+    "late_chunk_embed_long": "ragloom.chunking.late",
     "sentence_spans": "ragloom.chunking.sentence",
     "PerplexityChunker": "ragloom.chunking.perplexity",
 }

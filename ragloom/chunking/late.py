@@ -10,7 +10,8 @@ window are handled by the embedder's long late chunking (overlapping macro windo
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -31,6 +32,16 @@ DEFAULT_NAIVE_WEIGHT = 1.0
 
 #: What ``Embedder.embed_tokens`` returns: token vectors and each token's character span.
 TokenVectors = tuple[np.ndarray, Sequence[Span]]
+
+#: Documents up to this many characters get one token-level pass over the whole text (exact late chunking).
+#: Its token vectors take ~1.5 KB per token (~400 bytes per character with the pooling sums), so a longer
+#: document is embedded section by section instead: a 50 MB text in one pass needed tens of GB.
+LONG_DOCUMENT_CHARS = 400_000
+#: Section length (characters) for longer documents, and how far past its end a section's text reaches
+#: so that chunks starting near the end still see their own text and some context after it.
+SECTION_CHARS = 200_000
+SECTION_OVERHANG = 50_000
+_WHITESPACE = re.compile(r"\s")
 
 
 def token_spans_for(offsets: Sequence[Span], spans: Sequence[Span]) -> list[Span]:
@@ -96,6 +107,60 @@ def late_chunk_embed(
     return pooled
 
 
+def late_chunk_embed_long(
+    embedder: Embedder,
+    text: str,
+    chunks: Sequence[Chunk | Span],
+    naive_weight: float = DEFAULT_NAIVE_WEIGHT,
+    tokens: Callable[[str], TokenVectors] | None = None,
+) -> np.ndarray:
+    """:func:`late_chunk_embed` with memory bounded by :data:`SECTION_CHARS`, for documents of any length.
+
+    A document up to :data:`LONG_DOCUMENT_CHARS` gets exactly :func:`late_chunk_embed`. A longer one is cut
+    into sections at whitespace every :data:`SECTION_CHARS` characters (fixed by the text alone, so a
+    chunk's vector does not depend on how the caller batches chunks); each chunk is late-chunked inside the
+    section where it starts, extended by :data:`SECTION_OVERHANG`. The macro windows of long late chunking
+    give each token only ~100 tokens of context anyway; what a chunk loses is the document's opening
+    tokens as global prefix (it gets its section's). A chunk too long for that (longer than about two
+    sections) gets its naive embedding. ``tokens(text)`` caches token passes (see :class:`DocumentTokens`).
+    """
+    if len(text) <= LONG_DOCUMENT_CHARS:
+        return late_chunk_embed(embedder, text, chunks, naive_weight, tokens(text) if tokens else None)
+    spans = [(c.start, c.end) if isinstance(c, Chunk) else (int(c[0]), int(c[1])) for c in chunks]
+    out = np.zeros((len(spans), embedder.dim), dtype=np.float32)
+    groups: dict[Span, list[int]] = {}
+    naive: list[int] = []
+    for row, (s, e) in enumerate(spans):
+        a, b = _section(text, s)
+        if e > b and e - a > 2 * (SECTION_CHARS + SECTION_OVERHANG):
+            naive.append(row)
+            continue
+        groups.setdefault((a, max(b, e)), []).append(row)
+    for (a, b), rows in groups.items():
+        part = text[a:b]
+        local = [(spans[r][0] - a, spans[r][1] - a) for r in rows]
+        out[rows] = late_chunk_embed(embedder, part, local, naive_weight, tokens(part) if tokens else None)
+    if naive:
+        out[naive] = embedder.embed([text[spans[r][0] : spans[r][1]] for r in naive])
+    return out
+
+
+def _section(text: str, position: int) -> Span:
+    """The section of a long ``text`` holding ``position``: ``(start, end)`` with the overhang included."""
+
+    def boundary(k: int) -> int:  # just after the first whitespace at or after k * SECTION_CHARS
+        if k <= 0:
+            return 0
+        found = _WHITESPACE.search(text, k * SECTION_CHARS)
+        return found.end() if found else len(text)
+
+    k = position // SECTION_CHARS
+    while k > 0 and boundary(k) > position:
+        k -= 1
+    end = _WHITESPACE.search(text, (k + 1) * SECTION_CHARS + SECTION_OVERHANG)
+    return boundary(k), end.end() if end else len(text)
+
+
 class DocumentTokens:
     """``embed_tokens`` of the text last asked for, kept until another text is asked for.
 
@@ -147,5 +212,5 @@ class LateChunkingEmbedder:
         return self.embedder.embed_tokens(text)
 
     def embed_chunks(self, text: str, chunks: Sequence[Chunk | Span]) -> np.ndarray:
-        """Late-chunking vectors of ``chunks`` of the document ``text``."""
-        return late_chunk_embed(self.embedder, text, chunks, self.naive_weight)
+        """Late-chunking vectors of ``chunks`` of the document ``text`` (long texts section by section)."""
+        return late_chunk_embed_long(self.embedder, text, chunks, self.naive_weight)

@@ -20,17 +20,20 @@ def register(app: typer.Typer) -> None:
 def eval_command(
     target: Path | None = typer.Argument(
         None,
-        help="A BEIR-layout dataset folder (retrieval pipeline) or a FLOW.yaml (then give --dataset).",
+        help="A dataset folder: BEIR layout (corpus.jsonl, queries.jsonl, qrels/) or a files dataset "
+        "(files/, queries.jsonl, answers.jsonl, evidence.jsonl: the docs-a layout); or a FLOW.yaml "
+        "(then give --dataset).",
         show_default=False,
     ),
     dataset: Path | None = typer.Option(
         None, "--dataset", "-d", help="The dataset folder (with a FLOW.yaml, or instead of the argument)."
     ),
-    pipeline: str = typer.Option(
-        "bm25",
+    pipeline: str | None = typer.Option(
+        None,
         "--pipeline",
         "-p",
-        help="A pipeline name (bm25, dense, dense-late, hybrid, graph, …) or a PIPELINE.yaml.",
+        help="A pipeline name (bm25, dense, dense-late, hybrid, graph, …) or a PIPELINE.yaml (default bm25); "
+        "on a files dataset a comma-separated list of bm25, dense, hybrid (default all three).",
     ),
     json_out: Path | None = typer.Option(
         None, "--json", help="Write metrics, timings and per-query scores here (pipelines)."
@@ -97,7 +100,14 @@ def eval_command(
         folder = target or dataset
         if folder is None:
             raise typer.BadParameter("give a dataset folder (or a FLOW.yaml and --dataset DIR)")
-        _eval_pipeline(folder, pipeline, json_out, limit, split, qrels, top_k, progress, cold)
+        from ragloom.eval.filesets import is_files_dataset
+
+        if is_files_dataset(folder):
+            from ragloom.cli.eval_files import eval_files
+
+            eval_files(folder, pipeline, json_out, limit, split)
+            return
+        _eval_pipeline(folder, pipeline or "bm25", json_out, limit, split, qrels, top_k, progress, cold)
     except RagloomError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from e
@@ -119,11 +129,15 @@ def _eval_pipeline(
     from ragloom.eval.harness import evaluate
     from ragloom.eval.pipelines import pipeline_spec
 
-    dataset = load_dataset(folder, qrels_split=qrels).split(split).limit(limit)  # type: ignore[arg-type]
+    full = load_dataset(folder, qrels_split=qrels)
+    dataset = full.split(split).limit(limit)  # type: ignore[arg-type]
     spec = pipeline_spec(pipeline)
     query_embedder = _cold_embedder() if cold and _uses_dense(spec) else None
     built = build_pipeline(spec, query_embedder=query_embedder)
-    result = evaluate(built, dataset, split=split, top_k=top_k, keep_per_query=True, progress=progress)
+    tune_on = full.split("dev")  # an "auto" fusion is chosen here (scored on dev too when --split dev)
+    result = evaluate(
+        built, dataset, split=split, top_k=top_k, keep_per_query=True, progress=progress, tune_on=tune_on
+    )
     result.config["query_latency"] = (
         "cold: queries embedded by an uncached embedder"
         if query_embedder is not None
@@ -163,4 +177,7 @@ def _print_result(data: dict[str, Any]) -> None:
     for key in ("embedding_cache", "query_latency"):
         if data["config"].get(key):
             table.add_row(key.replace("_", " "), str(data["config"][key]))
+    chosen = data["config"].get("fusion_chosen")
+    if chosen:
+        table.add_row("fusion chosen", f"{chosen['fusion']} on {chosen['on']}")
     Console(width=100).print(table)

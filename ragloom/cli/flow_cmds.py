@@ -118,6 +118,12 @@ def run(
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue this run id from the --checkpoint database.")
     ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id", help="Id of the new run (default: a random one); resume it with --resume ID."
+        ),
+    ] = None,
     trace: Annotated[
         Path | None, typer.Option("--trace", help="Write the run's trace as JSONL here.")
     ] = None,
@@ -125,6 +131,18 @@ def run(
         list[str] | None,
         typer.Option(
             "--interrupt-before", help="Stop before this node (repeatable); continue with --resume."
+        ),
+    ] = None,
+    interrupt_after: Annotated[
+        list[str] | None,
+        typer.Option("--interrupt-after", help="Stop after this node (repeatable); continue with --resume."),
+    ] = None,
+    value: Annotated[
+        str | None,
+        typer.Option(
+            "--value",
+            help="With --resume: the JSON answer to the pending interrupt() (or an object interrupt id -> "
+            "answer when several are pending).",
         ),
     ] = None,
     index: Annotated[
@@ -152,29 +170,83 @@ def run(
             from ragloom.flows.sqlite_checkpoint import SQLiteCheckpointer
 
             checkpointer = SQLiteCheckpointer(str(checkpoint))
-        elif resume is not None or interrupt_before:
-            raise FlowDefinitionError("--resume and --interrupt-before need a --checkpoint database")
+        elif resume is not None or interrupt_before or interrupt_after:
+            raise FlowDefinitionError(
+                "--resume, --interrupt-before and --interrupt-after need a --checkpoint database"
+            )
+        if value is not None and resume is None:
+            raise FlowDefinitionError("--value answers a paused run's interrupt(); pass it with --resume RUN")
+        if run_id is not None and resume is not None:
+            raise FlowDefinitionError("--run-id names a new run; to continue one, pass only --resume ID")
         stops = tuple(interrupt_before or ())
         compiled = _load(
-            flow_file, allow_import, compile=True, checkpointer=checkpointer, interrupt_before=stops
+            flow_file,
+            allow_import,
+            compile=True,
+            checkpointer=checkpointer,
+            interrupt_before=stops,
+            interrupt_after=tuple(interrupt_after or ()),
         )
         values = _parse_input(input)
         resources = _resources(index, dataset)
-        result = (
-            compiled.resume(resume, update=values or None, context=resources)
-            if resume
-            else compiled.invoke(values, context=resources)
-        )
+        if resume:
+            result = compiled.resume(resume, update=values or None, context=resources, **_answer(value))
+        else:
+            compiled.schema.initial(values)  # a bad --input fails here, before the run is announced
+            run_id = _announce_run(run_id, flow_file, checkpoint)
+            result = compiled.invoke(values, context=resources, run_id=run_id)
         if trace is not None:
             result.trace.to_jsonl(trace)
     typer.echo(json.dumps(to_jsonable_python(result.state, fallback=repr), indent=2, ensure_ascii=False))
     sys.stderr.write(result.trace.summary())
     if result.status != "done":
+        _say_paused(result, f"ragloom run {flow_file} --checkpoint {checkpoint} --resume {result.run_id}")
+
+
+def _answer(value: str | None) -> dict[str, Any]:
+    """``--value`` as ``resume(value=...)`` keyword arguments (none when not given)."""
+    if value is None:
+        return {}
+    try:
+        return {"value": json.loads(value)}
+    except json.JSONDecodeError as e:
+        raise FlowDefinitionError(
+            f"--value is not valid JSON ({e.msg} at column {e.colno}); quote a string: --value '\"yes\"'"
+        ) from e
+
+
+def _say_paused(result: Any, again: str) -> None:
+    """Why the run stopped and the command that continues it (stderr)."""
+    if result.interrupts:
+        for pending in result.interrupts:
+            shown = json.dumps(pending.value, default=repr, ensure_ascii=False)
+            typer.echo(f"interrupt {pending.id} (node {pending.node!r}) asks: {shown}", err=True)
+        typer.echo(f"run {result.run_id} paused; answer with: {again} --value JSON", err=True)
+        return
+    where = (
+        f"after node {result.interrupted_after!r}"
+        if result.interrupted_after
+        else f"before node {result.interrupted_before!r}"
+    )
+    hint = f"run {result.run_id} {result.status} {where}; continue with: {again} [--input UPDATE]"
+    typer.echo(hint, err=True)
+
+
+def _announce_run(run_id: str | None, flow_file: Path, checkpoint: Path | None) -> str:
+    """The run's id (``--run-id`` or a new one), printed to stderr before a checkpointed run starts: a run
+    killed mid-way can then be resumed; printing it only at the end left a killed run without its id."""
+    import uuid
+
+    if run_id is not None and (not run_id.strip() or any(c.isspace() or not c.isprintable() for c in run_id)):
+        raise FlowDefinitionError(f"--run-id {run_id!r} must be a non-empty id without spaces")
+    run_id = run_id or uuid.uuid4().hex
+    if checkpoint is not None:  # only a checkpointed run can be continued by its id
         typer.echo(
-            f"run {result.run_id} {result.status} before node {result.interrupted_before!r}; continue with: "
-            f"ragloom run {flow_file} --checkpoint {checkpoint} --resume {result.run_id} [--input UPDATE]",
+            f"run {run_id} started; if it stops, continue with: "
+            f"ragloom run {flow_file} --checkpoint {checkpoint} --resume {run_id}",
             err=True,
         )
+    return run_id
 
 
 def show(

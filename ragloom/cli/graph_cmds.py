@@ -20,7 +20,9 @@ graph_app = typer.Typer(
     help="Graph RAG: entity/passage graph index and graph retrieval.", no_args_is_help=True
 )
 
-Source = Annotated[Path, typer.Argument(help="Folder of .txt/.md files, a BEIR corpus.jsonl or its folder.")]
+Source = Annotated[
+    Path, typer.Argument(help="Folder of documents (PDF, HTML, ...), a BEIR corpus.jsonl or its folder.")
+]
 StoreDir = Annotated[Path, typer.Option("--store", help="Store folder; the graph goes to STORE/graph.")]
 LLMName = Annotated[
     str | None,
@@ -51,12 +53,16 @@ def index(
 ) -> None:
     """Build or incrementally update the graph index (and the flat index) of SOURCE."""
     with clean_errors():
+        from ragloom.documents.base import IngestReport
         from ragloom.retrieval.graph.graph_index import GraphIndex
         from ragloom.retrieval.graph.llm_extract import LLMTripleExtractor
         from ragloom.retrieval.graph.store import graph_dir
         from ragloom.retrieval.sources import iter_documents, require_documents
 
-        docs = list(require_documents(iter_documents(source), source))
+        files = IngestReport()
+        docs = list(require_documents(iter_documents(source, files, progress=True), source))
+        for line in files.lines():  # unreadable files are skipped, not fatal
+            typer.echo(line, err=True)
         folder = graph_dir(store)
         extractor = LLMTripleExtractor(_make_llm(llm, llm_base_url), gleanings) if llm else None
         graph = (

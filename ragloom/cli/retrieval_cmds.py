@@ -1,4 +1,4 @@
-"""``ragloom index SOURCE --store DIR`` and ``ragloom query STORE "question"``.
+"""``ragloom index SOURCE --store DIR`` (or ``--delete ID``) and ``ragloom query STORE "question"``.
 
 Indexing is incremental: run it again on the same source and only new or changed documents are embedded;
 documents gone from the source are dropped (a source with no documents at all is refused, not taken as
@@ -15,11 +15,19 @@ import typer
 
 from ragloom.cli.errors import clean_errors
 
-Source = Annotated[Path, typer.Argument(help="Folder of .txt/.md files, a BEIR corpus.jsonl or its folder.")]
+Source = Annotated[
+    Path,
+    typer.Argument(
+        help="Folder of documents (PDF, HTML, Markdown, text, DOCX, EPUB), a BEIR corpus.jsonl or its folder."
+    ),
+]
 StoreDir = Annotated[Path, typer.Option("--store", help="Index folder (created or updated).")]
 ChunkerName = Annotated[
     str | None,
-    typer.Option(help="document (default), token, sentence, recursive, semantic, window, paragraph"),
+    typer.Option(
+        help="structured (default for a folder of files), document (default for BEIR), token, sentence, "
+        "recursive, semantic, window, paragraph"
+    ),
 ]
 ChunkerArgs = Annotated[str | None, typer.Option(help='Chunker parameters as JSON, e.g. {"words": 200}.')]
 StoreKind = Annotated[str | None, typer.Option(help="chroma (default, embedded), memory or http://HOST:PORT")]
@@ -27,20 +35,39 @@ LateFlag = Annotated[bool | None, typer.Option(help="Embed chunks in their docum
 KeepFlag = Annotated[bool, typer.Option(help="Keep indexed documents absent from SOURCE.")]
 
 
+OptSource = Annotated[
+    Path | None,
+    typer.Argument(help="Folder of .txt/.md files, a BEIR corpus.jsonl or its folder (not with --delete)."),
+]
+DeleteIds = Annotated[
+    list[str] | None,
+    typer.Option("--delete", help="Remove this document id from the index (and its graph); repeatable."),
+]
+
+
 def index(
-    source: Source,
     store: StoreDir,
+    source: OptSource = None,
     chunker: ChunkerName = None,
     chunker_args: ChunkerArgs = None,
     vector_store: StoreKind = None,
     late_chunking: LateFlag = None,
     keep_missing: KeepFlag = False,
+    delete: DeleteIds = None,
 ) -> None:
-    """Build or incrementally update an index folder from SOURCE (settings not given keep the index's own)."""
+    """Build or incrementally update an index folder from SOURCE (settings not given keep the index's own),
+    or remove documents by id with --delete ID (repeatable)."""
     with clean_errors():
         from ragloom.core.errors import ConfigError
+        from ragloom.documents.base import IngestReport
         from ragloom.retrieval.index import Index
-        from ragloom.retrieval.sources import iter_documents, require_documents
+        from ragloom.retrieval.sources import documents_and_chunker
+
+        if delete:
+            _delete(store, source, delete)
+            return
+        if source is None:
+            raise ConfigError("give a SOURCE folder or file to index, or --delete ID to remove documents")
 
         try:
             params = json.loads(chunker_args) if chunker_args else None
@@ -48,6 +75,13 @@ def index(
             raise ConfigError(f"--chunker-args must be a JSON object: {e}") from e
         if params is not None and not isinstance(params, dict):
             raise ConfigError(f"--chunker-args must be a JSON object, got {chunker_args!r}")
+        files = IngestReport()
+        try:
+            documents, chunker = documents_and_chunker(source, chunker, store, files)
+        except ConfigError:
+            for line in files.lines():  # why nothing was readable
+                typer.echo(line, err=True)
+            raise
         idx = Index.create(
             store,
             chunker=chunker,
@@ -55,13 +89,35 @@ def index(
             vector_store=vector_store,
             late_chunking=late_chunking,
         )
-        documents = require_documents(iter_documents(source), source)
-        report = idx.update(documents, delete_missing=not keep_missing, progress=True)
+        docs = list(documents)  # read all first: a file unreadable now keeps what it had in the index
+        unreadable = [s.source for s in files.skipped]
+        report = idx.update(docs, delete_missing=not keep_missing, progress=True, keep=unreadable)
+        for line in files.lines():
+            typer.echo(line, err=True)
+        reading = f"{files.summary()}; " if files.loaded or files.skipped else ""
         typer.echo(
-            f"indexed {store}: {report.added} added, {report.changed} changed, {report.deleted} deleted, "
-            f"{report.unchanged} unchanged; {report.chunks} chunks ({report.embedded} embedded) "
+            f"indexed {store}: {reading}{report.added} added, {report.changed} changed, {report.deleted} "
+            f"deleted, {report.unchanged} unchanged; {report.chunks} chunks ({report.embedded} embedded) "
             f"in {report.seconds:.1f}s"
         )
+
+
+def _delete(store: Path, source: Path | None, doc_ids: list[str]) -> None:
+    from ragloom.core.errors import ConfigError
+    from ragloom.retrieval.index import Index
+
+    if source is not None:
+        raise ConfigError("--delete takes document ids, not a SOURCE; run the two separately")
+    report = Index.open(store).delete(doc_ids)
+    typer.echo(f"deleted from {store}: {report.deleted} documents; {report.chunks} chunks remain")
+
+
+WhereOption = Annotated[
+    str | None,
+    typer.Option(
+        help='Metadata filter as JSON, e.g. \'{"source": {"$glob": "*.pdf"}, "page": {"$gte": 3}}\'.'
+    ),
+]
 
 
 def query(
@@ -70,20 +126,30 @@ def query(
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Number of hits.")] = 5,
     mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON lines.")] = False,
+    where: WhereOption = None,
 ) -> None:
-    """Retrieve the top-k chunks of an index for a question."""
+    """Retrieve the top-k chunks of an index for a question (only chunks matching --where, if given)."""
     with clean_errors():
+        from ragloom.core.errors import ConfigError
+        from ragloom.documents.citations import cite
+        from ragloom.retrieval.filters import compile_filter
         from ragloom.retrieval.index import Index
 
-        hits = Index.open(store).retriever(mode).retrieve(question, k)
+        try:
+            raw = json.loads(where) if where else None
+        except ValueError as e:
+            raise ConfigError(f"--where must be a JSON object: {e}") from e
+        scope = compile_filter(raw)
+        retriever = Index.open(store).retriever(mode)
+        hits = retriever.retrieve(question, k) if scope is None else retriever.retrieve(question, k, scope)
         for rank, hit in enumerate(hits, start=1):
             if as_json:
                 record = {"rank": rank, "id": hit.id, "doc_id": hit.doc_id, "score": hit.score}
-                record["text"] = hit.text
+                record["citation"], record["text"] = cite(hit), hit.text
                 typer.echo(json.dumps(record, ensure_ascii=False))
             else:
                 snippet = " ".join(hit.text.split())[:200]
-                typer.echo(f"{rank:>2}. {hit.score:.4f}  {hit.doc_id}  {snippet}")
+                typer.echo(f"{rank:>2}. {hit.score:.4f}  {cite(hit)}  {snippet}")
         if not hits:
             typer.echo("no hits", err=True)
 

@@ -133,3 +133,12 @@ class IndexError_(RagloomError):
 class ContextLengthExceededError(ConfigError):
     """A prompt plus ``max_tokens`` does not fit the model's context window: the input is too long (a client
     error, which ``ragloom serve`` answers with 400 ``context_length_exceeded``)."""
+
+
+class DocumentError(RagloomError, ValueError):
+    """A file could not be read as a document; ``reason`` is one of encrypted, corrupt, empty, binary,
+    unsupported (ragloom.documents reports it and skips the file)."""
+
+    def __init__(self, message: str, reason: str = "corrupt", path: str = "") -> None:
+        self.reason, self.path = reason, path
+        super().__init__(f"{path}: {message}" if path else message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -80,3 +81,22 @@ def _alive(pid: str) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def utf8_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each line of a UTF-8 file (a leading byte order mark dropped).
+
+    Decoding line by line lets a data file with one bad byte fail with a DatasetError naming the file and
+    line, instead of a UnicodeDecodeError from deep inside a read loop.
+    """
+    from ragloom.core.errors import DatasetError
+
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                yield lineno, raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise DatasetError(
+                    f"{path}:{lineno}: not UTF-8 text ({e.reason}: byte {raw[e.start : e.start + 1]!r} at "
+                    f"column {len(raw[: e.start].decode('utf-8', 'replace')) + 1}); convert the file to UTF-8"
+                ) from None

@@ -6,7 +6,7 @@ conformance test in ``tests/`` that every implementation runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -61,8 +61,12 @@ class VectorStore(Protocol):
 
 @runtime_checkable
 class Retriever(Protocol):
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
-        """At most ``k`` hits, sorted by descending score. An empty index gives ``[]``."""
+    def retrieve(self, query: str, k: int = 10, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """At most ``k`` hits, sorted by descending score. An empty index gives ``[]``.
+
+        ``where`` (optional, :mod:`ragloom.retrieval.filters`) keeps only chunks whose metadata matches,
+        applied before the top ``k`` is taken: k hits come back whenever k matching chunks would qualify.
+        """
         ...
 
 

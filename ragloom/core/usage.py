@@ -69,3 +69,12 @@ class UsageMeter:
     def measure(self) -> Iterator[UsageMeter]:
         with usage_sink(self):
             yield self
+
+
+def push_sink(listener: UsageListener) -> object:
+    """``usage_sink`` without the context manager (hot paths): returns a token for :func:`pop_sink`."""
+    return _sinks.set((listener, *_sinks.get()))
+
+
+def pop_sink(token: object) -> None:
+    _sinks.reset(token)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,7 @@ class CorpusIndex:
 
     def late_vectors(self) -> np.ndarray:
         """Late-chunking vectors of every chunk (document by document, in chunk order), disk-cached."""
-        from ragloom.chunking.late import late_chunk_embed
+        from ragloom.chunking.late import late_chunk_embed_long
 
         by_doc: dict[str, list[Chunk]] = {}
         for c in self.chunks:
@@ -143,7 +143,7 @@ class CorpusIndex:
         for doc in self.documents:
             chunks = by_doc.get(doc.id, [])
             if chunks:
-                vecs = _cached_late(self.embedder, doc.text, chunks, late_chunk_embed)
+                vecs = _cached_late(self.embedder, doc.text, chunks, late_chunk_embed_long)
                 rows.update({c.id: v for c, v in zip(chunks, vecs, strict=True)})
         dim = self.embedder.dim
         return np.stack([rows[c.id] for c in self.chunks]) if self.chunks else np.zeros((0, dim), np.float32)
@@ -250,6 +250,8 @@ class RetrievalPipeline:
         data = self.spec.to_dict()
         if self.corpus is not None:
             data["chunker"] = {"uses": self.corpus.chunker.uses, "with": dict(self.corpus.chunker.params)}
+        if isinstance(self._first, AutoFusionRetriever):
+            data["fusion_chosen"] = {"fusion": self._first.fusion, "on": self._first.tuned_on}
         return data
 
     def index(self, documents: Sequence[Document]) -> None:
@@ -279,6 +281,8 @@ class RetrievalPipeline:
         from ragloom.retrieval.hybrid import HybridRetriever
 
         f = self.spec.fusion
+        if f.get("method") == "auto":
+            return AutoFusionRetriever(retrievers, self.spec.candidates)
         return HybridRetriever(
             retrievers,
             fusion=f.get("method", "rrf"),
@@ -308,16 +312,56 @@ class RetrievalPipeline:
                 f"pipeline {self.name!r}: reranker {spec.uses!r} rejected {sorted(spec.params)}: {e}"
             ) from e
 
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
-        """The top ``k`` hits; with a reranker, its order first, then the remaining first-stage candidates."""
+    def tune(self, dev: Any, offsets: dict[str, int]) -> dict[str, Any] | None:
+        """Choose the ``auto`` fusion on ``dev`` (a Dataset) by span-hit@1 when it has gold spans, else
+        nDCG@10; returns the chosen fusion (None when this pipeline has no ``auto`` fusion)."""
+        from ragloom.eval.fusion_choice import choose_fusion
+        from ragloom.eval.harness import score_query
+
+        first = self._first
+        if not isinstance(first, AutoFusionRetriever):
+            return None
+        metric = "span-hit@1" if dev.spans else "nDCG@10"
+        depth = first.depth
+        runs = {q: [r.retrieve(t, depth) for r in first.retrievers] for q, t in dev.queries.items()}
+        first.fusion, first.dev_scores = choose_fusion(
+            runs, lambda q, hits: score_query(dev, offsets, q, hits).get(metric, 0.0), k=depth
+        )
+        first.tuned_on = f"{len(runs)} dev queries, {metric}"
+        return first.fusion
+
+    def retrieve(self, query: str, k: int = 10, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """The top ``k`` hits; with a reranker, its order first, then the remaining first-stage candidates.
+
+        ``where`` filters the first stage, so the reranker only ever sees (and returns) matching chunks.
+        """
         if self._first is None:
             raise ConfigError(f"pipeline {self.name!r}: call index(documents) before retrieve()")
         if self._reranker is None:
-            return self._first.retrieve(query, k)
+            return self._first.retrieve(query, k, where)
         depth = self.spec.rerank_depth
-        candidates = self._first.retrieve(query, max(k, depth))
+        candidates = self._first.retrieve(query, max(k, depth), where)
         reranked = self._reranker.rerank(query, candidates[:depth])
         return append_tail(reranked, candidates[depth:])[:k]
+
+
+class AutoFusionRetriever:
+    """Arms fused by the fusion :meth:`RetrievalPipeline.tune` chose on dev (:mod:`.fusion_choice`);
+    :data:`~ragloom.eval.fusion_choice.FALLBACK` until then."""
+
+    def __init__(self, retrievers: list[Retriever], depth: int) -> None:
+        from ragloom.eval.fusion_choice import FALLBACK
+
+        self.retrievers, self.depth = retrievers, depth
+        self.fusion: dict[str, Any] = dict(FALLBACK)
+        self.dev_scores: dict[str, float] = {}
+        self.tuned_on = "not tuned (no dev questions): the fallback fusion"
+
+    def retrieve(self, query: str, k: int = 10, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        from ragloom.eval.fusion_choice import fuse_runs
+
+        depth = max(self.depth, k)
+        return fuse_runs(self.fusion, [r.retrieve(query, depth, where) for r in self.retrievers], k)
 
 
 def append_tail(head: list[Hit], tail: Sequence[Hit]) -> list[Hit]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ragloom.core.errors import DatasetError
+from ragloom.core.files import utf8_lines
 from ragloom.core.types import Document
 
 __all__ = [
@@ -159,27 +160,26 @@ def _iter_jsonl(
     """Yield (line number, record) per non-blank line; ``required`` keys must exist with the right types."""
     if not path.is_file():
         raise DatasetError(f"{path}: missing; a BEIR-layout folder needs it")
-    with path.open(encoding="utf-8-sig") as f:  # -sig: a leading byte order mark is not part of the JSON
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DatasetError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from e
-            if not isinstance(record, dict):
-                raise DatasetError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-            for key, kind in required.items():
-                if key not in record:
-                    raise DatasetError(f"{path}:{lineno}: missing field {key!r} (fields: {sorted(record)})")
-                if not isinstance(record[key], kind) or isinstance(record[key], bool):
-                    raise DatasetError(f"{path}:{lineno}: field {key!r} has the wrong type ({record[key]!r})")
-            yield lineno, record
+    for lineno, line in utf8_lines(path):  # a leading byte order mark is not part of the JSON
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DatasetError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from e
+        if not isinstance(record, dict):
+            raise DatasetError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        for key, kind in required.items():
+            if key not in record:
+                raise DatasetError(f"{path}:{lineno}: missing field {key!r} (fields: {sorted(record)})")
+            if not isinstance(record[key], kind) or isinstance(record[key], bool):
+                raise DatasetError(f"{path}:{lineno}: field {key!r} has the wrong type ({record[key]!r})")
+        yield lineno, record
 
 
 def _check_new_id(seen: dict[str, Any], rid: str, path: Path, lineno: int) -> None:
     if rid in seen:
-        raise DatasetError(f"{path}:{lineno}: duplicate _id {rid!r}")
+        raise DatasetError(f"{path}:{lineno}: duplicate _id {rid!r}; give every record a unique _id")
 
 
 def _load_corpus(path: Path) -> dict[str, Document]:
@@ -211,28 +211,27 @@ def _load_qrels(
     naming an unknown query or holding a malformed score is an error."""
     qrels: dict[str, dict[str, int]] = {}
     missing: list[tuple[int, str]] = []
-    with path.open(encoding="utf-8-sig") as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.rstrip("\r\n").split("\t")
-            if not line.strip() or (lineno == 1 and parts[0].lower() in ("query-id", "query_id", "qid")):
-                continue
-            if len(parts) == 4:  # TREC style: qid iteration docid score
-                parts = [parts[0], parts[2], parts[3]]
-            if len(parts) != 3:
-                raise DatasetError(
-                    f"{path}:{lineno}: expected 3 tab-separated columns (query-id corpus-id score)"
-                )
-            qid, did, score = parts
-            try:
-                rel = int(score)
-            except ValueError as e:
-                raise DatasetError(f"{path}:{lineno}: score {score!r} is not an integer") from e
-            if qid not in queries:
-                raise DatasetError(f"{path}:{lineno}: query {qid!r} is not in queries.jsonl")
-            if corpus is not None and did not in corpus:
-                missing.append((lineno, did))
-                continue
-            qrels.setdefault(qid, {})[did] = rel
+    for lineno, line in utf8_lines(path):
+        parts = line.rstrip("\r\n").split("\t")
+        if not line.strip() or (lineno == 1 and parts[0].lower() in ("query-id", "query_id", "qid")):
+            continue
+        if len(parts) == 4:  # TREC style: qid iteration docid score
+            parts = [parts[0], parts[2], parts[3]]
+        if len(parts) != 3:
+            raise DatasetError(
+                f"{path}:{lineno}: expected 3 tab-separated columns (query-id corpus-id score)"
+            )
+        qid, did, score = parts
+        try:
+            rel = int(score)
+        except ValueError as e:
+            raise DatasetError(f"{path}:{lineno}: score {score!r} is not an integer") from e
+        if qid not in queries:
+            raise DatasetError(f"{path}:{lineno}: query {qid!r} is not in queries.jsonl")
+        if corpus is not None and did not in corpus:
+            missing.append((lineno, did))
+            continue
+        qrels.setdefault(qid, {})[did] = rel
     if missing:
         shown = ", ".join(f"line {n}: {d!r}" for n, d in missing[:3])
         warnings.warn(

@@ -145,11 +145,13 @@ def evaluate(
     top_k: int = 100,
     keep_per_query: bool = False,
     progress: bool = False,
+    tune_on: Dataset | None = None,
 ) -> EvalResult:
     """Index ``dataset``'s corpus with ``pipeline``, run its queries (already split/limited), score them.
 
     The queries run through the one flow evaluator (:func:`ragloom.eval.flow_eval.evaluate_flow`): the
-    pipeline is the ``retriever`` resource of a one-step flow, scored by the retrieval metrics; latency is
+    pipeline is the ``retriever`` resource of a one-step flow, scored by the retrieval metrics (an ``auto``
+    fusion is chosen on ``tune_on``, the dev split, first); latency is
     the retrieve step's time per query. ``config["embedding_cache"]`` says whether the on-disk embedding
     cache served the index build (then ``index_docs_per_s`` is not a cold number).
     """
@@ -163,6 +165,9 @@ def evaluate(
     pipeline.index(documents)
     index_seconds = time.perf_counter() - started
     cache_note = _cache_note(pipeline, computed)
+    tune = getattr(pipeline, "tune", None)
+    if tune is not None and tune_on is not None:
+        tune(tune_on, offsets)
     report = evaluate_flow(
         pipeline_flow(pipeline.name, top_k),
         dataset,

@@ -31,6 +31,8 @@ class NodeOptions:
     timeout: float | None = None
     cache_key: Callable[[Any], Any] | None = None
     takes_context: bool | None = None
+    retry_on: tuple[type[BaseException], ...] | None = None
+    cache_ttl: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,11 @@ class NodeSpec:
     timeout: float | None = None
     cache_key: Callable[[Any], Any] | None = None
     takes_context: bool = False
+    retry_on: tuple[type[BaseException], ...] | None = None  # None: retry any non-flow error
+    cache_ttl: float | None = None  # seconds in the compiled flow's cross-run NodeCache; None: not cached
+    input_map: dict[str, str] | None = None  # subflow: parent key -> subflow key
+    output_map: dict[str, str] | None = None  # subflow: subflow key -> parent key
+    sends_to: tuple[str, ...] = ()  # nodes this node may return Send(...) to (for compile's graph checks)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ def node(
     timeout: float | None = None,
     cache_key: Callable[[Any], Any] | None = None,
     takes_context: bool | None = None,
+    retry_on: Iterable[type[BaseException]] | type[BaseException] | None = None,
+    cache_ttl: float | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 
 
@@ -93,14 +102,19 @@ def node(
     timeout: float | None = None,
     cache_key: Callable[[Any], Any] | None = None,
     takes_context: bool | None = None,
+    retry_on: Iterable[type[BaseException]] | type[BaseException] | None = None,
+    cache_ttl: float | None = None,
 ) -> Any:
     """Mark a function as a flow node with a name and run options; the function itself is returned unchanged.
 
     ``retries`` extra attempts with ``backoff * 2**attempt`` seconds between them; ``timeout`` in seconds per
     attempt; ``cache_key(state)`` memoises the node's update within one run; ``takes_context=True`` passes a
-    RunContext as the second argument (opt-in, so no signature inspection is needed).
+    RunContext as the second argument (opt-in, so no signature inspection is needed); ``retry_on`` limits
+    retries to those exception types; ``cache_ttl`` caches the node's update across runs (see NodeCache).
     """
-    options = NodeOptions(name, retries, backoff, timeout, cache_key, takes_context)
+    options = NodeOptions(
+        name, retries, backoff, timeout, cache_key, takes_context, _types(retry_on), cache_ttl
+    )
 
     def mark(f: Callable[..., Any]) -> Callable[..., Any]:
         try:
@@ -112,6 +126,16 @@ def node(
         return f
 
     return mark(fn) if fn is not None else mark
+
+
+def _types(retry_on: Any) -> tuple[type[BaseException], ...] | None:
+    if retry_on is None:
+        return None
+    types = (retry_on,) if isinstance(retry_on, type) else tuple(retry_on)
+    for t in types:
+        if not (isinstance(t, type) and issubclass(t, BaseException)):
+            raise FlowDefinitionError(f"retry_on={retry_on!r}: list exception classes, e.g. (TimeoutError,)")
+    return types
 
 
 def node_options(fn: Any) -> NodeOptions:
@@ -139,6 +163,9 @@ class Flow:
         self.nodes: dict[str, NodeSpec] = {}
         self.edges: list[EdgeSpec] = []
         self.routers: list[RouterSpec] = []
+        #: compile()'s defaults (YAML ``interrupt_before:``/``interrupt_after:``)
+        self.interrupt_before: tuple[str, ...] = ()
+        self.interrupt_after: tuple[str, ...] = ()
 
     def add_node(
         self,
@@ -150,10 +177,18 @@ class Flow:
         timeout: float | None = None,
         cache_key: Callable[[Any], Any] | None = None,
         takes_context: bool | None = None,
+        retry_on: Iterable[type[BaseException]] | type[BaseException] | None = None,
+        cache_ttl: float | None = None,
+        input_map: Mapping[str, str] | None = None,
+        output_map: Mapping[str, str] | None = None,
+        sends_to: Iterable[str] = (),
     ) -> Flow:
         """Add a node: ``add_node(fn)`` (name from ``@node`` or ``fn.__name__``) or ``add_node("name", fn)``.
 
-        Keyword options override what ``@node`` set. A CompiledFlow is accepted as ``fn`` (a subflow).
+        Keyword options override what ``@node`` set. A CompiledFlow is accepted as ``fn`` (a subflow);
+        ``input_map`` {parent key: subflow key} and ``output_map`` {subflow key: parent key} connect a subflow
+        with its own state schema (without them, keys of the same name are shared). ``sends_to`` names the
+        nodes a node may return ``Send`` objects for (map fan-out from a node), so compile() can check them.
         """
         if isinstance(name_or_fn, str):
             if fn is None:
@@ -177,8 +212,23 @@ class Flow:
             timeout=_pick(timeout, marked.timeout, None),
             cache_key=_pick(cache_key, marked.cache_key, None),
             takes_context=bool(_pick(takes_context, marked.takes_context, False)),
+            retry_on=_pick(_types(retry_on), marked.retry_on, None),
+            cache_ttl=_pick(cache_ttl, marked.cache_ttl, None),
+            input_map=self._subflow_map(name, fn, input_map, "input_map"),
+            output_map=self._subflow_map(name, fn, output_map, "output_map"),
+            sends_to=tuple(sends_to),
         )
         return self
+
+    @staticmethod
+    def _subflow_map(
+        name: str, fn: Any, mapping: Mapping[str, str] | None, what: str
+    ) -> dict[str, str] | None:
+        if mapping is None:
+            return None
+        if not hasattr(fn, "_run_as_node"):
+            raise FlowDefinitionError(f"node {name!r}: {what}= is for subflow nodes (a compiled Flow)")
+        return {str(k): str(v) for k, v in mapping.items()}
 
     def _check_new_name(self, name: str) -> None:
         if name in _RESERVED:
@@ -220,11 +270,22 @@ class Flow:
         self,
         checkpointer: Checkpointer | None = None,
         interrupt_before: Iterable[str] = (),
+        interrupt_after: Iterable[str] = (),
+        cache: Any = None,
     ) -> CompiledFlow:
-        """Validate the graph and return an immutable, runnable CompiledFlow (FlowCompileError if invalid)."""
+        """Validate the graph and return an immutable, runnable CompiledFlow (FlowCompileError if invalid).
+
+        ``cache``: a NodeCache that nodes with ``cache_ttl`` read and fill across runs.
+        """
         from ragloom.flows.compiled import CompiledFlow
 
-        return CompiledFlow(self, checkpointer=checkpointer, interrupt_before=tuple(interrupt_before))
+        return CompiledFlow(
+            self,
+            checkpointer=checkpointer,
+            interrupt_before=tuple(interrupt_before) or self.interrupt_before,
+            interrupt_after=tuple(interrupt_after) or self.interrupt_after,
+            cache=cache,
+        )
 
     # -- serialization and display ----
     def to_yaml(self) -> str:

@@ -1,7 +1,21 @@
 """Checkpoints: the state of a run after every step, so a crashed or interrupted run can be resumed.
 
-A checkpoint holds the state dict, the nodes scheduled next, the partial arrivals at joins, and the trace
-records of the step that produced it (so a resumed run can rebuild its full trace).
+A checkpoint holds the state dict, the tasks scheduled next (node names, or ``Send`` objects for map
+fan-out), the partial arrivals at joins, the pending ``interrupt()`` calls and the trace records of the step
+that produced it (so a resumed run can rebuild its full trace).
+
+Task writes: while a step with several tasks runs, each finished task's update is stored on its own
+(``put_write``), keyed by the run, the step the tasks started from and the task's index in ``next``. A run
+resumed from that step (after a crash, or after an ``interrupt()`` in one parallel branch) reuses them
+(``writes``) and runs only the tasks without one.
+
+For implementers (e.g. a PostgreSQL checkpointer): the runner calls ``save`` once per step (and again for the
+same step when it pauses or an update is applied), ``put_write`` from worker threads while a multi-task step
+runs, ``flush`` when a run returns or fails, and ``latest``/``history``/``records``/``writes`` only when a run
+starts, resumes or forks. A subflow run under a checkpointed run is stored as its own run, with the id
+``"<parent run id>/<parent task id>"`` (e.g. ``"abc/review@3"``): prune those with their parent. ``next`` may
+hold ``Send`` objects and ``interrupts`` ``Interrupt`` objects (both small frozen dataclasses) that the
+payload encoding must round-trip. Conformance: tests/flows/test_flow_checkpoint.py runs every checkpointer.
 """
 
 from __future__ import annotations
@@ -17,31 +31,52 @@ from ragloom.flows.trace import StepRecord
 class Checkpoint:
     """The run after ``step`` completed steps. ``status``: "running", "interrupted" or "done".
 
-    Read-only by convention (not ``frozen``: one is built per step and frozen dataclasses are slow to build).
+    ``next`` holds node names and ``Send`` objects; ``interrupts`` the pending ``Interrupt`` objects of an
+    interrupted step. Read-only by convention (not ``frozen``: one is built per step and frozen dataclasses
+    are slow to build).
     """
 
     run_id: str
     step: int
     state: dict[str, Any]
-    next: tuple[str, ...]
+    next: tuple[Any, ...]
     arrived: dict[int, tuple[str, ...]] = field(default_factory=dict)
     status: str = "running"
     flow: str = ""
+    records: tuple[StepRecord, ...] = ()
+    interrupts: tuple[Any, ...] = ()
+
+
+@dataclass(slots=True)
+class TaskWrite:
+    """The outcome of one finished task of a step that has not completed yet (see the module docstring)."""
+
+    node: str
+    update: Any
     records: tuple[StepRecord, ...] = ()
 
 
 class Checkpointer(Protocol):
     """Stores checkpoints. ``save`` replaces a checkpoint with the same (run_id, step).
 
-    ``latest`` returns the newest checkpoint of a run (None for an unknown run); ``records`` the trace records
-    of all its saved steps, in order (a resumed run's trace starts with them).
+    ``latest`` returns the newest checkpoint of a run (None for an unknown run); ``history`` every checkpoint
+    of a run, oldest first (time travel); ``records`` the trace records of all its saved steps, in order (a
+    resumed run's trace starts with them). ``put_write``/``writes`` store and return the finished tasks of
+    the step that starts from checkpoint ``step`` (a dict task index -> TaskWrite, empty when none); a write
+    must be durable when ``put_write`` returns, whatever the durability mode of checkpoints.
     """
 
     def save(self, checkpoint: Checkpoint) -> None: ...
 
     def latest(self, run_id: str) -> Checkpoint | None: ...
 
+    def history(self, run_id: str) -> list[Checkpoint]: ...
+
     def records(self, run_id: str) -> list[StepRecord]: ...
+
+    def put_write(self, run_id: str, step: int, task: int, write: TaskWrite) -> None: ...
+
+    def writes(self, run_id: str, step: int) -> dict[int, TaskWrite]: ...
 
     def flush(self) -> None:
         """Make every saved checkpoint durable (called when a run returns or fails)."""
@@ -51,13 +86,13 @@ class Checkpointer(Protocol):
 class InMemoryCheckpointer:
     """Checkpoints in memory (lost with the process): for interrupts/human-in-the-loop and tests.
 
-    Keeps the latest checkpoint of each run plus the trace records of every step (not every state, so that
-    long runs do not accumulate one state copy per step).
+    Keeps every checkpoint of each run (shallow state copies: values are shared, not copied), so
+    ``history`` and ``fork`` work as with the SQLite checkpointer.
     """
 
     def __init__(self) -> None:
-        self._latest: dict[str, Checkpoint] = {}
-        self._records: dict[str, list[StepRecord]] = {}
+        self._runs: dict[str, list[Checkpoint]] = {}
+        self._writes: dict[tuple[str, int], dict[int, TaskWrite]] = {}
         self._lock = threading.Lock()
 
     def save(self, checkpoint: Checkpoint) -> None:
@@ -71,24 +106,42 @@ class InMemoryCheckpointer:
             checkpoint.status,
             checkpoint.flow,
             checkpoint.records,
+            checkpoint.interrupts,
         )
         with self._lock:
-            previous = self._latest.get(checkpoint.run_id)
-            records = self._records.setdefault(checkpoint.run_id, [])
-            if previous is None or previous.step != checkpoint.step:  # a re-save of one step adds nothing
-                records.extend(checkpoint.records)
-            self._latest[checkpoint.run_id] = stored
+            runs = self._runs.get(checkpoint.run_id)
+            if runs is None:
+                self._runs[checkpoint.run_id] = [stored]
+            elif runs[-1].step == checkpoint.step:  # a re-save of one step (interrupt, resume update)
+                runs[-1] = stored
+            else:
+                if runs[-1].step > checkpoint.step:  # a run re-written from an earlier step
+                    runs[:] = [cp for cp in runs if cp.step < checkpoint.step]
+                runs.append(stored)
 
     def latest(self, run_id: str) -> Checkpoint | None:
         with self._lock:
-            return self._latest.get(run_id)
+            runs = self._runs.get(run_id)
+            return runs[-1] if runs else None
+
+    def history(self, run_id: str) -> list[Checkpoint]:
+        with self._lock:
+            return list(self._runs.get(run_id, ()))
 
     def records(self, run_id: str) -> list[StepRecord]:
         with self._lock:
-            return list(self._records.get(run_id, ()))
+            return [r for cp in self._runs.get(run_id, ()) for r in cp.records]
+
+    def put_write(self, run_id: str, step: int, task: int, write: TaskWrite) -> None:
+        with self._lock:
+            self._writes.setdefault((run_id, step), {})[task] = write
+
+    def writes(self, run_id: str, step: int) -> dict[int, TaskWrite]:
+        with self._lock:
+            return dict(self._writes.get((run_id, step), {}))
 
     def flush(self) -> None:
         return None
 
     def __repr__(self) -> str:
-        return f"InMemoryCheckpointer(runs={len(self._latest)})"
+        return f"InMemoryCheckpointer(runs={len(self._runs)})"

@@ -62,3 +62,18 @@ def template(template: str, output_key: str) -> Node:
         return {output_key: template.format(**{f: read_key(state, f) for f in fields})}
 
     return template_node
+
+
+@register("flows.ask")
+def ask(question: str, output_key: str) -> Node:
+    """Pause the run with ``question`` (``interrupt``) and write the human's answer to ``output_key``:
+    ``ragloom run flow.yaml --checkpoint runs.sqlite`` stops here, ``--resume RUN --value '"yes"'`` goes on.
+    ``{key}`` fields in the question are filled from the state, as in ``flows.template``."""
+    fields = plain_fields(question, "flows.ask")
+
+    def ask_node(state: Any) -> dict[str, Any]:
+        from ragloom.flows.control import interrupt
+
+        return {output_key: interrupt(question.format(**{f: read_key(state, f) for f in fields}))}
+
+    return ask_node

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ragloom.core.errors import FlowError, NodeExecutionError, NodeTimeoutError
 from ragloom.core.usage import usage_sink
 from ragloom.flows.context import RunContext
+from ragloom.flows.control import NodeInterrupt
 from ragloom.flows.trace import StepRecord
 
 if TYPE_CHECKING:
@@ -51,13 +52,24 @@ class CNode:
     timeout: float | None = None
     cache_key: Any = None
     takes_context: bool = False
+    retry_on: tuple[type[BaseException], ...] | None = None
+    cache_ttl: float | None = None
+    input_map: dict[str, str] | None = None
+    output_map: dict[str, str] | None = None
     succ: tuple[str, ...] = ()
     joins: tuple[int, ...] = ()
     routers: tuple[tuple[Any, dict[str, str]], ...] = ()
     plain: bool = False  # sync function, no context/timeout/subflow: called directly (the hot path)
+    fast: bool = False  # plain, and no retries or cache either: one call, no attempt loop
 
     def __post_init__(self) -> None:
-        self.plain = not (self.is_async or self.subflow or self.timeout is not None or self.takes_context)
+        self.plain = not (
+            self.is_async or self.subflow or self.timeout is not None or self.takes_context or self.cache_ttl
+        )
+        self.fast = self.plain and not self.retries and self.cache_key is None
+
+
+NO_ARG: Any = object()  # the task's input is the state (not a Send's own argument)
 
 
 class _Timeout(Exception):
@@ -147,8 +159,39 @@ def _error_text(error: BaseException, cn: CNode) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+class _Persisted(tuple):  # type: ignore[type-arg]
+    """A cache key of the flow's cross-run NodeCache: (node, digest)."""
+
+
+def _persisted(run: Run, cn: CNode, view: Any) -> tuple[Any, Any]:
+    from ragloom.flows.node_cache import MISS, NodeCache
+
+    cache = run.flow.cache
+    if cache is None:
+        return None, None
+    schema = run.schema
+    if cn.cache_key is not None:
+        value = cn.cache_key(view)
+    elif isinstance(view, dict) or (schema.is_model and isinstance(view, schema.schema)):
+        value = schema.dump(view)
+    else:
+        value = view
+    key = _Persisted((cn.name, NodeCache.key(cn.name, value)))
+    hit = cache.get(key[0], key[1], float(cn.cache_ttl or 0))
+    return key, (None if hit is MISS else hit)
+
+
+def _store_cached(run: Run, key: Any, update: Any) -> None:
+    if type(key) is _Persisted:
+        run.flow.cache.put(key[0], key[1], update if update is not None else {})
+    else:
+        run.cache[key] = update if update is not None else {}
+
+
 def _cached(run: Run, cn: CNode, view: Any) -> tuple[Any, Any]:
     """(cache key, cached update or None); the key is None when the node has no cache_key."""
+    if cn.cache_ttl is not None:
+        return _persisted(run, cn, view)
     if cn.cache_key is None:
         return None, None
     try:
@@ -175,7 +218,11 @@ def _cache_hit(run: Run, cn: CNode, update: Any) -> tuple[Any, list[StepRecord]]
 
 
 def _retryable(cn: CNode, error: BaseException) -> bool:
-    """Flow errors are deterministic (bad update, conflicting write), except a subflow's node failures."""
+    """Flow errors are deterministic (bad update, conflicting write), except a subflow's node failures;
+    ``retry_on`` narrows retries to the listed exception types."""
+    if cn.retry_on is not None:
+        cause = error.__cause__ if isinstance(error, NodeExecutionError) and error.__cause__ else error
+        return isinstance(cause, cn.retry_on)
     return not isinstance(error, FlowError) or (
         cn.subflow is not None and isinstance(error, NodeExecutionError)
     )
@@ -183,7 +230,7 @@ def _retryable(cn: CNode, error: BaseException) -> bool:
 
 def _invoke_sync(run: Run, cn: CNode, view: Any, attempt: int, record: StepRecord) -> Any:
     if cn.subflow is not None:
-        sub_args = (run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys)
+        sub_args = (run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys, cn)
         if cn.timeout is not None:
             update, children = _call_with_timeout(cn.subflow._run_as_node, sub_args, cn.timeout)
         else:
@@ -203,15 +250,41 @@ def _call_any_sync(fn: Any, args: tuple[Any, ...]) -> Any:
     return out
 
 
-def execute_sync(run: Run, cn: CNode, shared_sink: bool = False) -> tuple[Any, list[StepRecord]]:
+def execute_fast(run: Run, cn: CNode) -> tuple[Any, list[StepRecord]]:
+    """``execute_sync`` for a ``cn.fast`` node alone in its step, under the run's shared usage sink."""
+    view = run.schema.view(run.state)
+    record = StepRecord(cn.name, run.step + 1)
+    run.current = record
+    anchor, perf = run.anchor, time.perf_counter
+    record.start = anchor + perf()
+    try:
+        update = cn.fn(view)
+        if update is not None and type(update) is not dict and inspect.isawaitable(update):
+            update = run_coroutine_sync(update)
+    except Exception as e:
+        if type(e) is NodeInterrupt:
+            raise
+        record.end = anchor + perf()
+        record.error = _error_text(e, cn)
+        raise _failure(run, cn, e, 1, [record]) from e
+    record.end = anchor + perf()
+    if update:
+        record.changed = tuple(update)
+    return update, [record]
+
+
+def execute_sync(
+    run: Run, cn: CNode, shared_sink: bool = False, arg: Any = NO_ARG
+) -> tuple[Any, list[StepRecord]]:
     """Run ``cn`` for the current step in this thread (retries, timeout, cache); raise NodeExecutionError.
 
     ``shared_sink``: the caller keeps one usage sink open for the whole run that charges ``run.current``
-    (the fast path for one-node steps); otherwise a sink is opened around this node alone.
+    (the fast path for one-node steps); otherwise a sink is opened around this node alone. ``arg``: a Send's
+    input, given to the node instead of the state.
     """
-    view = run.schema.view(run.state)
+    view = run.schema.view(run.state) if arg is NO_ARG else arg
     key = None
-    if cn.cache_key is not None:
+    if cn.cache_key is not None or cn.cache_ttl is not None:
         key, hit = _cached(run, cn, view)
         if hit is not None:
             return _cache_hit(run, cn, hit)
@@ -236,6 +309,8 @@ def execute_sync(run: Run, cn: CNode, shared_sink: bool = False) -> tuple[Any, l
                 with usage_sink(record.add_usage):
                     update = _invoke_sync(run, cn, view, attempt, record)
         except Exception as e:
+            if type(e) is NodeInterrupt:
+                raise
             record.end = anchor + perf()
             record.error = _error_text(e, cn)
             if attempt > cn.retries or not _retryable(cn, e):
@@ -246,13 +321,15 @@ def execute_sync(run: Run, cn: CNode, shared_sink: bool = False) -> tuple[Any, l
         if update:
             record.changed = tuple(update)
         if key is not None:
-            run.cache[key] = update if update is not None else {}
+            _store_cached(run, key, update)
         return update, records
 
 
 async def _invoke_async(run: Run, cn: CNode, view: Any, attempt: int, record: StepRecord) -> Any:
     if cn.subflow is not None:
-        sub = cn.subflow._arun_as_node(run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys)
+        sub = cn.subflow._arun_as_node(
+            run.state, run.resources, f"{run.run_id}/{cn.name}", run.schema.keys, cn
+        )
         try:
             update, children = await (sub if cn.timeout is None else asyncio.wait_for(sub, cn.timeout))
         except TimeoutError as e:
@@ -276,9 +353,9 @@ async def _invoke_async(run: Run, cn: CNode, view: Any, attempt: int, record: St
         raise _Timeout from None
 
 
-async def execute_async(run: Run, cn: CNode) -> tuple[Any, list[StepRecord]]:
+async def execute_async(run: Run, cn: CNode, arg: Any = NO_ARG) -> tuple[Any, list[StepRecord]]:
     """Async twin of :func:`execute_sync`; sync nodes run in a worker thread."""
-    view = run.schema.view(run.state)
+    view = run.schema.view(run.state) if arg is NO_ARG else arg
     key, hit = _cached(run, cn, view)
     if hit is not None:
         return _cache_hit(run, cn, hit)
@@ -294,6 +371,8 @@ async def execute_async(run: Run, cn: CNode) -> tuple[Any, list[StepRecord]]:
             with usage_sink(record.add_usage):
                 update = await _invoke_async(run, cn, view, attempt, record)
         except Exception as e:
+            if type(e) is NodeInterrupt:
+                raise
             record.end = anchor + perf()
             record.error = _error_text(e, cn)
             if attempt > cn.retries or not _retryable(cn, e):
@@ -304,5 +383,5 @@ async def execute_async(run: Run, cn: CNode) -> tuple[Any, list[StepRecord]]:
         if update:
             record.changed = tuple(update)
         if key is not None:
-            run.cache[key] = update if update is not None else {}
+            _store_cached(run, key, update)
         return update, records

@@ -67,7 +67,7 @@ def notify_run_end(end: RunEnd) -> None:
 
 def observe_run(run: Any) -> None:
     """Called by the runner when a run closes (in its ``finally``, so an error in flight is the outcome)."""
-    if not _observers or getattr(run, "nested", False):
+    if not _observers or getattr(run, "root", run) is not run:  # a subflow: part of its parent's trace
         return
     status, error = run.status, run.error
     in_flight = sys.exc_info()[1]

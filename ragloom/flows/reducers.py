@@ -8,6 +8,7 @@ current value (the type's empty value, e.g. ``[]``, when the key has none yet).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -38,7 +39,12 @@ def merge_dict(old: Mapping[Any, Any] | None, new: Mapping[Any, Any]) -> dict[An
     return merged
 
 
-BUILTIN_REDUCERS = {"replace": replace, "append": append, "add": add, "merge_dict": merge_dict}
+BUILTIN_REDUCERS: dict[str, Any] = {
+    "replace": replace,
+    "append": append,
+    "add": add,
+    "merge_dict": merge_dict,
+}
 
 
 _NO_DELTA: Any = object()
@@ -64,3 +70,42 @@ def delta(reducer: Any, old: Any, new: Any) -> Any:
 
 def is_delta(value: Any) -> bool:
     return value is not _NO_DELTA
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMessage:
+    """An update item for :func:`add_messages` that deletes the message with this id."""
+
+    id: str
+
+
+def _message_id(message: Any) -> Any:
+    if isinstance(message, Mapping):
+        return message.get("id")
+    return getattr(message, "id", None)
+
+
+def add_messages(old: Any, new: Any) -> list[Any]:
+    """A conversation: new messages are appended, one with the id of an existing message replaces it, a
+    ``RemoveMessage(id)`` deletes it. Messages are dicts or objects; the id is ``m["id"]`` or ``m.id``
+    (messages without an id are always appended)."""
+    out: list[Any] = list(old) if old is not None else []
+    items = list(new) if isinstance(new, (list, tuple)) else [new]
+    where = {mid: i for i, m in enumerate(out) if (mid := _message_id(m)) is not None}
+    removed: set[int] = set()
+    for item in items:
+        mid = _message_id(item)
+        if isinstance(item, RemoveMessage):
+            if item.id not in where:
+                raise ValueError(f"RemoveMessage({item.id!r}): no message has that id")
+            removed.add(where.pop(item.id))
+        elif mid is not None and mid in where:
+            out[where[mid]] = item
+        else:
+            if mid is not None:
+                where[mid] = len(out)
+            out.append(item)
+    return [m for i, m in enumerate(out) if i not in removed] if removed else out
+
+
+BUILTIN_REDUCERS["add_messages"] = add_messages

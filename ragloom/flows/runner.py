@@ -7,10 +7,8 @@ stays a plain dict; one checkpoint write per step when a checkpointer is configu
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +19,14 @@ from ragloom.core.errors import (
     StateUpdateError,
     StepLimitError,
 )
-from ragloom.core.usage import usage_sink
+from ragloom.core.usage import pop_sink, push_sink, usage_sink
 from ragloom.flows.builder import END
-from ragloom.flows.checkpoint import Checkpoint
-from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_async, execute_sync, run_coroutine_sync
+from ragloom.flows.checkpoint import Checkpoint, TaskWrite
+from ragloom.flows.control import _TASK, Interrupt, NodeInterrupt, Send, reset_task, set_task
+from ragloom.flows.events import StreamEvent, stream_step
+from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_fast, execute_sync
 from ragloom.flows.observers import observe_run
+from ragloom.flows.tasks import run_tasks_sync, task_list
 from ragloom.flows.trace import RunResult, StepEvent, StepRecord, Trace
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 Results = list[tuple[CNode, Any, list[StepRecord]]]
 _NO_ARRIVALS: dict[int, tuple[str, ...]] = {}  # shared, never mutated
+_NO_VALUES: dict[str, Any] = {}  # shared, never mutated (resume_run assigns a new dict)
+_NO_WRITES: dict[int, Any] = {}  # shared, never mutated
 
 
 class Run:
@@ -57,7 +60,6 @@ class Run:
         self.resources = resources
         self.state = state
         self.step = step
-        self.next: list[str] = []
         self.arrived: dict[int, set[str]] = arrived or {}
         self.trace = Trace(run_id, flow.name, records)
         self.cache: dict[Any, Any] = {}
@@ -67,9 +69,31 @@ class Run:
         self.step_records: tuple[StepRecord, ...] = ()  # records of the last checkpointed step
         self.unsaved_input: Checkpoint | None = None  # step-0 row held back (see CompiledFlow._start)
         self.current: StepRecord | None = None  # charged by on_usage in one-node steps
-        self.nested = False  # a subflow's run: its steps are exported as part of the parent's trace
-        self.status = "running"
+        self.status = "running"  # how the run ended, for run observers (see ragloom.flows.observers)
         self.error: str | None = None
+        self.next: list[Any] = []  # node names, and Send objects when ``sends``
+        self.sends = False
+        self.node_sends: list[Send] | None = None  # Sends of the current step (from nodes and routers)
+        self.root: Run = self  # the top-level run (a subflow's run points to its parent's root)
+        self.prefix = ""  # "parent-task-id/" for a subflow's run: namespaces interrupt ids and events
+        self.resume_values: dict[str, Any] = _NO_VALUES  # interrupt id -> value given to resume()
+        self.writes: dict[int, TaskWrite] = _NO_WRITES  # finished tasks of the step being resumed
+        self.emit: Callable[[StreamEvent], None] | None = None  # stream(mode=...) consumer
+        self.calls: dict[tuple[int, str], int] | None = None  # interrupt() calls, when this run is the scope
+        self.paused: RunResult | None = None  # set when an interrupt() paused the current step
+
+    # -- the fast path's interrupt()/emit() scope: the run itself stands for its one-node steps' task ----
+    @property
+    def run(self) -> Run:
+        return self
+
+    def where(self) -> tuple[str, int]:
+        record = self.current
+        return (record.node if record is not None else "?"), self.step + 1
+
+    def ident(self) -> str:
+        node, step = self.where()
+        return f"{self.prefix}{node}@{step}"
 
     def on_usage(self, usage: Any, model: str = "") -> None:
         """The run-wide usage listener: charges the record of the node running alone in this step."""
@@ -83,6 +107,8 @@ class Run:
         if update is None:
             return
         if not isinstance(update, dict):
+            if self._sends_from_node(update):
+                return
             raise StateUpdateError(
                 f"node {node!r} returned {type(update).__name__}; a node must return a dict of state updates "
                 "or None"
@@ -110,6 +136,15 @@ class Run:
             except (TypeError, ValueError):
                 schema.check(node, key, value)  # raises with node, key and expected type
 
+    def _sends_from_node(self, update: Any) -> bool:
+        """A node may return a Send or a list of Sends instead of an update: map fan-out from a node."""
+        sends = [update] if isinstance(update, Send) else update if isinstance(update, list) else None
+        if not sends or not all(isinstance(s, Send) for s in sends):
+            return False
+        for send in sends:
+            self._add_send(send)
+        return True
+
     def _reduce(self, node: str, spec: Any, value: Any) -> Any:
         if spec.name in self.state:
             old = self.state[spec.name]
@@ -133,30 +168,60 @@ class Run:
             self.apply(cn.name, update, writers)
 
     # -- planning ----
-    def plan(self, ran: list[CNode]) -> list[str]:
-        """The nodes of the next step: plain successors, joins whose sources all arrived, router picks."""
+    def plan(self, ran: list[CNode]) -> list[Any]:
+        """The tasks of the next step: plain successors, joins whose sources all arrived, router picks (node
+        names, deduplicated), then Sends (one task each, never merged)."""
         nxt: dict[str, None] = {}
+        if self.sends:  # several instances of one node ran: plan its successors once
+            ran = list({id(cn): cn for cn in ran}.values())
         view = None
         for cn in ran:
             for target in cn.succ:
                 nxt[target] = None
-            for index in cn.joins:
-                sources, target = self.flow.joins[index]
-                got = self.arrived.setdefault(index, set())
-                got.add(cn.name)
-                if got >= sources:
-                    del self.arrived[index]
-                    nxt[target] = None
+            if cn.joins:
+                self._arrive(cn, nxt)
             if cn.routers:
                 if view is None:
                     view = self.schema.view(self.state)
                 for router, targets in cn.routers:
                     for target in self._route(cn.name, router, targets, view):
-                        nxt[target] = None
+                        if type(target) is str:
+                            nxt[target] = None
+                        else:
+                            self._add_send(target)
         reached_end = nxt.pop(END, False) is None
+        if self.node_sends:  # from routers and from nodes that returned Sends
+            sends, self.node_sends = self.node_sends, None
+            self.sends = True
+            return [*nxt, *self._checked_sends(sends)]
+        self.sends = False
         if not nxt and not reached_end and self.arrived:
             raise FlowError(self._stalled_joins())
         return list(nxt)
+
+    def _arrive(self, cn: CNode, nxt: dict[str, None]) -> None:
+        """``cn`` ran: mark it at each join it feeds; a join whose sources all arrived runs next."""
+        for index in cn.joins:
+            sources, target = self.flow.joins[index]
+            got = self.arrived.setdefault(index, set())
+            got.add(cn.name)
+            if got >= sources:
+                del self.arrived[index]
+                nxt[target] = None
+
+    def _add_send(self, send: Send) -> None:
+        if self.node_sends is None:
+            self.node_sends = []
+        self.node_sends.append(send)
+
+    def _checked_sends(self, sends: list[Send]) -> list[Send]:
+        for send in sends:
+            if send.node not in self.flow.nodes:
+                raise FlowError(
+                    f"Send({send.node!r}, ...) in flow {self.flow.name!r} names no node; "
+                    f"nodes are {sorted(self.flow.nodes)}"
+                )
+        return sends
 
     def _stalled_joins(self) -> str:
         """Why the run stopped short of END: joins waiting for branches that will not run again."""
@@ -170,7 +235,7 @@ class Run:
             "reaches every source, or use plain edges (add_edge(source, target)) instead of a join"
         )
 
-    def _route(self, source: str, router: Any, targets: dict[str, str], view: Any) -> list[str]:
+    def _route(self, source: str, router: Any, targets: dict[str, str], view: Any) -> list[Any]:
         try:
             picked = router(view)
         except Exception as e:
@@ -180,9 +245,12 @@ class Run:
             ) from e
         if type(picked) is str and picked in targets:  # the common case: one declared label
             return [targets[picked]]
-        labels = [] if picked is None else [picked] if isinstance(picked, str) else list(picked)
-        out = []
+        labels = [] if picked is None else [picked] if isinstance(picked, (str, Send)) else list(picked)
+        out: list[Any] = []
         for label in labels:
+            if isinstance(label, Send):
+                out.append(label)
+                continue
             target = targets.get(label) if targets else None
             if target is None:
                 target = label if label in self.flow.nodes or label == END else None
@@ -199,7 +267,9 @@ class Run:
         return out
 
     # -- checkpoints and results ----
-    def save(self, status: str, records: tuple[StepRecord, ...] | None = None) -> None:
+    def save(
+        self, status: str, records: tuple[StepRecord, ...] | None = None, interrupts: tuple[Any, ...] = ()
+    ) -> None:
         """Checkpoint the run; a re-save of the same step (interrupt, resume update) keeps its records."""
         checkpointer = self.checkpointer
         if checkpointer is None:
@@ -212,13 +282,49 @@ class Run:
         arrived = {k: tuple(sorted(v)) for k, v in self.arrived.items()} if self.arrived else _NO_ARRIVALS
         checkpointer.save(
             Checkpoint(
-                self.run_id, self.step, self.state, tuple(self.next), arrived, status, self.name, records
+                self.run_id,
+                self.step,
+                self.state,
+                tuple(self.next),
+                arrived,
+                status,
+                self.name,
+                records,
+                interrupts,
             )
         )
 
-    def result(self, status: str = "done", interrupted_before: str | None = None) -> RunResult:
+    def result(
+        self,
+        status: str = "done",
+        interrupted_before: str | None = None,
+        interrupts: tuple[Interrupt, ...] = (),
+        interrupted_after: str | None = None,
+    ) -> RunResult:
         self.status = status
-        return RunResult(self.schema.view(self.state), self.trace, self.run_id, status, interrupted_before)
+        state = self.schema.view(self.state)
+        return RunResult(
+            state, self.trace, self.run_id, status, interrupted_before, interrupts, interrupted_after
+        )
+
+    def pause(self, interrupts: list[Interrupt]) -> RunResult:
+        """An ``interrupt()`` stopped this step: checkpoint it as interrupted (finished tasks are stored as
+        task writes already) and return the paused result. A subflow passes the interrupt to its parent."""
+        if self.root is not self:  # a subflow: keep its progress (when checkpointed), let the parent pause
+            if self.checkpointer is not None:
+                self.save("interrupted", interrupts=tuple(interrupts))
+            raise NodeInterrupt(interrupts)
+        if self.checkpointer is None:
+            raise FlowError(
+                f"node {interrupts[0].node!r} of flow {self.name!r} called interrupt() but the flow has no "
+                "checkpointer to keep the paused run; compile(checkpointer=InMemoryCheckpointer()) "
+                "(or SQLiteCheckpointer) to resume it later"
+            )
+        paused = tuple(interrupts)
+        self.save("interrupted", interrupts=paused)
+        if self.emit is not None:
+            self.emit(StreamEvent("interrupt", [i.to_dict() for i in paused], step=self.step + 1))
+        return self.result("interrupted", interrupts=paused)
 
     def check_limit(self) -> None:
         limit = self.flow.max_steps
@@ -233,8 +339,9 @@ class Run:
         if skip or not stops:
             return None
         for name in self.next:
-            if name in stops:
-                return name
+            node = name if type(name) is str else name.node
+            if node in stops:
+                return node
         return None
 
     def fail(self, error: BaseException, records: list[StepRecord]) -> BaseException:
@@ -269,67 +376,34 @@ class Run:
         ]
 
 
-def _parallel_sync(run: Run, nodes: list[CNode]) -> Results:
-    """Run several nodes concurrently from sync code: threads for sync nodes, a loop for async ones."""
-    if any(cn.is_async or (cn.subflow is not None and cn.subflow.has_async) for cn in nodes):
-        return list(run_coroutine_sync(_parallel_async(run, nodes)))
-    pool = run.pool()
-    futures = [pool.submit(contextvars.copy_context().run, execute_sync, run, cn) for cn in nodes]
-    results: Results = []
-    error: BaseException | None = None
-    for cn, future in zip(nodes, futures, strict=True):
-        try:
-            update, records = future.result()
-            results.append((cn, update, records))
-        except BaseException as e:
-            error = error or e
-    if error is not None:
-        raise _with_completed(error, results)
-    return results
-
-
-def _with_completed(error: BaseException, results: Results) -> BaseException:
-    """A failed parallel step's trace also shows the nodes that completed in it (run.fail reads .records)."""
-    done = [record for _, _, records in results for record in records]
-    if done:
-        error.records = done + list(getattr(error, "records", []))  # type: ignore[attr-defined]
-    return error
-
-
-async def _parallel_async(run: Run, nodes: list[CNode]) -> Results:
-    outcomes = await asyncio.gather(*(execute_async(run, cn) for cn in nodes), return_exceptions=True)
-    results: Results = []
-    error: BaseException | None = None
-    for cn, outcome in zip(nodes, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            error = error or outcome
-            continue
-        update, records = outcome
-        results.append((cn, update, records))
-    if error is not None:
-        raise _with_completed(error, results)
-    return results
-
-
 def _after_step(run: Run, results: Results, ran: list[CNode]) -> None:
     step_records = results[0][2] if len(results) == 1 else [r for _, _, recs in results for r in recs]
     run.trace.records.extend(step_records)  # before merging, so a bad update still shows in the trace
     run.merge(results)
     run.step += 1
     run.next = run.plan(ran)
+    if run.writes:
+        run.writes = _NO_WRITES
     if run.checkpointer is not None:
         run.save("running" if run.next else "done", tuple(step_records))
+    if run.emit is not None:
+        stream_step(run, results)
 
 
-def _step_sync(run: Run, ran: list[CNode]) -> Results:
+def _step_sync(run: Run, ran: list[CNode], args: list[Any] | None) -> Results | None:
+    """One step; None when an ``interrupt()`` paused it (``run.paused`` holds the result)."""
     try:
-        if len(ran) == 1 and not ran[0].is_async:
-            update, records = execute_sync(run, ran[0], shared_sink=True)
-            results: Results = [(ran[0], update, records)]
+        if args is None and len(ran) == 1 and not ran[0].is_async:
+            cn = ran[0]
+            update, records = execute_fast(run, cn) if cn.fast else execute_sync(run, cn, shared_sink=True)
+            results: Results = [(cn, update, records)]
         else:
             run.current = None
-            results = _parallel_sync(run, ran)
+            results = run_tasks_sync(run, ran, args)
         _after_step(run, results, ran)
+    except NodeInterrupt as e:
+        run.paused = run.pause(e.interrupts)
+        return None
     except Exception as e:
         run.fail(e, getattr(e, "records", []))
         raise
@@ -338,74 +412,82 @@ def _step_sync(run: Run, ran: list[CNode]) -> Results:
     return results
 
 
-def drive_sync(run: Run, events: bool, resumed: bool = False) -> Generator[StepEvent, None, RunResult]:
-    """The sync step loop; yields StepEvents only when ``events``.
+def _stop_after(run: Run, ran: list[CNode]) -> RunResult | None:
+    """``interrupt_after``: pause once a listed node has run (and the run is not over)."""
+    after = run.flow.interrupt_after
+    if not after or not run.next:
+        return None
+    for cn in ran:
+        if cn.name in after:
+            run.save("interrupted")
+            return run.result("interrupted", interrupted_after=cn.name)
+    return None
 
-    Without events (invoke) the whole loop runs inside one ``next()``, so one usage sink opened around it
-    (``run_sync``) serves every step; with events a sink is opened per step, never across a ``yield``.
-    """
-    nodes, stops, limit = run.flow.cnodes, run.flow.interrupt_before, run.flow.max_steps
+
+def drive_sync(run: Run, events: bool, resumed: bool = False) -> Generator[StepEvent, None, RunResult]:
+    """The sync step loop with StepEvents (``stream``): a sink and the task scope are opened per step, never
+    across a ``yield``. ``run_sync`` is the same loop without events."""
+    nodes, after = run.flow.cnodes, run.flow.interrupt_after
     skip = resumed
     try:
         while run.next:
-            if stops:
-                stop = run.interrupt(skip)
-                if stop is not None:
-                    run.save("interrupted")
-                    return run.result("interrupted", stop)
-                skip = False
-            if limit is not None and run.step >= limit:
-                run.check_limit()
-            ran = [nodes[name] for name in run.next]
-            if events:
+            stop = _before_step(run, skip)
+            if stop is not None:
+                return stop
+            skip = False
+            ran, args = task_list(run) if run.sends else ([nodes[name] for name in run.next], None)
+            token = set_task(run)
+            try:
                 with usage_sink(run.on_usage):
-                    results = _step_sync(run, ran)
-                yield from run.events(results)
-            else:
-                _step_sync(run, ran)
+                    results = _step_sync(run, ran, args)
+            finally:
+                reset_task(token)
+            if results is None:
+                return run.paused  # type: ignore[return-value]
+            yield from run.events(results)
+            if after and (stopped := _stop_after(run, ran)) is not None:
+                return stopped
     finally:
         run.close()
     return run.result()
 
 
+def _before_step(run: Run, skip: bool) -> RunResult | None:
+    """``interrupt_before`` and the step limit, checked before each step."""
+    if run.flow.interrupt_before:
+        stop = run.interrupt(skip)
+        if stop is not None:
+            run.save("interrupted")
+            return run.result("interrupted", stop)
+    if run.flow.max_steps is not None and run.step >= run.flow.max_steps:
+        run.check_limit()
+    return None
+
+
 def run_sync(run: Run, resumed: bool = False) -> RunResult:
-    """Run to the end without events (the fast path of ``invoke``)."""
-    gen = drive_sync(run, events=False, resumed=resumed)
-    with usage_sink(run.on_usage):
-        try:
-            while True:
-                next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-
-
-async def drive_async(run: Run, resumed: bool = False) -> AsyncIterator[StepEvent | RunResult]:
-    """The async step loop; yields StepEvents and, last, the RunResult."""
-    nodes = run.flow.cnodes
+    """Run to the end without events (the fast path of ``invoke``): one usage sink and one task scope (the
+    run itself) serve every step; the loop is a plain function, not a generator."""
+    nodes, stops, limit = run.flow.cnodes, run.flow.interrupt_before, run.flow.max_steps
+    after = run.flow.interrupt_after
     skip = resumed
+    task_token, sink_token = _TASK.set(run), push_sink(run.on_usage)
     try:
         while run.next:
-            stop = run.interrupt(skip)
-            if stop is not None:
-                run.save("interrupted")
-                run.close()
-                yield run.result("interrupted", stop)
-                return
+            if stops or (limit is not None and run.step >= limit):
+                stop = _before_step(run, skip)
+                if stop is not None:
+                    return stop
             skip = False
-            run.check_limit()
-            ran = [nodes[name] for name in run.next]
-            try:
-                if len(ran) == 1:
-                    update, records = await execute_async(run, ran[0])
-                    results: Results = [(ran[0], update, records)]
-                else:
-                    results = await _parallel_async(run, ran)
-                _after_step(run, results, ran)
-            except Exception as e:
-                run.fail(e, getattr(e, "records", []))
-                raise
-            for event in run.events(results):
-                yield event
+            if run.sends:
+                ran, args = task_list(run)
+            else:
+                ran, args = [nodes[name] for name in run.next], None
+            if _step_sync(run, ran, args) is None:
+                return run.paused  # type: ignore[return-value]
+            if after and (stopped := _stop_after(run, ran)) is not None:
+                return stopped
     finally:
         run.close()
-    yield run.result()
+        pop_sink(sink_token)
+        _TASK.reset(task_token)
+    return run.result()

@@ -219,10 +219,16 @@ class StepEvent:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """The outcome of ``invoke``/``resume``: final state (the user's type), trace, run id and status."""
+    """The outcome of ``invoke``/``resume``: final state (the user's type), trace, run id and status.
+
+    A paused run says why: ``interrupted_before``/``interrupted_after`` a node, or ``interrupts`` (the pending
+    ``interrupt(value)`` calls: answer them with ``resume(run_id, value=...)``).
+    """
 
     state: Any
     trace: Trace
     run_id: str
     status: str  # "done" | "interrupted"
     interrupted_before: str | None = None
+    interrupts: tuple[Any, ...] = ()
+    interrupted_after: str | None = None

@@ -62,6 +62,8 @@ def successors(flow: Flow) -> dict[str, set[str]]:
             out[source].add(edge.target)
     for router in flow.routers:
         out[router.source].update(router.targets.values() or {ANY})
+    for spec in flow.nodes.values():
+        out[spec.name].update(spec.sends_to)
     return out
 
 
@@ -74,6 +76,26 @@ def _reach(start: str, out: dict[str, set[str]], everything: set[str]) -> set[st
                 if name not in seen:
                     seen.add(name)
                     todo.append(name)
+    return seen
+
+
+def _reaching_end(out: dict[str, set[str]]) -> set[str]:
+    """Every name with a path to END: one backward search from END (linear in nodes + edges).
+
+    Searching forward from each node instead was quadratic: a 10,000-node flow took 23 s to validate.
+    A router without declared targets (``ANY``) may go to END directly.
+    """
+    into: dict[str, list[str]] = {}
+    for source, targets in out.items():
+        for target in targets:
+            into.setdefault(END if target == ANY else target, []).append(source)
+    seen = {END}
+    todo = [END]
+    while todo:
+        for prev in into.get(todo.pop(), ()):
+            if prev not in seen:
+                seen.add(prev)
+                todo.append(prev)
     return seen
 
 
@@ -98,8 +120,9 @@ def check_reachability(flow: Flow, out: dict[str, set[str]]) -> None:
                 f"flow {flow.name!r}: node {name!r} has no outgoing edge, so a run cannot reach END from it. "
                 f"Add flow.add_edge({name!r}, END) or an edge to the next node."
             )
+    to_end = _reaching_end(out)
     for name in flow.nodes:
-        if END not in _reach(name, out, everything):
+        if name not in to_end:
             raise FlowCompileError(
                 f"flow {flow.name!r}: node {name!r} has no path to END (it only leads to "
                 f"{sorted(out[name] - {ANY})}). Give the loop an exit: a router target END or an edge to END."
@@ -108,7 +131,7 @@ def check_reachability(flow: Flow, out: dict[str, set[str]]) -> None:
 
 def find_cycle(flow: Flow, out: dict[str, set[str]]) -> list[str] | None:
     """One cycle as a list of node names (first == last), or None. A router without targets counts as one."""
-    everything = set(flow.nodes)
+    everything = sorted(flow.nodes)  # sorted once: a target-less router expands to all of them
     color: dict[str, int] = {}
     parent: dict[str, str] = {}
     for root in (START, *flow.nodes):
@@ -135,11 +158,11 @@ def find_cycle(flow: Flow, out: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def _expand(name: str, out: dict[str, set[str]], everything: set[str]) -> list[str]:
+def _expand(name: str, out: dict[str, set[str]], everything: list[str]) -> list[str]:
     targets: list[str] = []
     for t in sorted(out.get(name, ())):
         if t == ANY:
-            targets.extend(sorted(everything))
+            targets.extend(everything)
         elif t != END:
             targets.append(t)
     return targets

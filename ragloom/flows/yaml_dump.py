@@ -32,6 +32,9 @@ def flow_to_dict(flow: Flow) -> dict[str, Any]:
         raise FlowDefinitionError(f"flow {flow.name!r} cannot be written as YAML: {e}") from e
     out["nodes"] = {name: node_to_dict(flow, spec) for name, spec in flow.nodes.items()}
     out["edges"] = _edges_to_list(flow)
+    for key in ("interrupt_before", "interrupt_after"):
+        if getattr(flow, key):
+            out[key] = list(getattr(flow, key))
     return out
 
 
@@ -74,7 +77,10 @@ def node_to_dict(flow: Flow, spec: NodeSpec) -> dict[str, Any]:
     else:
         out = _component_to_dict(flow, spec)
     marked = node_options(spec.fn)
-    defaults = {"retries": 0, "backoff": 0.0, "timeout": None, "cache_key": None, "takes_context": False}
+    defaults = {
+        "retries": 0, "backoff": 0.0, "timeout": None, "cache_key": None, "takes_context": False,
+        "retry_on": None, "cache_ttl": None,
+    }  # fmt: skip
     for key, default in defaults.items():
         value, marked_value = getattr(spec, key), getattr(marked, key)
         if value == (marked_value if marked_value is not None else default):
@@ -86,8 +92,24 @@ def node_to_dict(flow: Flow, spec: NodeSpec) -> dict[str, Any]:
                     "YAML can only write `cache_key: [state keys]`"
                 )
             value = list(value.keys)
+        if key == "retry_on":
+            value = _exception_names(spec.name, value)
         out[key] = value
     return out
+
+
+def _exception_names(node: str, classes: tuple[type[BaseException], ...]) -> list[str]:
+    from ragloom.flows.yaml_reader import exception_class
+
+    names = []
+    for cls in classes:
+        if exception_class(cls.__name__) is not cls:
+            raise FlowDefinitionError(
+                f"node {node!r}: retry_on={cls!r} has no YAML name; YAML can name builtin exceptions "
+                "and those of ragloom.core.errors"
+            )
+        names.append(cls.__name__)
+    return names
 
 
 def _component_to_dict(flow: Flow, spec: NodeSpec) -> dict[str, Any]:

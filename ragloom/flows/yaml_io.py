@@ -21,14 +21,25 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ragloom.core.errors import FlowCompileError, FlowDefinitionError
+from ragloom.core.errors import FlowDefinitionError, RagloomError
 from ragloom.flows.builder import Flow
 from ragloom.flows.yaml_dump import dump_flow, flow_to_dict, node_to_dict
-from ragloom.flows.yaml_marks import MAX_VALUES, FlowLoader, MarkedDict, MarkedList, parse_marked, plain
+from ragloom.flows.yaml_marks import (
+    MAX_DEPTH,
+    MAX_VALUES,
+    FlowLoader,
+    MarkedDict,
+    MarkedList,
+    decode_flow_bytes,
+    parse_marked,
+    plain,
+    start_mark,
+)
 from ragloom.flows.yaml_reader import EDGE_KEYS, NODE_KEYS, TOP_KEYS, FlowReader
 
 __all__ = [
     "EDGE_KEYS",
+    "MAX_DEPTH",
     "MAX_VALUES",
     "NODE_KEYS",
     "TOP_KEYS",
@@ -37,6 +48,7 @@ __all__ = [
     "MarkedDict",
     "MarkedList",
     "compile_file",
+    "compile_flow_bytes",
     "dump_flow",
     "flow_to_dict",
     "load_flow",
@@ -63,10 +75,28 @@ def compile_file(source: str | os.PathLike[str], allow_imports: Iterable[str] = 
     The engine's FlowCompileError names the flow and node; this maps it to the line where that node (or,
     for whole-graph problems, the ``edges:`` section) is written.
     """
-    flow, reader = _load(source, tuple(allow_imports))
+    text, file = _read_source(source)
+    return _compile(text, file, tuple(allow_imports), options)
+
+
+def compile_flow_bytes(data: bytes, file: str, allow_imports: Iterable[str] = (), **options: Any) -> Any:
+    """:func:`compile_file` for the bytes of a flow file already read; ``file`` labels error positions.
+
+    This is what ``ragloom flow validate FILE`` runs once the file is read, so tests can check many files
+    in memory.
+    """
+    return _compile(decode_flow_bytes(data, file), file, tuple(allow_imports), options)
+
+
+def _compile(text: str, file: str, allow_imports: tuple[str, ...], options: dict[str, Any]) -> Any:
+    flow, reader = _parse(text, file, allow_imports)
     try:
         return flow.compile(**options)
-    except FlowCompileError as e:
+    except FlowDefinitionError as e:
+        if e.line is not None:
+            raise
+        raise reader.fail(str(e), reader.positions.get((flow.name, ""))) from e
+    except RagloomError as e:  # FlowCompileError names the flow and node; others are about the flow
         message = str(e)
         named = _NAMED.search(message)
         key = (named.group(1), named.group(2)) if named else (flow.name, "")
@@ -76,12 +106,15 @@ def compile_file(source: str | os.PathLike[str], allow_imports: Iterable[str] = 
 
 def _load(source: str | os.PathLike[str], allow_imports: tuple[str, ...]) -> tuple[Flow, FlowReader]:
     """The flow and the reader that built it (its ``positions`` locate later compile errors)."""
-    text, file = _read_source(source)
+    return _parse(*_read_source(source), allow_imports)
+
+
+def _parse(text: str, file: str, allow_imports: tuple[str, ...]) -> tuple[Flow, FlowReader]:
     reader = FlowReader(file, allow_imports)
     doc = parse_marked(text, file)
     if isinstance(doc, str) and file == "<string>" and "\n" not in text.strip():
         raise reader.fail(f"{text.strip()!r} is neither an existing flow file nor YAML flow text", None)
-    return reader.read_flow(doc, getattr(doc, "mark", None)), reader
+    return reader.read_flow(doc, getattr(doc, "mark", None) or start_mark(file)), reader
 
 
 def _read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
@@ -93,6 +126,7 @@ def _read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
         return str(source), "<string>"
     path = Path(source)
     try:
-        return path.read_text(encoding="utf-8"), str(path)
+        data = path.read_bytes()
     except OSError as e:
         raise FlowDefinitionError(f"cannot read flow file: {e.strerror or e}", str(path)) from e
+    return decode_flow_bytes(data, str(path)), str(path)

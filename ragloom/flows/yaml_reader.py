@@ -24,8 +24,11 @@ from ragloom.flows.typespec import FieldSpec, TypeSpecError, build_state_model, 
 from ragloom.flows.when import Condition, StateKeys, Target, WhenRouter
 from ragloom.flows.yaml_marks import MarkedDict, MarkedList, located_error, plain
 
-TOP_KEYS = ("name", "max_steps", "state", "nodes", "edges")
-NODE_KEYS = ("uses", "with", "flow", "retries", "backoff", "timeout", "cache_key", "takes_context")
+TOP_KEYS = ("name", "max_steps", "state", "nodes", "edges", "interrupt_before", "interrupt_after")
+NODE_KEYS = (
+    "uses", "with", "flow", "retries", "backoff", "timeout", "cache_key", "takes_context", "retry_on",
+    "cache_ttl",
+)  # fmt: skip
 EDGE_KEYS = ("from", "to", "when")
 _ENDPOINTS = {"START": START, "END": END}
 _NODE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
@@ -79,7 +82,19 @@ class FlowReader:
         self.positions.setdefault((name, ""), doc.key_marks.get("edges", doc.mark))
         self.read_nodes(flow, doc["nodes"], doc.value_marks["nodes"])
         self.read_edges(flow, doc["edges"], doc.value_marks["edges"])
+        for key in ("interrupt_before", "interrupt_after"):
+            if key in doc:
+                setattr(flow, key, self.node_list(flow, doc[key], key, doc.value_marks[key]))
         return flow
+
+    def node_list(self, flow: Flow, value: Any, key: str, mark: yaml.Mark) -> tuple[str, ...]:
+        """``interrupt_before:``/``interrupt_after:``: a list of node names of this flow."""
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"`{key}:` must be a list of node names, got {value!r}", mark)
+        for name in value:
+            if name not in flow.nodes:
+                raise self.fail(f"`{key}:` names unknown node {name!r}; nodes: {', '.join(flow.nodes)}", mark)
+        return tuple(value)
 
     def read_state(self, flow_name: str, value: Any, mark: yaml.Mark) -> type:
         if not isinstance(value, MarkedDict):
@@ -146,6 +161,11 @@ class FlowReader:
             return registry.create(uses, plain(params))
         except RegistryError as e:
             raise self.fail(f"node {name!r}: {e}", where) from e
+        except Exception as e:  # a factory refusing its `with:` values (ConfigError, ValueError, ...)
+            raise self.fail(
+                f"node {name!r}: component {uses!r} cannot be built from its `with:` parameters: {e}",
+                spec.value_marks.get("with", where),
+            ) from e
 
     def import_node(self, path: str, mark: yaml.Mark) -> Any:
         module_name, _, attr = path.partition(":")
@@ -184,7 +204,23 @@ class FlowReader:
                         spec.value_marks[key],
                     )
                 options[key] = StateKeys(tuple(spec[key])) if key == "cache_key" else spec[key]
+        if "retry_on" in options:
+            options["retry_on"] = self.exceptions(name, options["retry_on"], spec.value_marks["retry_on"])
         return options
+
+    def exceptions(self, node: str, names: list[str], mark: yaml.Mark) -> tuple[type[BaseException], ...]:
+        """``retry_on: [TimeoutError, LLMTimeoutError]``: builtin or ragloom exception names."""
+        out = []
+        for name in names:
+            cls = exception_class(name)
+            if cls is None:
+                raise self.fail(
+                    f"node {node!r}: `retry_on:` names unknown exception {name!r}; use a builtin exception "
+                    "(TimeoutError, ConnectionError, ...) or one of ragloom.core.errors (LLMTimeoutError...)",
+                    mark,
+                )
+            out.append(cls)
+        return tuple(out)
 
     def read_edges(self, flow: Flow, value: Any, mark: yaml.Mark) -> None:
         if not isinstance(value, MarkedList):
@@ -213,6 +249,8 @@ class FlowReader:
         return [self.node_name(flow, n, m, as_source=key == "from") for n, m in items]
 
     def node_name(self, flow: Flow, name: Any, mark: yaml.Mark, as_source: bool) -> str:
+        if not isinstance(name, str):
+            raise self.fail(f"an edge names nodes by name (a string), got {_kind(name)}", mark)
         if name == ("END" if as_source else "START"):
             raise self.fail(f"{name} cannot be an edge {'source' if as_source else 'target'}", mark)
         if name in _ENDPOINTS:
@@ -288,7 +326,25 @@ _OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v),
         "a list of state keys",
     ),
+    "retry_on": (
+        lambda v: isinstance(v, list) and bool(v) and all(isinstance(k, str) for k in v),
+        "a list of exception names",
+    ),
+    "cache_ttl": (lambda v: v is None or (_is_number(v) and v > 0), "a number of seconds > 0"),
 }
+
+
+def exception_class(name: str) -> type[BaseException] | None:
+    """The builtin or ``ragloom.core.errors`` exception class called ``name`` (None when there is none)."""
+    import builtins
+
+    from ragloom.core import errors
+
+    for namespace in (builtins, errors):
+        cls = getattr(namespace, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            return cls
+    return None
 
 
 def _kind(value: Any) -> str:

@@ -95,12 +95,17 @@ def generate(
     citations_key: str = "citations",
     max_passage_chars: int | None = None,
     cite_fallback: bool = True,
+    cite: str = "id",
 ) -> Node:
     """Answer ``question`` from the ``context`` passages with numbered citations -> ``answer``, ``citations``.
 
     ``citations`` lists the ids of the passages the answer cites (``[n]`` markers). When the model cites
     nothing and ``cite_fallback`` is on, the passage with the most word overlap is cited and its marker added.
+    ``cite="location"`` lists where each cited passage stands instead (``R-intro.pdf p. 42, § 5.1 Arrays``,
+    see :func:`ragloom.documents.citations.cite`).
     """
+    if cite not in ("id", "location"):
+        raise ConfigError(f"llm.generate: cite must be 'id' or 'location', got {cite!r}")
 
     @node(takes_context=True)
     def generate_node(state: Any, ctx: RunContext) -> dict[str, Any]:
@@ -121,6 +126,11 @@ def generate(
             if best is not None:
                 numbers = [best]
                 answer = f"{answer} [{best}]"
+        if cite == "location":
+            from ragloom.documents.citations import cite as locate
+
+            where = [locate(items[n - 1]) or passages[n - 1][1] for n in numbers]
+            return {output_key: answer, citations_key: where}
         return {output_key: answer, citations_key: [passages[n - 1][1] for n in numbers]}
 
     return generate_node

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ragloom.core.errors import ConfigError, ContextLengthExceededError
+from ragloom.core.streaming import token_listener
 from ragloom.core.types import Completion, Message
 from ragloom.llm.gguf_cache import SMOLLM2_GGUF, SMOLLM2_NAME, load_model, load_tokenizer
 from ragloom.llm.messages import as_messages
@@ -201,8 +202,11 @@ class LocalLLM:
         parts: list[str] = []
         logprobs: list[float] = []
         finish = "length"
+        listener = token_listener()  # a streamed flow run (stream(mode="tokens")) sees every call's tokens
         for delta, step in self._generate(msgs, options):
             parts.append(delta)
+            if listener is not None and delta:
+                listener(delta, "")
             if step.token_id >= 0 or step.token_id == -1:
                 logprobs.append(step.logprob)
             if step.token_id in self._stop_ids or step.token_id == -1:

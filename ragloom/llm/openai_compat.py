@@ -14,13 +14,14 @@ import json
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from typing import Any
 
 import httpx
 
 from ragloom.core.errors import ConfigError, LLMError, LLMHTTPError, LLMStreamError, LLMTimeoutError
 from ragloom.core.protocols import TokenCounter
+from ragloom.core.streaming import token_listener
 from ragloom.core.types import Completion, Message
 from ragloom.llm.messages import as_messages, to_openai, tool_call_from_openai, tool_to_openai
 from ragloom.llm.retry import RetryPolicy, is_retryable_status, parse_retry_after
@@ -206,6 +207,14 @@ class OpenAICompatibleLLM:
     def complete(self, messages: Sequence[Message], **options: Any) -> Completion:
         started = time.perf_counter()
         msgs = as_messages(messages)
+        listener = token_listener()  # a streamed flow run (stream(mode="tokens")) sees every call's tokens
+        if listener is not None and not options.get("tools") and not options.get("response_format"):
+            pieces = self._streamed(msgs, self.payload(msgs, options, stream=True), started)
+            while True:
+                try:
+                    listener(next(pieces), "")
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
         body = self.payload(msgs, options, stream=False)
         attempt = 0
         while True:
@@ -224,7 +233,12 @@ class OpenAICompatibleLLM:
         """Yield text deltas; failures before the first delta are retried, a cut-off stream raises."""
         started = time.perf_counter()
         msgs = as_messages(messages)
-        body = self.payload(msgs, options, stream=True)
+        yield from self._streamed(msgs, self.payload(msgs, options, stream=True), started)
+
+    def _streamed(
+        self, msgs: Sequence[Message], body: dict[str, Any], started: float | None = None
+    ) -> Generator[str, None, Completion]:
+        """The deltas of one streamed request, then (as the generator's value) the whole Completion."""
         attempt = 0
         while True:
             acc = StreamAccumulator()
@@ -245,7 +259,7 @@ class OpenAICompatibleLLM:
                 r = e
             self._sleep(self._give_up(attempt, r))
             attempt += 1
-        self._finish_stream(acc, msgs, started)
+        return self._finish_stream(acc, msgs, started)
 
     def _finish_stream(
         self, acc: StreamAccumulator, msgs: Sequence[Message], started: float | None = None

@@ -23,6 +23,8 @@ _EXPORTS = {
     "WholeDocumentChunker": "ragloom.retrieval.chunkers",
     "default_embedder": "ragloom.retrieval.embedders",
     "iter_documents": "ragloom.retrieval.sources",
+    "Filter": "ragloom.retrieval.filters",
+    "compile_filter": "ragloom.retrieval.filters",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ragloom.core.errors import ConfigError, IndexError_
+from ragloom.retrieval.filters import Filter, Where, compile_filter
 from ragloom.retrieval.vector_math import as_matrix
 
 __all__ = ["ChromaVectorStore"]
@@ -123,23 +124,61 @@ class ChromaVectorStore:
                     "use one embedder (one dimension) per collection"
                 ) from e
 
-    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Up to ``k`` (id, cosine) pairs, best first; an empty collection gives ``[]``."""
+    def query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        *,
+        ids: Collection[str] | None = None,
+        where: Where | Filter | None = None,
+    ) -> list[tuple[str, float]]:
+        """Up to ``k`` (id, cosine) pairs, best first; an empty collection gives ``[]``.
+
+        ``ids`` restricts the search to those ids; ``where`` filters on the stored metadata, as a chroma
+        ``where`` clause when chroma can express it, else as the set of ids whose metadata matches.
+        """
         if k <= 0:
             return []
         n = self._collection.count()
         if n == 0:
             return []
         q = as_matrix(vector, 1, "ChromaVectorStore.query")
+        restrict: dict[str, Any] = {}
+        compiled = compile_filter(where)
+        if compiled is not None and compiled.chroma is None:  # e.g. $glob: chroma cannot, the predicate can
+            allowed = self._matching_ids(compiled)
+            ids = allowed if ids is None else sorted(set(ids) & set(allowed))
+        elif compiled is not None:
+            restrict["where"] = compiled.chroma
+        if ids is not None:
+            ids = list(ids)
+            if not ids:
+                return []
+            restrict["ids"] = ids
+            n = min(n, len(ids))
         try:
-            res = self._collection.query(query_embeddings=q, n_results=min(k, n), include=["distances"])
+            res = self._collection.query(
+                query_embeddings=q, n_results=min(k, n), include=["distances"], **restrict
+            )
         except Exception as e:
             raise IndexError_(f"chroma query on collection {self.collection_name!r} failed: {e}") from e
-        ids = res["ids"][0]
+        found = res["ids"][0]
         distances = (res.get("distances") or [[]])[0]
-        pairs = [(i, 1.0 - float(d)) for i, d in zip(ids, distances, strict=True)]
+        pairs = [(i, 1.0 - float(d)) for i, d in zip(found, distances, strict=True)]
         pairs.sort(key=lambda p: -p[1])
         return pairs
+
+    def _matching_ids(self, where: Filter) -> list[str]:
+        """Ids whose stored metadata matches ``where`` (paged reads of the metadata)."""
+        out: list[str] = []
+        offset = 0
+        while True:
+            page = self._collection.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            metas = page.get("metadatas") or [None] * len(page["ids"])
+            out.extend(i for i, m in zip(page["ids"], metas, strict=True) if where.matches(m or {}))
+            if len(page["ids"]) < _PAGE:
+                return out
+            offset += _PAGE
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove ids (unknown ids are ignored)."""

@@ -7,13 +7,14 @@ right for passage corpora such as BEIR (their documents already are passages).
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 from ragloom.core.errors import ConfigError
 from ragloom.core.protocols import Chunker
-from ragloom.core.types import Chunk
+from ragloom.core.types import Chunk, Document
 
-__all__ = ["CHUNKERS", "WholeDocumentChunker", "make_chunker"]
+__all__ = ["CHUNKERS", "WholeDocumentChunker", "chunk_document", "make_chunker"]
 
 #: name -> (module, class) of the chunking room (imported lazily: some load a tokenizer or a model)
 CHUNKERS: dict[str, tuple[str, str]] = {
@@ -24,13 +25,31 @@ CHUNKERS: dict[str, tuple[str, str]] = {
     "semantic": ("ragloom.chunking.semantic", "SemanticChunker"),
     "window": ("ragloom.chunking.window", "WindowChunker"),
     "paragraph": ("ragloom.chunking.window", "ParagraphChunker"),
+    "structured": ("ragloom.documents.chunker", "StructuredChunker"),
 }
 
 
+#: Documents longer than this (characters) draw a warning from the whole-document chunker.
+LONG_DOCUMENT_WARNING_CHARS = 1_000_000
+
+
 class WholeDocumentChunker:
-    """One chunk per document (the whole text); whitespace-only text gives no chunk."""
+    """One chunk per document (the whole text); whitespace-only text gives no chunk.
+
+    A document over :data:`LONG_DOCUMENT_WARNING_CHARS` characters draws a warning: indexing it stays cheap
+    (the embedder reads only the text's head), but its one vector stands for its opening words only, so
+    dense retrieval cannot find anything deeper in it; a real chunker should split it.
+    """
 
     def split(self, text: str, doc_id: str) -> list[Chunk]:
+        if len(text) > LONG_DOCUMENT_WARNING_CHARS:
+            warnings.warn(
+                f"document {doc_id!r} has {len(text):,} characters and the `document` chunker keeps it as "
+                "one chunk, whose vector only reflects its opening words; split it with --chunker sentence "
+                "(or recursive, window, token)",
+                UserWarning,
+                stacklevel=2,
+            )
         return [Chunk(text, doc_id, 0, len(text))] if text.strip() else []
 
 
@@ -46,3 +65,13 @@ def make_chunker(name: str, params: dict[str, Any] | None = None) -> Chunker:
     except TypeError as e:
         raise ConfigError(f"chunker {name!r} rejected its parameters {sorted(params or {})}: {e}") from e
     return chunker
+
+
+def chunk_document(chunker: Chunker, document: Document) -> list[Chunk]:
+    """Chunks of ``document``: through ``split_document`` when the chunker reads structure (sections, pages
+    in the metadata a loader wrote), else ``split(text, id)``."""
+    split_document = getattr(chunker, "split_document", None)
+    if callable(split_document):
+        chunks: list[Chunk] = split_document(document)
+        return chunks
+    return chunker.split(document.text, document.id)

@@ -3,8 +3,10 @@
 Retriever nodes read the question (``input_key``, default ``question``) and write hits (``output_key``,
 default ``hits``). They get their retriever from an index folder (``index: PATH``, opened once, on first
 use) or, with ``resource: NAME``, from the run's resources
-(``compiled.invoke(state, context={NAME: retriever})``). Reranker nodes read the question and ``hits_key``
-(default ``hits``) and write ``output_key`` (default ``hits``).
+(``compiled.invoke(state, context={NAME: retriever})``). ``where:`` scopes a retriever node to chunks
+whose metadata matches (:mod:`ragloom.retrieval.filters`), and so does a filter in state key ``where``
+(``where_key:``), per request: both apply when both are given. Reranker nodes read the question and
+``hits_key`` (default ``hits``) and write ``output_key`` (default ``hits``).
 
 - ``retrieval.bm25`` / ``retrieval.dense`` / ``retrieval.hybrid`` / ``retrieval.index`` (``mode:``)
 - ``retrieval.rerank.maxsim`` / ``.collaborative`` / ``.llm`` (the LLM from resources, default key ``llm``)
@@ -14,7 +16,7 @@ use) or, with ``resource: NAME``, from the run's resources
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ragloom.core.errors import ConfigError
@@ -58,6 +60,7 @@ def _retriever_node(
     k: int,
     input_key: str,
     output_key: str,
+    scope: Scope | None = None,
 ) -> Node:
     if k <= 0:
         raise ConfigError(f"{name}: k must be > 0, got {k}")
@@ -65,6 +68,7 @@ def _retriever_node(
         raise ConfigError(
             f"{name}: give exactly one of index= (an index folder) or resource= (a run resource name)"
         )
+    scope = scope or Scope(name)
     if resource is not None:
 
         def from_resource(state: Any, ctx: Any) -> dict[str, Any]:
@@ -73,7 +77,8 @@ def _retriever_node(
                 raise ConfigError(
                     f"{name}: no resource {resource!r}; pass invoke(..., context={{{resource!r}: retriever}})"
                 )
-            return {output_key: retriever.retrieve(read_str(state, input_key, name, "the question"), k)}
+            question = read_str(state, input_key, name, "the question")
+            return {output_key: scope.retrieve(retriever, question, k, state)}
 
         from_resource.__name__ = name.replace(".", "_")
         return _with_context(from_resource)
@@ -81,10 +86,41 @@ def _retriever_node(
     get = _lazy(make)
 
     def retrieve(state: Any) -> dict[str, Any]:
-        return {output_key: get().retrieve(read_str(state, input_key, name, "the question"), k)}
+        question = read_str(state, input_key, name, "the question")
+        return {output_key: scope.retrieve(get(), question, k, state)}
 
     retrieve.__name__ = name.replace(".", "_")
     return retrieve
+
+
+class Scope:
+    """A retrieve node's metadata filter: ``where`` fixed in the flow (checked when the flow is built) AND
+    the request's own, read from state key ``where_key`` (default ``where``; absent or None = no filter).
+    """
+
+    def __init__(self, name: str, where: Mapping[str, Any] | None = None, where_key: str = "where") -> None:
+        from ragloom.retrieval.filters import compile_filter
+
+        self.name = name
+        try:
+            self.where = compile_filter(where)
+        except ConfigError as e:
+            raise ConfigError(f"{name}: with.where is invalid: {e}") from e
+        self.where_key = where_key
+
+    def retrieve(self, retriever: Retriever, question: str, k: int, state: Any) -> list[Hit]:
+        from ragloom.retrieval.filters import merge_where
+
+        request = read_key(state, self.where_key, self.name, None)
+        try:
+            where = merge_where(self.where, request)
+        except ConfigError as e:
+            raise ConfigError(
+                f"{self.name}: state key {self.where_key!r} holds an invalid filter: {e}"
+            ) from e
+        if where is None:
+            return retriever.retrieve(question, k)
+        return retriever.retrieve(question, k, where.where)
 
 
 def _open(index: str) -> Any:
@@ -100,10 +136,13 @@ def bm25_node(
     resource: str | None = None,
     input_key: str = "question",
     output_key: str = "hits",
+    where: dict[str, Any] | None = None,
+    where_key: str = "where",
 ) -> Node:
     """BM25 (bm25s, stemmed) over an index folder's chunks."""
     make = (lambda: _open(index).bm25()) if index is not None else None
-    return _retriever_node("retrieval.bm25", make, resource, k, input_key, output_key)
+    scope = Scope("retrieval.bm25", where, where_key)
+    return _retriever_node("retrieval.bm25", make, resource, k, input_key, output_key, scope)
 
 
 @register("retrieval.dense")
@@ -113,10 +152,13 @@ def dense_node(
     resource: str | None = None,
     input_key: str = "question",
     output_key: str = "hits",
+    where: dict[str, Any] | None = None,
+    where_key: str = "where",
 ) -> Node:
     """Dense retrieval (embedder + vector store) over an index folder."""
     make = (lambda: _open(index).dense()) if index is not None else None
-    return _retriever_node("retrieval.dense", make, resource, k, input_key, output_key)
+    scope = Scope("retrieval.dense", where, where_key)
+    return _retriever_node("retrieval.dense", make, resource, k, input_key, output_key, scope)
 
 
 @register("retrieval.hybrid", role="retriever", search={"k": [10, 20, 30, 50]})
@@ -130,6 +172,8 @@ def hybrid_node(
     resource: str | None = None,
     input_key: str = "question",
     output_key: str = "hits",
+    where: dict[str, Any] | None = None,
+    where_key: str = "where",
 ) -> Node:
     """BM25 + dense fused by rrf, weighted (minmax/zscore/dbsf normalisation) or dbsf."""
     options: dict[str, Any] = dict(fusion=fusion, weights=weights, normalization=normalization, depth=depth)
@@ -137,7 +181,8 @@ def hybrid_node(
 
     HybridRetriever([_NoRetriever(), _NoRetriever()], **options)  # validate parameters now, not at run time
     make = (lambda: _open(index).hybrid(**options)) if index is not None else None
-    return _retriever_node("retrieval.hybrid", make, resource, k, input_key, output_key)
+    scope = Scope("retrieval.hybrid", where, where_key)
+    return _retriever_node("retrieval.hybrid", make, resource, k, input_key, output_key, scope)
 
 
 @register("retrieval.index")
@@ -147,6 +192,8 @@ def index_node(
     k: int = 5,
     input_key: str = "question",
     output_key: str = "hits",
+    where: dict[str, Any] | None = None,
+    where_key: str = "where",
     **options: Any,
 ) -> Node:
     """Open an index folder and retrieve with mode bm25, dense or hybrid (hybrid options pass through)."""
@@ -156,13 +203,13 @@ def index_node(
         raise ConfigError(f"retrieval.index: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if options and mode != "hybrid":
         raise ConfigError(f"retrieval.index: options {sorted(options)} only apply to mode 'hybrid'")
-    return _retriever_node(
-        "retrieval.index", lambda: _open(path).retriever(mode, **options), None, k, input_key, output_key
-    )
+    scope = Scope("retrieval.index", where, where_key)
+    make = lambda: _open(path).retriever(mode, **options)  # noqa: E731
+    return _retriever_node("retrieval.index", make, None, k, input_key, output_key, scope)
 
 
 class _NoRetriever:
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
+    def retrieve(self, query: str, k: int = 10, where: Mapping[str, Any] | None = None) -> list[Hit]:
         return []
 
 

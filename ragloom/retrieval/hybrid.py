@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ragloom.core.errors import ConfigError
 from ragloom.core.protocols import Retriever
 from ragloom.core.types import Chunk, Hit
+from ragloom.retrieval.filters import Filter, Where, compile_filter
 from ragloom.retrieval.fusion import FUSION_METHODS, NORMALIZATIONS, RRF_K, fuse
 
 __all__ = ["HybridRetriever"]
@@ -53,22 +55,35 @@ class HybridRetriever:
         self.depth = depth
         self.rrf_k = rrf_k
 
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
-        """At most ``k`` fused hits, best first."""
+    def retrieve(self, query: str, k: int = 10, where: Where | Filter | None = None) -> list[Hit]:
+        """At most ``k`` fused hits, best first; ``where`` goes to every retriever (each filters before its
+        own top ``depth``, so the fused list is drawn from matching chunks only)."""
         if k <= 0:
             return []
         depth = max(self.depth, k)
-        return self.fuse_hits([r.retrieve(query, depth) for r in self.retrievers], k)
+        scope = _plain(where)
+        runs = [
+            r.retrieve(query, depth) if scope is None else r.retrieve(query, depth, scope)
+            for r in self.retrievers
+        ]
+        return self.fuse_hits(runs, k)
 
-    def retrieve_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
+    def retrieve_many(
+        self, queries: Sequence[str], k: int = 10, where: Where | Filter | None = None
+    ) -> list[list[Hit]]:
         """Batch version: each retriever's ``retrieve_many`` when it has one (dense embeds in one batch)."""
         if k <= 0:
             return [[] for _ in queries]
         depth = max(self.depth, k)
+        scope = _plain(where)
+        extra = {} if scope is None else {"where": scope}
         per_retriever = []
         for r in self.retrievers:
             many = getattr(r, "retrieve_many", None)
-            per_retriever.append(many(queries, depth) if many else [r.retrieve(q, depth) for q in queries])
+            if many is not None:
+                per_retriever.append(many(queries, depth, **extra))
+            else:
+                per_retriever.append([r.retrieve(q, depth, **extra) for q in queries])
         return [self.fuse_hits([runs[i] for runs in per_retriever], k) for i in range(len(queries))]
 
     def fuse_hits(self, runs: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
@@ -81,3 +96,9 @@ class HybridRetriever:
                 chunks.setdefault(h.id, h.chunk)
         fused = fuse(rankings, self.fusion, self.weights, self.normalization, self.rrf_k)
         return [Hit(chunks[i], s, self.source) for i, s in fused[:k]]
+
+
+def _plain(where: Where | Filter | None) -> dict[str, Any] | None:
+    """The filter as the plain mapping every Retriever takes (validated here, once, for a clear error)."""
+    compiled = compile_filter(where)
+    return None if compiled is None else compiled.where

@@ -16,27 +16,38 @@ never lock.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ragloom.chunking.late import DocumentTokens, late_chunk_embed
+from ragloom.chunking.late import DocumentTokens, late_chunk_embed_long
 from ragloom.core.errors import ConfigError, IndexError_
 from ragloom.core.protocols import Embedder, VectorStore
 from ragloom.core.types import Chunk, Document, Hit
 from ragloom.retrieval.bm25 import BM25Retriever
 from ragloom.retrieval.chunk_store import atomic_write_text, read_chunks, write_chunks
-from ragloom.retrieval.chunkers import make_chunker
+from ragloom.retrieval.chunkers import chunk_document, make_chunker
 from ragloom.retrieval.dense import DenseRetriever
+from ragloom.retrieval.filters import Filter, Where
 from ragloom.retrieval.hybrid import HybridRetriever
+from ragloom.retrieval.index_support import (
+    MANIFEST,
+    check_store_name,
+    default_embedder,
+    gen_dir,
+    parse_http,
+    read_manifest,
+    store_ids,
+    unique_documents,
+    writer_lock,
+)
 from ragloom.retrieval.manifest import (
     DocEntry,
     Manifest,
@@ -46,13 +57,14 @@ from ragloom.retrieval.manifest import (
     vector_key,
 )
 from ragloom.retrieval.memory_store import InMemoryVectorStore
+from ragloom.retrieval.sources import documents_and_chunker
 
 __all__ = ["MODES", "Index", "UpdateReport"]
 
-MANIFEST = "manifest.json"
 MODES = ("bm25", "dense", "hybrid")
 _EMBED_BATCH = 256
 StageCallback = Callable[[str, dict[str, Any]], None]
+Source = Iterable[Document] | str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -66,23 +78,6 @@ class UpdateReport:
     chunks: int
     embedded: int
     seconds: float
-
-
-def _gen_dir(root: Path, generation: int) -> Path:
-    return root / f"gen-{generation:06d}"
-
-
-@contextlib.contextmanager
-def _writer_lock(root: Path) -> Iterator[None]:
-    """Exclusive lock on ``root/.lock`` (one writer per index); released when the process dies."""
-    import fcntl
-
-    with open(root / ".lock", "a+") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 class Index:
@@ -101,6 +96,7 @@ class Index:
         self._store: VectorStore | None = None
         self.chunks: list[Chunk] = []
         self._bm25: BM25Retriever | None = None
+        self._dense: DenseRetriever | None = None
         self._by_key: dict[str, Chunk] = {}
 
     # -- opening ----------------------------------------------------------------------------------------
@@ -112,7 +108,7 @@ class Index:
             raise IndexError_(
                 f"no index at {str(root)!r} (no {MANIFEST}); build one: ragloom index SOURCE --store {root}"
             )
-        index = cls(root, _read_manifest(root), embedder)
+        index = cls(root, read_manifest(root), embedder)
         index._load_generation()
         return index
 
@@ -132,7 +128,7 @@ class Index:
         an existing index.
         """
         root = Path(path)
-        embedder = embedder if embedder is not None else _default_embedder()
+        embedder = embedder if embedder is not None else default_embedder()
         existing = cls.open(root, embedder) if (root / MANIFEST).is_file() else None
         base = existing.manifest if existing is not None else Manifest(embedder.model_name)
         if chunker is not None and chunker != base.chunker and chunker_params is None:
@@ -144,7 +140,7 @@ class Index:
             base.vector_store if vector_store is None else vector_store,
             base.late_chunking if late_chunking is None else late_chunking,
         )
-        _check_store_name(wanted.vector_store)
+        check_store_name(wanted.vector_store)
         make_chunker(wanted.chunker, wanted.chunker_params)  # fail early on a bad name or parameters
         if existing is None:
             root.mkdir(parents=True, exist_ok=True)
@@ -157,9 +153,12 @@ class Index:
         return existing
 
     @classmethod
-    def build(cls, path: str | os.PathLike[str], documents: Iterable[Document], **settings: Any) -> Index:
-        """``create(path, **settings)`` then ``update(documents)``; returns the index, ready to query."""
+    def build(cls, path: str | os.PathLike[str], documents: Source, **settings: Any) -> Index:
+        """``create(path, **settings)`` then ``update(documents)``; returns the index, ready to query. A
+        folder or file for ``documents`` is read through ragloom.documents (chunker ``structured``)."""
         progress = settings.pop("progress", None)
+        if isinstance(documents, str | os.PathLike):
+            documents, settings["chunker"] = documents_and_chunker(documents, settings.get("chunker"), path)
         index = cls.create(path, **settings)
         index.update(documents, progress=progress)
         return index
@@ -167,7 +166,7 @@ class Index:
     def _load_generation(self) -> None:
         for attempt in range(3):  # a concurrent writer may commit and clean up while we read
             try:
-                gen = _gen_dir(self.path, self.manifest.generation)
+                gen = gen_dir(self.path, self.manifest.generation)
                 self.chunks = read_chunks(gen / "chunks.jsonl")
                 by_id = {c.id: c for c in self.chunks}
                 self._bm25 = BM25Retriever.load(gen / "bm25", chunks=by_id)
@@ -180,13 +179,13 @@ class Index:
                 if attempt == 2:
                     raise IndexError_(f"index at {str(self.path)!r} is inconsistent ({e}); rebuild it") from e
                 time.sleep(0.05 * (attempt + 1))  # not a timing test: a short back-off before re-reading
-                self.manifest = _read_manifest(self.path)
+                self.manifest = read_manifest(self.path)
 
     # -- parts ------------------------------------------------------------------------------------------
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = _default_embedder()
+            self._embedder = default_embedder()
         if self._embedder.model_name != self.manifest.embedder:
             raise ConfigError(
                 f"index at {str(self.path)!r} was built with embedder {self.manifest.embedder!r} "
@@ -209,7 +208,7 @@ class Index:
 
         if spec == "chroma":
             return ChromaVectorStore(self.path / "chroma", collection="chunks")
-        host, port = _parse_http(spec)
+        host, port = parse_http(spec)
         name = "ragloom-" + hashlib.sha1(str(self.path.resolve()).encode()).hexdigest()[:12]
         return ChromaVectorStore.connect(host, port, collection=name)
 
@@ -220,7 +219,7 @@ class Index:
         the generation this Index was opened at (or the folder is damaged), and an empty store would answer
         every dense query with nothing, silently.
         """
-        path = _gen_dir(self.path, generation) / "vectors.npz"
+        path = gen_dir(self.path, generation) / "vectors.npz"
         if generation == 0:
             return InMemoryVectorStore()
         if not path.is_file():
@@ -246,7 +245,11 @@ class Index:
         return self._bm25
 
     def dense(self) -> DenseRetriever:
-        return DenseRetriever(self.embedder, self.store, self._by_key)
+        """The dense retriever (kept while the generation is current, so its filter cache survives)."""
+        store, cached = self.store, self._dense
+        if cached is None or cached.store is not store or cached.chunks is not self._by_key:
+            cached = self._dense = DenseRetriever(self.embedder, store, self._by_key)
+        return cached
 
     def hybrid(self, **options: Any) -> HybridRetriever:
         """BM25 + dense fused; ``options`` go to :class:`HybridRetriever` (fusion, weights, depth, ...)."""
@@ -264,9 +267,36 @@ class Index:
             return self.hybrid(**options)
         raise ConfigError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
 
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
-        """Hybrid retrieval with default settings (so an Index is itself a Retriever)."""
-        return self.hybrid().retrieve(query, k)
+    def retrieve(self, query: str, k: int = 10, where: Where | Filter | None = None) -> list[Hit]:
+        """Hybrid retrieval with default settings (so an Index is itself a Retriever); ``where`` filters."""
+        return self.hybrid().retrieve(query, k, where)
+
+    # -- deleting ---------------------------------------------------------------------------------------
+    def delete(self, doc_ids: Iterable[str], *, on_stage: StageCallback | None = None) -> UpdateReport:
+        """Remove documents by id from the chunk store, BM25, the vectors and the manifest, then from the
+        graph index in ``DIR/graph`` when there is one (see :mod:`ragloom.retrieval.deletes`).
+
+        Crash-safe like :meth:`update` (a new generation, committed by the manifest): killed anywhere, the
+        index opens with the documents or without them. An id neither index holds is an error naming it, and
+        then nothing is changed. ``on_stage`` is called at ``plan``, ``write``, ``commit`` and ``cleanup``.
+        """
+        from ragloom.retrieval.deletes import check_known, delete_from_graph
+
+        started = time.perf_counter()
+        stage = on_stage or (lambda name, info: None)
+        wanted = list(dict.fromkeys(doc_ids))
+        with writer_lock(self.path):
+            if (self.path / MANIFEST).is_file():
+                self.manifest = read_manifest(self.path)
+                self._load_generation()
+            check_known(self.path, wanted, self.manifest.docs)
+            gone = tuple(d for d in wanted if d in self.manifest.docs)
+            plan = UpdatePlan((), (), gone, tuple(d for d in self.manifest.docs if d not in set(gone)))
+            stage("plan", {"added": 0, "changed": 0, "deleted": len(gone)})
+            if gone:
+                self._commit({}, {}, plan, {}, False, stage)
+            delete_from_graph(self.path, wanted)
+        return self._report(plan, 0, started)
 
     # -- updating ---------------------------------------------------------------------------------------
     def update(
@@ -276,20 +306,22 @@ class Index:
         delete_missing: bool = True,
         progress: bool | None = None,
         on_stage: StageCallback | None = None,
+        keep: Iterable[str] = (),
     ) -> UpdateReport:
         """Make the index hold ``documents``: index new and changed ones, drop missing ones (unless
-        ``delete_missing=False``, which makes ``documents`` a partial update). ``on_stage(name, info)`` is
+        ``delete_missing=False``, which makes ``documents`` a partial update; ids in ``keep``, files that
+        could not be read this time, are never dropped). ``on_stage(name, info)`` is
         called at ``plan``, ``embed`` (per batch), ``write``, ``commit`` and ``cleanup``.
         """
         started = time.perf_counter()
         stage = on_stage or (lambda name, info: None)
-        with _writer_lock(self.path):
+        with writer_lock(self.path):
             if (self.path / MANIFEST).is_file():  # another writer may have committed since we opened
-                self.manifest = _read_manifest(self.path)
+                self.manifest = read_manifest(self.path)
                 self._load_generation()
-            docs = _unique_documents(documents)
+            docs = unique_documents(documents)
             hashes = {i: document_hash(d) for i, d in docs.items()}
-            plan = plan_update(self.documents, hashes, delete_missing)
+            plan = plan_update(self.documents, hashes, delete_missing, frozenset(keep))
             stage(
                 "plan", {"added": len(plan.added), "changed": len(plan.changed), "deleted": len(plan.deleted)}
             )
@@ -326,7 +358,7 @@ class Index:
             meta = {k: v for k, v in doc.metadata.items() if isinstance(v, str | int | float | bool)}
             out[doc_id] = [
                 Chunk(c.text, c.doc_id, c.start, c.end, {**meta, **c.metadata})
-                for c in chunker.split(doc.text, doc_id)
+                for c in chunk_document(chunker, doc)
             ]
         return out
 
@@ -385,7 +417,7 @@ class Index:
     ) -> int:
         from tqdm.auto import tqdm
 
-        present = set(_store_ids(store))
+        present = set(store_ids(store))
         tokens = DocumentTokens(self.embedder) if self.manifest.late_chunking else None
         todo = [  # document by document: a document's chunks are contiguous, so it has one token-level pass
             (doc_id, key, chunk)
@@ -414,7 +446,7 @@ class Index:
         for doc_id, _, chunk in batch:
             by_doc.setdefault(doc_id, []).append(chunk)
         pooled = {
-            d: late_chunk_embed(self.embedder, docs[d].text, cs, tokens=tokens(docs[d].text))
+            d: late_chunk_embed_long(self.embedder, docs[d].text, cs, tokens=tokens)
             for d, cs in by_doc.items()
         }
         seen: dict[str, int] = {}
@@ -425,7 +457,7 @@ class Index:
         return np.stack(rows)
 
     def _write_generation(self, generation: int, chunks: list[Chunk], store: VectorStore) -> None:
-        target = _gen_dir(self.path, generation)
+        target = gen_dir(self.path, generation)
         tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
@@ -442,60 +474,10 @@ class Index:
 
     def _cleanup(self, store: VectorStore, needed: set[str], generation: int) -> None:
         if not isinstance(store, InMemoryVectorStore):
-            stale = [k for k in _store_ids(store) if k not in needed]
+            stale = [k for k in store_ids(store) if k not in needed]
             if stale:
                 store.delete(stale)
-        current = _gen_dir(self.path, generation).name
+        current = gen_dir(self.path, generation).name
         for entry in self.path.glob("gen-*"):
             if entry.name != current:
                 shutil.rmtree(entry, ignore_errors=True)
-
-
-def _unique_documents(documents: Iterable[Document]) -> dict[str, Document]:
-    """``{id: document}``; an id given twice is an error (keeping either would silently drop the other)."""
-    docs: dict[str, Document] = {}
-    for position, doc in enumerate(documents):
-        if doc.id in docs:
-            raise ConfigError(
-                f"document id {doc.id!r} appears more than once in the input (again at position {position}); "
-                "give every document a unique id. Nothing was written"
-            )
-        docs[doc.id] = doc
-    return docs
-
-
-def _read_manifest(root: Path) -> Manifest:
-    """The committed manifest of ``root``; a damaged one is an error naming its file."""
-    path = root / MANIFEST
-    return Manifest.from_json(path.read_text(encoding="utf-8"), where=str(path))
-
-
-def _store_ids(store: VectorStore) -> list[str]:
-    ids = getattr(store, "ids", None)
-    if ids is None:
-        raise ConfigError(f"{type(store).__name__} cannot list its ids; the index needs a store with ids()")
-    return list(ids())
-
-
-def _check_store_name(spec: str) -> None:
-    if spec in ("chroma", "memory"):
-        return
-    _parse_http(spec)
-
-
-def _parse_http(spec: str) -> tuple[str, int]:
-    from urllib.parse import urlparse
-
-    url = urlparse(spec)
-    if url.scheme != "http" or not url.hostname or not url.port:
-        raise ConfigError(
-            f"unknown vector store {spec!r}; use 'chroma' (embedded), 'memory', "
-            "or 'http://HOST:PORT' (a chroma server)"
-        )
-    return url.hostname, url.port
-
-
-def _default_embedder() -> Embedder:
-    from ragloom.retrieval.embedders import default_embedder
-
-    return default_embedder()

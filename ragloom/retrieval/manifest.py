@@ -90,13 +90,20 @@ class UpdatePlan:
         return not (self.added or self.changed or self.deleted)
 
 
-def plan_update(old: Mapping[str, str], new: Mapping[str, str], delete_missing: bool = True) -> UpdatePlan:
-    """Compare ``{doc_id: hash}`` maps. Without ``delete_missing`` the new set is a partial update."""
+def plan_update(
+    old: Mapping[str, str],
+    new: Mapping[str, str],
+    delete_missing: bool = True,
+    keep: frozenset[str] = frozenset(),
+) -> UpdatePlan:
+    """Compare ``{doc_id: hash}`` maps. Without ``delete_missing`` the new set is a partial update; ids in
+    ``keep`` (files unreadable this time) stay as they are even when missing."""
     added = tuple(d for d in new if d not in old)
     changed = tuple(d for d in new if d in old and old[d] != new[d])
     unchanged = tuple(d for d in old if d in new and old[d] == new[d])
     if delete_missing:
-        deleted = tuple(d for d in old if d not in new)
+        deleted = tuple(d for d in old if d not in new and d not in keep)
+        unchanged = unchanged + tuple(d for d in old if d not in new and d in keep)
     else:
         deleted = ()
         unchanged = unchanged + tuple(d for d in old if d not in new)

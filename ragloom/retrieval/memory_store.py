@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ragloom.core.errors import ConfigError, IndexError_
-from ragloom.retrieval.vector_math import as_matrix, top_k_indices
+from ragloom.retrieval.filters import Filter, Where, compile_filter
+from ragloom.retrieval.vector_math import as_matrix, matvec, top_k_indices
 
 __all__ = ["InMemoryVectorStore"]
 
@@ -68,8 +69,19 @@ class InMemoryVectorStore:
                 self._ids.append(doc_id)
                 self._metadata.append(dict(metas[i]))
 
-    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Up to ``k`` (id, cosine) pairs, best first; an empty store gives ``[]``."""
+    def query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        *,
+        ids: Collection[str] | None = None,
+        where: Where | Filter | None = None,
+    ) -> list[tuple[str, float]]:
+        """Up to ``k`` (id, cosine) pairs, best first; an empty store gives ``[]``.
+
+        ``ids`` restricts the search to those ids, ``where`` to rows whose stored metadata matches the filter
+        (:mod:`ragloom.retrieval.filters`); both are applied before the top ``k`` is taken.
+        """
         if k <= 0 or not self._ids:
             return []
         q = as_matrix(vector, 1, "InMemoryVectorStore.query")[0]
@@ -78,8 +90,26 @@ class InMemoryVectorStore:
                 f"InMemoryVectorStore.query: query has dim {q.shape[0]}, "
                 f"the store holds dim {self._matrix.shape[1]}"
             )
-        scores = self._matrix @ q
-        return [(self._ids[i], float(scores[i])) for i in top_k_indices(scores, k)]
+        rows = self._allowed_rows(ids, compile_filter(where))
+        if rows is None:
+            scores = matvec(self._matrix, q)
+            return [(self._ids[i], float(scores[i])) for i in top_k_indices(scores, k)]
+        if rows.size == 0:
+            return []
+        scores = matvec(self._matrix[rows], q)
+        return [(self._ids[rows[i]], float(scores[i])) for i in top_k_indices(scores, k)]
+
+    def _allowed_rows(self, ids: Collection[str] | None, where: Filter | None) -> np.ndarray | None:
+        """Row numbers allowed by ``ids`` and ``where`` (ascending), or None when nothing restricts."""
+        if ids is None and where is None:
+            return None
+        if ids is not None:
+            rows = sorted({self._row[i] for i in ids if i in self._row})
+        else:
+            rows = list(range(len(self._ids)))
+        if where is not None:
+            rows = [r for r in rows if where.matches(self._metadata[r])]
+        return np.asarray(rows, dtype=np.int64)
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove ids (unknown ids are ignored)."""

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ragloom.serve.body import json_object
-from ragloom.serve.chat import ChatRequest, completion_json, parse_chat
+from ragloom.serve.chat import ChatRequest, check_where, completion_json, parse_chat
 from ragloom.serve.embeddings import embeddings_response
 from ragloom.serve.errors import (
     ApiError,
@@ -167,6 +167,8 @@ class FlowApp:
         question = body.get(self.input_key)
         if isinstance(question, str) and len(question) > self.config.max_question_chars:
             raise self._too_long(len(question), self.input_key)
+        if "where" in body:
+            check_where(body["where"])
         return body
 
     def _too_long(self, length: int, param: str) -> ApiError:
@@ -254,6 +256,10 @@ class FlowApp:
         if len(chat.question) > self.config.max_question_chars:
             raise self._too_long(len(chat.question), "messages")
         state: dict[str, Any] = {self.input_key: chat.question}
+        if chat.where is not None:
+            if "where" not in self.keys:
+                raise bad_request(f"flow {self.name!r} declares no `where` state key to filter by", "where")
+            state["where"] = chat.where
         if "messages" in self.keys:
             state["messages"] = chat.messages
         elif any(m["role"] not in ("system", "developer") for m in chat.messages[:-1]):

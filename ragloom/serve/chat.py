@@ -34,6 +34,7 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    where: dict[str, Any] | None = None  # a metadata filter for the flow's retrieve nodes (state key `where`)
 
 
 def parse_chat(body: dict[str, Any]) -> ChatRequest:
@@ -55,7 +56,23 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
         stream=stream,
         include_usage=_include_usage(body),
         options=llm_options(body),
+        where=check_where(body.get("where")),
     )
+
+
+def check_where(where: Any) -> dict[str, Any] | None:
+    """A request's ``where`` filter, checked before anything runs: a malformed one is a 400 naming field and
+    operator (``ragloom.retrieval.filters``)."""
+    if where is None:
+        return None
+    from ragloom.core.errors import RagloomError
+    from ragloom.retrieval.filters import compile_filter
+
+    try:
+        compile_filter(where)
+    except RagloomError as e:
+        raise bad_request(str(e), "where") from e
+    return dict(where)
 
 
 def _messages(value: Any) -> list[dict[str, str]]:

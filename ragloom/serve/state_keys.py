@@ -3,7 +3,7 @@
 A flow's state mixes inputs (``question``) with keys its nodes write and read to steer the run (``context``,
 ``answer``, loop counters, ...). A client setting those could skip retrieval or plant an answer, so only the
 input keys are settable: the keys without a default (a run cannot start without them), the chat input key,
-``messages`` when declared, and any named with ``--client-key``.
+``messages`` and ``where`` (a metadata filter) when declared, and any named with ``--client-key``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ def client_keys(compiled: Any, input_key: str, extra: Iterable[str] = ()) -> fro
     elif typing.is_typeddict(schema):
         keys |= set(getattr(schema, "__required_keys__", ()))
     declared = getattr(compiled.schema, "keys", {})
-    if "messages" in declared:
-        keys.add("messages")
+    keys |= {"messages", "where"} & set(declared)  # the conversation, and a per-request metadata filter
     return frozenset(keys)
 
 

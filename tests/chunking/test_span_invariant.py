@@ -10,6 +10,7 @@ from ragloom.chunking.sentence import SentenceChunker
 from ragloom.chunking.token import TokenChunker
 from ragloom.chunking.window import ParagraphChunker, WindowChunker
 from ragloom.core.protocols import Chunker
+from ragloom.documents.chunker import StructuredChunker
 
 PURE_CHUNKERS = {
     "token": lambda: TokenChunker(size=24, overlap=6),
@@ -18,6 +19,7 @@ PURE_CHUNKERS = {
     "window": lambda: WindowChunker(words=12, stride=8),
     "paragraph": lambda: ParagraphChunker(),
     "paragraph_max": lambda: ParagraphChunker(max_words=20),
+    "structured": lambda: StructuredChunker(target_tokens=24, max_tokens=30, min_tokens=4),
 }
 
 

@@ -31,6 +31,8 @@ def test_flows_notebook_runs_and_renders(tmp_path: Path) -> None:
     assert "2 " in streams and "uses: select.corag" in streams
     assert "interrupted before write" in streams and "done True" in streams  # checkpoint, resume
     assert "step 1 plan" in streams  # a subflow step, streamed
+    assert "approved [['summarise', 'summarise'], ['review']]" in streams  # Send fan-out, interrupt, resume
+    assert "['hi', '1 so far', 'and?', '3 so far']" in streams  # a thread's memory
     assert "stave-one#" in streams  # the QA cell cited a chunk of the indexed text
 
 
@@ -59,4 +61,4 @@ def test_qa_script_on_a_small_corpus(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Q: Who was Marley?" in done.stdout and "cites stave.txt#" in done.stdout
+    assert "Q: Who was Marley?" in done.stdout and "cites stave.txt" in done.stdout

@@ -41,8 +41,10 @@ def test_answers_cite_selected_chunks_and_trace_counts_tokens(small_corpus: Path
     (result,) = answer_questions(index, ["Who was Scrooge's partner?"], settings=settings)
     state = result.state
     assert state.answer.strip()
-    context_ids = {hit.id for hit in state.context}
-    assert context_ids and set(state.citations) <= context_ids
+    from ragloom.documents import cite
+
+    where = {cite(hit) for hit in state.context}  # citations say where: file (and page, section)
+    assert where and set(state.citations) <= where and all(c.startswith("stave1") for c in state.citations)
     assert sum(len(h.text) for h in state.context) > 0
     assert [r.node for r in result.trace] == ["retrieve", "rerank", "select", "generate"]
     generate = result.trace[3]
@@ -65,12 +67,17 @@ def test_ask_command_on_user_files(small_corpus: Path) -> None:
 def test_ask_command_rejects_an_empty_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["ask", "anything", "--corpus", str(tmp_path)])
     assert result.exit_code == 2
-    assert "no .txt or .md files" in result.output
+    assert "no readable documents" in result.output
 
 
-def test_ask_command_names_a_missing_path_and_a_non_utf8_file(tmp_path: Path) -> None:
+def test_ask_command_names_a_missing_path_and_reads_a_non_utf8_file(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["ask", "anything", "--corpus", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
     (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
-    bad = CliRunner().invoke(app, ["ask", "anything", "--corpus", str(tmp_path)])
-    assert bad.exit_code == 2 and "latin1.txt" in bad.output and "not UTF-8" in bad.output
+    (tmp_path / "binary.txt").write_bytes(b"\x00\xff" * 50)
+    only_binary = tmp_path / "bin"
+    only_binary.mkdir()
+    (only_binary / "binary.txt").write_bytes(b"\x00\xff" * 50)
+    assert [d.text for d in corpus_documents(tmp_path)] == ["café"]  # Windows-1252 when not UTF-8
+    bad = CliRunner().invoke(app, ["ask", "anything", "--corpus", str(only_binary)])
+    assert bad.exit_code == 2 and "binary.txt: binary" in bad.output

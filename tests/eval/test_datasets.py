@@ -131,3 +131,43 @@ def test_files_saved_with_a_byte_order_mark_and_crlf_load_like_plain_ones(tmp_pa
         path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
     ds = load_dataset(root)
     assert (ds.corpus, ds.queries, ds.qrels) == (plain.corpus, plain.queries, plain.qrels)
+
+
+def test_a_byte_that_is_not_utf8_names_file_and_line(tmp_path: Path) -> None:
+    root = _write_folder(tmp_path / "ds")
+    lines = (root / "corpus.jsonl").read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b"delta", b"d\xe9lta")  # latin-1 e-acute
+    (root / "corpus.jsonl").write_bytes(b"\n".join(lines))
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl:2: not UTF-8 text .*column 38"):
+        load_dataset(root)
+    (root / "corpus.jsonl").write_bytes(b"\n".join(lines).replace(b"d\xe9lta", b"delta"))
+    (root / "qrels" / "test.tsv").write_bytes(b"query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td\xff2\t2\n")
+    with pytest.raises(DatasetError, match=r"test\.tsv:3: not UTF-8 text"):
+        load_dataset(root)
+
+
+def test_beir_corpus_reader_names_the_line_of_bad_records(tmp_path: Path) -> None:
+    """The index's BEIR reader: null text, a non-UTF-8 byte and a repeated _id are errors with a line."""
+    from ragloom.retrieval.sources import read_beir_corpus
+
+    path = tmp_path / "corpus.jsonl"
+    good = [json.dumps({"_id": "d1", "text": "alpha"}), json.dumps({"_id": 2, "text": "beta"})]
+    path.write_text("\n".join(good) + "\n")
+    assert [(d.id, d.text) for d in read_beir_corpus(path)] == [("d1", "alpha"), ("2", "beta")]
+    for bad, message in [
+        (json.dumps({"_id": "d3", "text": None}), r":3: 'text' must be a string, got null"),
+        (json.dumps({"_id": None, "text": "x"}), r":3: '_id' must be a string or integer, got null"),
+        (json.dumps({"_id": "d1", "text": "again"}), r":3: duplicate _id 'd1' \(first on line 1\)"),
+    ]:
+        path.write_text("\n".join([*good, bad]) + "\n")
+        with pytest.raises(DatasetError, match=message):
+            list(read_beir_corpus(path))
+    path.write_bytes(("\n".join(good) + "\n").encode() + b'{"_id": "d3", "text": "caf\xe9"}\n')
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl:3: not UTF-8 text"):
+        list(read_beir_corpus(path))
+
+
+def test_null_text_in_a_dataset_is_an_error_not_the_string_none(tmp_path: Path) -> None:
+    root = _write_folder(tmp_path / "ds", corpus=[json.dumps({"_id": "d1", "text": None})])
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl:1: field 'text' has the wrong type \(None\)"):
+        load_dataset(root)

@@ -207,3 +207,84 @@ def test_alias_bombs_and_recursive_aliases_are_refused(tmp_path: Path) -> None:
     assert "invalid YAML" in str(err) and "recursive" in str(err) and err.line == 5
     with pytest.raises(FlowDefinitionError, match="neither an existing flow file nor YAML flow text"):
         load_flow("no_such_flow")
+
+
+def test_retry_on_and_interrupt_lists_are_checked(tmp_path: Path) -> None:
+    base = """\
+    name: f
+    state: {n: {type: int, default: 0}}
+    nodes:
+      a: {uses: flows.increment, with: {key: n}, retry_on: [NoSuchError]}
+    edges:
+      - {from: START, to: a}
+      - {from: a, to: END}
+    """
+    err = _error(base, tmp_path)
+    assert "unknown exception 'NoSuchError'" in str(err) and err.line == 4
+    err = _error(base.replace("[NoSuchError]", "[TimeoutError]") + "interrupt_after: [b]\n", tmp_path)
+    assert "`interrupt_after:` names unknown node 'b'" in str(err)
+    err = _error(base.replace("retry_on: [NoSuchError]", "cache_ttl: -1"), tmp_path)
+    assert "`cache_ttl:` must be a number of seconds > 0" in str(err)
+
+
+def _located(data: bytes, tmp_path: Path) -> FlowDefinitionError:
+    """The error of the flow file holding ``data``, checked to carry file, line and column."""
+    from ragloom.flows.yaml_io import compile_file
+
+    path = tmp_path / "flow.yaml"
+    path.write_bytes(data)
+    with pytest.raises(FlowDefinitionError) as info:
+        compile_file(path)
+    err = info.value
+    assert err.file == str(path) and err.line is not None and err.column is not None, str(err)
+    assert str(err).startswith(f"{path}:{err.line}:{err.column}: ")
+    return err
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "needle"),
+    [
+        (GOOD.encode().replace(b"demo", b"d\xffmo"), 1, "not valid UTF-8"),
+        (GOOD.encode().replace(b"count}}", b"count\xc3}}"), 5, "not valid UTF-8"),
+        (GOOD.replace("count: {", "count: \x00{").encode(), 3, "U+0000 (NUL) is not allowed"),
+        (GOOD.replace("tick: {", "tick: \x1b{").encode(), 5, "U+001B (ESC)"),
+        (GOOD.replace("{key: count}", "[" * 5000 + "]" * 5000).encode(), 5, "nest"),
+        (GOOD.replace("to: END}", "to: [[END]]}", 1).encode(), 8, "got a list"),
+        (GOOD.replace("{key: count}", "{key: 2001-02-30}").encode(), 5, "day is out of range"),
+        (GOOD.replace("{key: count}", "{key: !!int abc}").encode(), 5, "cannot read the value tagged"),
+        (GOOD.replace("{key: count}", "{key: " + "9" * 5000 + "}").encode(), 5, "cannot read the value"),
+        (GOOD.replace("to: END}", "to: !!seq {a: 1}}").encode(), 8, "a !!seq tag needs a list"),
+        (b"", 1, "a flow must be a mapping"),
+        (b"42\n", 1, "a flow must be a mapping"),
+        (GOOD.replace("{key: count}", "[" * 100 + "]" * 100).encode(), 5, "nest more than 64 levels"),
+        (
+            GOOD.replace("{key: count}}", "{template: '{x.y}', output_key: count}}")
+            .replace("flows.increment", "flows.template")
+            .encode(),
+            5,
+            "cannot be built from its `with:`",
+        ),
+    ],
+)
+def test_malformed_bytes_give_located_errors(tmp_path: Path, data: bytes, line: int, needle: str) -> None:
+    err = _located(data, tmp_path)
+    assert needle in str(err) and err.line == line, str(err)
+
+
+def test_utf16_and_utf32_files_with_a_byte_order_mark_load(tmp_path: Path) -> None:
+    from ragloom.flows.yaml_io import compile_file
+
+    for codec in ("utf-16", "utf-32", "utf-8-sig"):
+        path = tmp_path / f"flow-{codec}.yaml"
+        path.write_bytes(GOOD.encode(codec))
+        assert compile_file(path).invoke({}).state.count == 1
+    broken = GOOD.encode("utf-16")[:-1]  # an odd number of bytes: truncated UTF-16
+    assert "not valid UTF-16" in str(_located(broken, tmp_path))
+
+
+def test_a_big_flow_without_aliases_is_not_an_alias_bomb() -> None:
+    nodes = "".join(f"  n{i}: flows.increment\n" for i in range(40_000))
+    edges = "".join(f"  - {{from: n{i - 1}, to: n{i}}}\n" for i in range(1, 40_000))
+    text = f"name: big\nstate: {{count: {{type: int, default: 0}}}}\nnodes:\n{nodes}edges:\n"
+    text += f"  - {{from: START, to: n0}}\n{edges}  - {{from: n39999, to: END}}\n"
+    assert len(load_flow(text).nodes) == 40_000  # 200,000 values, none of them aliased

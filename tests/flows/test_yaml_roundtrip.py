@@ -34,7 +34,11 @@ state:
 nodes:
   start: {uses: flows.set, with: {meta: {stage: start}}, retries: 2, backoff: 0.01, timeout: 5}
   left: {uses: flows.set, with: {notes: [left], total: 1.5}, cache_key: [question]}
-  right: {uses: flows.set, with: {notes: [right], total: 2}}
+  right:
+    uses: flows.set
+    with: {notes: [right], total: 2}
+    retry_on: [TimeoutError, LLMTimeoutError]
+    cache_ttl: 60
   join: {uses: flows.increment, with: {key: count}}
   inner:
     flow:
@@ -57,6 +61,7 @@ edges:
       - {if: {key: notes, op: contains, value: nothing}, to: END}
       - else: inner
   - {from: inner, to: END}
+interrupt_after: [inner]
 """
 
 

@@ -158,3 +158,19 @@ def test_structured_output_repairs_once_then_fails_clearly(fault_server) -> None
     fault_server.script({"text": "Paris!"}, {"text": "I think Paris."})
     with pytest.raises(StructuredOutputError, match="did not produce a valid Answer after 1 repair"):
         complete_structured(remote(fault_server), "Capital of France?", Answer)
+
+
+def test_generate_can_cite_where_the_passages_stand(fault_server) -> None:
+    meta = {"source": "R-data.pdf", "page": 15, "page_end": 15, "section": "2 Spreadsheet > 2.2 Fixed-width"}
+    hits = [
+        Hit(
+            Chunk("read.csv reads CSV files.", "R-data.pdf", 0, 25, {**meta, "page": 12, "page_end": 12}), 1.0
+        ),
+        Hit(Chunk("read.fwf reads fixed-width files.", "R-data.pdf", 30, 63, meta), 1.0),
+    ]
+    fault_server.script({"text": "fixed width reader"}, {"text": "read.fwf [2]"})
+    compiled = _qa_flow({"max_tokens": 16, "cite": "location"})
+    result = compiled.invoke(
+        {"question": "Which function?", "context": hits}, context={"llm": remote(fault_server)}
+    )
+    assert result.state.citations == ["R-data.pdf p. 15, § 2.2 Fixed-width"]

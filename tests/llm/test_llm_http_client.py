@@ -168,3 +168,28 @@ def test_configuration_from_the_environment(fault_server, monkeypatch) -> None:
     llm = OpenAICompatibleLLM()
     assert llm.complete("hi").model == "env-model"
     assert fault_server.headers[0]["authorization"] == "Bearer sk-env"
+
+
+def test_complete_inside_a_token_stream_streams_its_pieces(fault_server) -> None:
+    """stream(mode="tokens") of a flow: a node's plain ``complete`` streams from the server piece by piece."""
+    from typing import TypedDict
+
+    from ragloom.flows import END, START, Flow
+
+    class S(TypedDict, total=False):
+        answer: str
+
+    llm = client(fault_server)
+    fault_server.script({"text": "Paris is the capital"}, {"text": "Paris is the capital"})
+    flow = Flow(S, name="ask")
+    flow.add_node("ask", lambda s: {"answer": llm.complete(Q).text})
+    flow.add_edge(START, "ask")
+    flow.add_edge("ask", END)
+    events = list(flow.compile().stream({}, mode=["tokens", "values"]))
+    pieces = [e.data["text"] for e in events if e.mode == "tokens"]
+    assert pieces == ["Paris", " is", " the", " capital"]
+    assert all(e.node == "ask" for e in events if e.mode == "tokens")
+    assert events[-1].data == {"answer": "Paris is the capital"}
+    assert fault_server.requests[0]["stream"] is True
+    assert flow.compile().invoke({}).state == {"answer": "Paris is the capital"}  # no stream: one plain call
+    assert fault_server.requests[1].get("stream") is not True

@@ -125,3 +125,24 @@ def test_empty_and_degenerate_inputs(tmp_path):
     with pytest.raises(ConfigError, match="lucene"):
         BM25Retriever(method="okapi++")
     json.dumps(small.params)  # parameters are plain JSON (saved with the index)
+
+
+def test_corpus_tokens_read_in_slices_equal_bm25s_tokenize(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexing reads long texts in slices (bounded memory); the tokens are exactly bm25s's."""
+    import ragloom.retrieval.bm25 as bm25_module
+    from ragloom.retrieval.bm25 import BM25Tokenizer
+
+    texts = [
+        "The ΟΔΟΣ and ΣΟΦΟΣ words end in sigma. Running runners ran; it's the end.\n" * 7,
+        "tabs\tand\u00a0no-break spaces, CRLF\r\nlines, ünïcödé and 東京 text " * 5,
+        "",
+        "a an the of",  # stopwords only
+    ]
+    monkeypatch.setattr(bm25_module, "_SLICE_CHARS", 7)  # many slices per text
+    ours = BM25Tokenizer().corpus_tokens(texts)
+    reference = bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+    words = {i: w for w, i in ours.vocab.items()}
+    ref_words = {i: w for w, i in reference.vocab.items()}
+    assert [[words[i] for i in doc] for doc in ours.ids] == [
+        [ref_words[i] for i in doc] for doc in reference.ids
+    ]

@@ -221,5 +221,5 @@ def ray_score(scorer: DatasetScorer, candidates: Sequence[Candidate]) -> list[Ev
     if not ray.is_initialized():
         ray.init(ignore_reinit_error=True, log_to_driver=False)
     ref = ray.put(scorer)
-    task: Any = ray.remote(lambda s, c: s.evaluate(c))  # ray typed or not, depending on the install
+    task: Any = ray.remote(lambda s, c: s.evaluate(c))
     return list(ray.get([task.remote(ref, c) for c in candidates]))

@@ -184,16 +184,31 @@ def retrieve_node(
     seeds_key: str = "graph_seeds",
     subgraph_key: str = "subgraph",
     output_key: str = "hits",
+    where: dict[str, Any] | None = None,
+    where_key: str = "where",
 ) -> Node:
-    """Ranked chunks of the graph (GraphRetriever); reuses an earlier node's seeds and subgraph scores."""
+    """Ranked chunks of the graph (GraphRetriever); reuses an earlier node's seeds and subgraph scores.
+
+    ``where`` (and a filter in state key ``where_key``, per request) keeps only matching chunks.
+    """
     if k <= 0:
         raise ConfigError(f"graph.retrieve: k must be > 0, got {k}")
+    from ragloom.retrieval.components import Scope
+    from ragloom.retrieval.filters import merge_where
+
+    scope = Scope("graph.retrieve", where, where_key)
 
     def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
         name = "graph.retrieve"
+        request = read_key(state, where_key, name, None)
+        try:
+            scoped = merge_where(scope.where, request)
+        except ConfigError as e:
+            raise ConfigError(f"{name}: state key {where_key!r} holds an invalid filter: {e}") from e
         seeds, scores = read_key(state, seeds_key, name, None), read_key(state, subgraph_key, name, None)
         if isinstance(seeds, Seeds) and isinstance(scores, dict):
-            return {output_key: retriever.rank_scores(seeds, scores, k)}
-        return {output_key: retriever.retrieve(read_key(state, input_key, name, allow_none=False), k)}
+            return {output_key: retriever.rank_scores(seeds, scores, k, scoped)}
+        question = read_key(state, input_key, name, allow_none=False)
+        return {output_key: retriever.retrieve(question, k, scoped)}
 
     return _node("graph.retrieve", index, resource, first_stage, body)

@@ -185,10 +185,16 @@ class GraphIndex:
         return [d for d in documents if self.doc_hashes.get(d.id) != document_hash(d)]
 
     def chunks_of(self, doc: Document) -> list[Chunk]:
-        """The chunks ``doc`` is split into (one per document unless a chunker was given)."""
+        """The chunks ``doc`` is split into (one per document unless a chunker was given); each carries the
+        document's scalar metadata (source, page, ...), so ``where`` filters and citations see it."""
         if self.chunker is None:
-            return [Chunk(doc.text, doc.id, 0, len(doc.text))] if doc.text.strip() else []
-        return self.chunker.split(doc.text, doc.id)
+            chunks = [Chunk(doc.text, doc.id, 0, len(doc.text))] if doc.text.strip() else []
+        else:
+            chunks = self.chunker.split(doc.text, doc.id)
+        meta = {k: v for k, v in doc.metadata.items() if isinstance(v, str | int | float | bool)}
+        if not meta:
+            return chunks
+        return [Chunk(c.text, c.doc_id, c.start, c.end, {**meta, **c.metadata}) for c in chunks]
 
     def _extract(self, docs: Sequence[Document]) -> list[ChunkRecord]:
         """Mentions (and triples) of every chunk of ``docs``: the only per-document work of an update."""

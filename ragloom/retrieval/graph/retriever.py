@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from ragloom.core.protocols import Retriever
 from ragloom.core.types import Hit
+from ragloom.retrieval.filters import Filter, Where, compile_filter
 from ragloom.retrieval.graph.graph_index import GraphIndex
 from ragloom.retrieval.graph.pathrag import PathPruner
 from ragloom.retrieval.graph.paths import PathFilter, ScoredPath
@@ -45,43 +46,77 @@ class GraphRetriever:
         self.path_filter = path_filter or PathFilter(index)
         self.pruner = pruner or PathPruner(index)
 
-    def seeds(self, query: str, first_stage_hits: Sequence[Hit] | None = None) -> Seeds:
+    def seeds(
+        self,
+        query: str,
+        first_stage_hits: Sequence[Hit] | None = None,
+        where: Where | Filter | None = None,
+    ) -> Seeds:
+        """Seed nodes of ``query``; with ``where`` the first stage only supplies matching passages."""
+        compiled = compile_filter(where)
+        first = self.linker.first_stage
+        if first_stage_hits is None and compiled is not None and first is not None:
+            first_stage_hits = first.retrieve(query, self.linker.depth, compiled.where)
         return self.linker.link(query, first_stage_hits)
 
-    def retrieve(self, query: str, k: int = 10) -> list[Hit]:
-        """At most ``k`` chunks, best first; an empty index or a query without seeds gives ``[]``."""
+    def retrieve(self, query: str, k: int = 10, where: Where | Filter | None = None) -> list[Hit]:
+        """At most ``k`` chunks, best first; an empty index or a query without seeds gives ``[]``.
+
+        ``where`` keeps only matching chunks, before the top ``k`` is cut (walk scores and first-stage
+        fill-up alike); the walk itself still crosses non-matching passages to reach matching ones.
+        """
         if k <= 0 or len(self.index) == 0:
             return []
-        return self.rank(self.seeds(query), k)
+        compiled = compile_filter(where)
+        first, hits = self.linker.first_stage, None
+        if compiled is not None and first is not None:  # enough matching passages to fill k from
+            hits = first.retrieve(query, max(self.linker.depth, k), compiled.where)
+        return self.rank(self.seeds(query, hits, compiled), k, compiled)
 
-    def retrieve_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
+    def retrieve_many(
+        self, queries: Sequence[str], k: int = 10, where: Where | Filter | None = None
+    ) -> list[list[Hit]]:
         """``retrieve`` per query, running the first stage in one batch when it has ``retrieve_many``."""
+        compiled = compile_filter(where)
         first = self.linker.first_stage
         many = getattr(first, "retrieve_many", None)
         if first is None or many is None or k <= 0:
-            return [self.retrieve(q, k) for q in queries]
-        batches = many(list(queries), self.linker.depth)
-        return [self.rank(self.seeds(q, hits), k) for q, hits in zip(queries, batches, strict=True)]
+            return [self.retrieve(q, k, compiled) for q in queries]
+        extra = {} if compiled is None else {"where": compiled.where}
+        depth = self.linker.depth if compiled is None else max(self.linker.depth, k)
+        batches = many(list(queries), depth, **extra)
+        return [self.rank(self.seeds(q, hits), k, compiled) for q, hits in zip(queries, batches, strict=True)]
 
-    def rank(self, seeds: Seeds, k: int) -> list[Hit]:
+    def rank(self, seeds: Seeds, k: int, where: Where | Filter | None = None) -> list[Hit]:
         """Chunks by subgraph score, then unreached first-stage hits (see the module docstring)."""
         if k <= 0 or (not seeds.nodes and not seeds.first_stage):
             return []
-        return self.rank_scores(seeds, self.subgraph.scores(seeds) if seeds.nodes else {}, k)
+        return self.rank_scores(seeds, self.subgraph.scores(seeds) if seeds.nodes else {}, k, where)
 
-    def rank_scores(self, seeds: Seeds, scores: dict[str, float], k: int) -> list[Hit]:
-        """The top ``k`` chunks of precomputed node ``scores``, filled up from ``seeds.first_stage``."""
+    def rank_scores(
+        self, seeds: Seeds, scores: dict[str, float], k: int, where: Where | Filter | None = None
+    ) -> list[Hit]:
+        """The top ``k`` chunks of precomputed node ``scores``, filled up from ``seeds.first_stage``; only
+        chunks matching ``where`` count."""
+        compiled = compile_filter(where)
+        index = self.index
+
+        def keep(cid: str) -> bool:
+            return compiled is None or compiled.matches_chunk(index.chunk(cid))
+
         ranked = sorted(
-            ((s, n[2:]) for n, s in scores.items() if n.startswith("c:") and s > 0),
+            ((s, n[2:]) for n, s in scores.items() if n.startswith("c:") and s > 0 and keep(n[2:])),
             key=lambda t: (-t[0], t[1]),
         )
-        hits = [Hit(self.index.chunk(cid), score, self.source) for score, cid in ranked[:k]]
+        hits = [Hit(index.chunk(cid), score, self.source) for score, cid in ranked[:k]]
         if len(hits) < k:
             taken = {h.id for h in hits}
             floor = min((h.score for h in hits), default=1.0)
-            extra = [h for h in seeds.first_stage if h.id not in taken and h.id in self.index.records]
+            extra = [
+                h for h in seeds.first_stage if h.id not in taken and h.id in index.records and keep(h.id)
+            ]
             for i, h in enumerate(extra[: k - len(hits)]):
-                hits.append(Hit(self.index.chunk(h.id), floor * 0.5 / (i + 1), self.source))
+                hits.append(Hit(index.chunk(h.id), floor * 0.5 / (i + 1), self.source))
         return hits
 
     def paths(self, query: str, n: int = 5, seeds: Seeds | None = None) -> list[ScoredPath]:
