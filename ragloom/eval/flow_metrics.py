@@ -57,13 +57,16 @@ RECALL_KS = (2, 5, 10, 100)
 
 @dataclass(frozen=True)
 class ContextPassage:
-    """One passage the LLM saw: its id (what citations name), document id, text and span in the document."""
+    """One passage the LLM saw: its id, document id, text, span in the document, and its location label
+    (``R-intro.pdf p. 42, § 5.1 Arrays``): a citation names a passage by either (``llm.generate`` cites ids,
+    or locations with ``cite: location``)."""
 
     id: str
     doc_id: str
     text: str
     start: int = -1
     end: int = -1
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,8 @@ def citation_scores(case: QuestionCase) -> dict[str, float]:
     """
     if not case.citations or not (case.answers or case.qrels):
         return {}
-    by_id = {p.id: p for p in case.context}
+    by_id = {p.label: p for p in case.context if p.label}
+    by_id.update({p.id: p for p in case.context})  # an id wins over a location shared by several passages
     golds = [g for g in (normalize_answer(a) for a in case.answers) if g]
     relevant = {d for d, r in case.qrels.items() if r > 0}
     correct = 0

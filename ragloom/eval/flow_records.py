@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ragloom.core.types import Hit
+from ragloom.documents.citations import cite
 from ragloom.eval.flow_metrics import ContextPassage
 
 __all__ = ["RecordWriter", "context_passages", "read_records", "trace_summary"]
@@ -44,6 +45,7 @@ def context_passages(items: Iterable[Any]) -> list[ContextPassage]:
                     str(getattr(chunk, "text", chunk)),
                     int(getattr(chunk, "start", -1)),
                     int(getattr(chunk, "end", -1)),
+                    cite(item),
                 )
             )
     return out

@@ -91,3 +91,18 @@ def test_citations_count_right_when_the_passage_holds_the_answer_or_comes_from_a
     )
     assert citation_scores(case) == {"citation-correct": 0.5}  # p3 wrong, p9 names nothing the LLM saw
     assert citation_scores(QuestionCase("q", "", context=context, answers=["64"])) == {}
+
+
+def test_citations_by_location_match_the_passage_at_that_location() -> None:
+    from ragloom.core.types import Chunk
+    from ragloom.eval.flow_records import context_passages
+
+    meta = {"source": "R-data.pdf", "page": 15, "page_end": 15, "section": "2 > 2.2 Fixed-width-format files"}
+    gold = Hit(Chunk("read.fwf reads fixed-width files", "R-data.pdf", 0, 32, meta), 1.0)
+    other = Hit(Chunk("scan reads data", "R-intro.pdf", 0, 15, {"source": "R-intro.pdf", "page": 40}), 0.5)
+    context = context_passages([gold, other])
+    assert context[0].label == "R-data.pdf p. 15, § 2.2 Fixed-width-format files"
+    case = QuestionCase(
+        "q", "", context=context, citations=[context[0].label, "R-intro.pdf p. 40"], answers=["read.fwf"]
+    )
+    assert citation_scores(case) == {"citation-correct": 0.5}
