@@ -12,11 +12,28 @@ def register(app: typer.Typer) -> None:
 
 
 def search_command(
-    space: Path = typer.Option(..., "--space", help="A search-space YAML (see examples/search_space.yaml)."),
+    space: Path | None = typer.Option(
+        None,
+        "--space",
+        help="A search-space YAML (examples/search_space.yaml); without it, search real flows from --seed.",
+    ),
     dataset: Path = typer.Option(..., "--dataset", help="A BEIR-layout dataset folder."),
     metric: str = typer.Option("recall@5", "--metric", help="recall@K, ndcg@K, mrr@K, span-hit@K, em or f1."),
     budget: int = typer.Option(60, "--budget", min=1, help="Candidate evaluations (the seed flow included)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (a search is deterministic given its seed)."),
+    seed: str = typer.Option(
+        "0",
+        "--seed",
+        help="The seed flow file to search from (default examples/flows/qa.yaml); with --space, a number: "
+        "the random seed.",
+    ),
+    random_seed: int = typer.Option(0, "--random-seed", help="Random seed of a flow search (deterministic)."),
+    index: Path | None = typer.Option(None, "--index", help="Your own index folder (flow search)."),
+    objective: str | None = typer.Option(
+        None,
+        "--objective",
+        help="Flow search objective: an evaluator metric (context-support-R, answer-in-context, F1, ...); "
+        "default: context-support-R with qrels, else answer-in-context.",
+    ),
     out: Path = typer.Option(
         Path("search-out"), "--out", help="Output folder (also holds state.json to resume)."
     ),
@@ -50,6 +67,28 @@ def search_command(
     from ragloom.agents.search.api import search_flows
     from ragloom.core.errors import RagloomError
 
+    if space is None:
+        from ragloom.cli.search_flow_cmds import DEFAULT_SEED, run_flow_search
+
+        flow_file = DEFAULT_SEED if seed.isdigit() else Path(seed)
+        try:
+            run_flow_search(
+                flow_file,
+                dataset,
+                index=index,
+                objective=objective,
+                budget=budget,
+                method=method,
+                rng_seed=random_seed,
+                out=out,
+                dev_fraction=dev_fraction,
+            )
+        except RagloomError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(code=2) from e
+        return
+    if not seed.lstrip("-").isdigit():
+        raise typer.BadParameter(f"with --space, --seed is the random seed (a number), not {seed!r}")
     if llm not in ("none", "local"):
         raise typer.BadParameter(f"--llm must be none or local, not {llm!r}")
     try:
@@ -63,7 +102,7 @@ def search_command(
             dataset,
             metric=metric,
             budget=budget,
-            seed=seed,
+            seed=int(seed),
             out=out,
             method=method,
             dev_fraction=dev_fraction,

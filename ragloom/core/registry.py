@@ -52,6 +52,11 @@ class Entry:
     factory: Callable[..., Any]
     kind: str
     summary: str
+    #: what the component does in a flow (retriever, reranker, selector, generator, query_transform, ...);
+    #: workflow search swaps a component only for another of the same role (None: not searchable)
+    role: str | None = None
+    #: search ranges of its parameters (``{param: [values...]}``): workflow search derives its space from them
+    search: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 _ENTRIES: dict[str, Entry] = {}
@@ -60,8 +65,22 @@ _loading = False  # set while this thread (the lock is reentrant) imports the bu
 _load_lock = threading.RLock()
 
 
-def register(name: str, *, kind: str = "node") -> Callable[[F], F]:
-    """Register ``factory`` under a dotted ``name`` (``retrieval.bm25``); a name registers once."""
+def register(
+    name: str,
+    *,
+    kind: str = "node",
+    role: str | None = None,
+    search: dict[str, Any] | None = None,
+) -> Callable[[F], F]:
+    """Register ``factory`` under a dotted ``name`` (``retrieval.bm25``); a name registers once.
+
+    ``role`` and ``search`` (``{param: [value, ...]}``) make the component part of workflow search's space:
+    declaring them is all a new component needs to become searchable.
+    """
+    ranges = {param: tuple(values) for param, values in (search or {}).items()}
+    for param, values in ranges.items():
+        if not values:
+            raise RegistryError(f"component {name!r}: search range of {param!r} is empty; list its values")
 
     def decorate(factory: F) -> F:
         existing = _ENTRIES.get(name)
@@ -73,7 +92,7 @@ def register(name: str, *, kind: str = "node") -> Callable[[F], F]:
                 f"{_origin(factory)} cannot register it again: pick another name"
             )
         summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
-        _ENTRIES[name] = Entry(name, factory, kind, summary)
+        _ENTRIES[name] = Entry(name, factory, kind, summary, role, ranges)
         return factory
 
     return decorate
@@ -112,6 +131,12 @@ def names(kind: str | None = None) -> list[str]:
     """All registered names (of one kind when given), sorted."""
     _load_builtins()
     return sorted(n for n, e in _ENTRIES.items() if kind is None or e.kind == kind)
+
+
+def searchable(role: str | None = None) -> list[Entry]:
+    """Entries that declared a role (of ``role`` when given), sorted by name: workflow search's space."""
+    _load_builtins()
+    return [e for _, e in sorted(_ENTRIES.items()) if e.role is not None and (role is None or e.role == role)]
 
 
 def get(name: str) -> Entry:

@@ -83,7 +83,7 @@ def best_supported(answer: str, texts: Sequence[str]) -> int | None:
     return scores.index(max(scores)) + 1
 
 
-@register("llm.generate")
+@register("llm.generate", role="generator", search={"max_tokens": [48, 80, 128]})
 def generate(
     max_tokens: int = 128,
     temperature: float = 0.0,
@@ -151,7 +151,7 @@ def _complete_or_stream(
     return "".join(pieces)
 
 
-@register("llm.rewrite_query")
+@register("llm.rewrite_query", role="query_transform")
 def rewrite_query(
     max_tokens: int = 32,
     input_key: str = "question",

@@ -161,7 +161,7 @@ def dense_node(
     return _retriever_node("retrieval.dense", make, resource, k, input_key, output_key, scope)
 
 
-@register("retrieval.hybrid")
+@register("retrieval.hybrid", role="retriever", search={"k": [10, 20, 30, 50]})
 def hybrid_node(
     index: str | None = None,
     k: int = 5,
@@ -231,7 +231,7 @@ def _rerank_node(name: str, get: Callable[[Any], Reranker], k: int | None, keys:
     return rerank
 
 
-@register("retrieval.rerank.maxsim")
+@register("retrieval.rerank.maxsim", role="reranker", search={"k": [4, 8, 12, 16]})
 def maxsim_node(k: int | None = None, first_stage_weight: float = 0.0, **keys: str) -> Node:
     """Late-interaction MaxSim over the shared embedder's token vectors."""
     from ragloom.retrieval.embedders import default_embedder
@@ -241,7 +241,11 @@ def maxsim_node(k: int | None = None, first_stage_weight: float = 0.0, **keys: s
     return _rerank_node("retrieval.rerank.maxsim", lambda ctx: get(), k, dict(keys))
 
 
-@register("retrieval.rerank.collaborative")
+@register(
+    "retrieval.rerank.collaborative",
+    role="reranker",
+    search={"k": [4, 8, 12, 16], "anchors": [2, 3, 5], "collab_weight": [0.05, 0.1, 0.2, 0.4]},
+)
 def collaborative_node(
     k: int | None = None, anchors: int = 3, collab_weight: float = 0.1, **keys: str
 ) -> Node:

@@ -41,7 +41,7 @@ def selector_node(
     return select_node
 
 
-@register("select.topk")
+@register("select.topk", role="selector")
 def topk(
     budget_tokens: int = 512,
     k: int | None = None,
@@ -53,7 +53,7 @@ def topk(
     return selector_node("select.topk", TopKSelector(k=k), budget_tokens, query_key, input_key, output_key)
 
 
-@register("select.greedy")
+@register("select.greedy", role="selector")
 def greedy(
     budget_tokens: int = 512,
     query_key: str = "question",
@@ -65,7 +65,7 @@ def greedy(
     return selector_node("select.greedy", sel, budget_tokens, query_key, input_key, output_key)
 
 
-@register("select.mmr")
+@register("select.mmr", role="selector", search={"lambda_": [0.5, 0.7, 0.9]})
 def mmr(
     budget_tokens: int = 512,
     lambda_: float = 0.7,
@@ -92,7 +92,9 @@ def sage(
     return selector_node("select.sage", sel, budget_tokens, query_key, input_key, output_key)
 
 
-@register("select.corag")
+@register(
+    "select.corag", role="selector", search={"iterations": [8, 16, 32], "exploration": [0.05, 0.1, 0.3]}
+)
 def corag(
     budget_tokens: int = 512,
     iterations: int = 16,

@@ -1,0 +1,293 @@
+"""Search real flows (``ragloom search --seed FLOW.yaml``): MCTS or random search over registry-derived edits,
+every candidate scored by the one flow evaluator (:func:`ragloom.eval.flow_eval.evaluate_flow`).
+
+The objective is a metric of the evaluator's summary (``context-support-R`` with qrels, ``answer-in-context``
+or ``F1`` with answers only); the second objective is cost (mean tokens per question, or latency when the
+flow spends no tokens), kept on a Pareto front. When the objective needs no answer the candidate is evaluated
+without its LLM steps (:func:`~ragloom.agents.search.flow_space.retrieval_only`), so retrieval searches stay
+fast and need no model. All candidate evaluation goes through :func:`evaluate_candidates` (one function
+mapping candidates over questions: the place a parallel executor hooks in).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ragloom.agents.search.flow_llm import Experience, FlowEditAdvisor
+from ragloom.agents.search.flow_space import FlowEdit, apply_edit, canonical, flow_edits, retrieval_only
+from ragloom.agents.search.kernels import pareto_front
+from ragloom.core import mcts
+from ragloom.core.errors import ConfigError
+from ragloom.eval.datasets import Dataset
+
+__all__ = [
+    "ANSWER_OBJECTIVES",
+    "FlowRecord",
+    "FlowSearchOutcome",
+    "default_objective",
+    "evaluate_candidates",
+    "flow_yaml",
+    "read_seed",
+    "search_flow",
+    "write_outcome",
+]
+
+#: Objectives that read the answer: only these evaluate the LLM steps of a candidate.
+ANSWER_OBJECTIVES: tuple[str, ...] = ("F1", "EM", "citation-correct")
+
+
+@dataclass
+class FlowRecord:
+    """One evaluated candidate: its flow data, score on the objective, cost, and how it was reached."""
+
+    data: dict[str, Any]
+    score: float
+    cost: float
+    edits: tuple[str, ...] = ()
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class FlowSearchOutcome:
+    """The search's records (in evaluation order), its best record and its Pareto front (score vs cost)."""
+
+    records: list[FlowRecord]
+    best: FlowRecord
+    front: list[FlowRecord]
+    seconds: float
+
+
+class _BudgetSpent(Exception):
+    """Raised inside the MCTS evaluate callback once the evaluation budget is spent."""
+
+
+def read_seed(path: str | Path) -> dict[str, Any]:
+    """The seed flow's data; the file is loaded as a flow first, so a bad seed fails with file:line."""
+    from ragloom.flows.yaml_io import load_flow
+
+    load_flow(path)
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict):
+        raise ConfigError(f"{path}: a seed flow needs a nodes: mapping")
+    return data
+
+
+def flow_yaml(data: dict[str, Any]) -> str:
+    """The candidate as an ordinary flow file (what ``ragloom run FILE --index DIR`` runs)."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def default_objective(dataset: Dataset) -> str:
+    """Support recall of the final context with qrels; else answer-in-context (answers, no qrels)."""
+    if dataset.qrels:
+        return "context-support-R"
+    if dataset.answers:
+        return "answer-in-context"
+    raise ConfigError(f"dataset {dataset.name!r} has neither qrels nor answers.jsonl: nothing to search for")
+
+
+def _cost(summary: Mapping[str, Any]) -> float:
+    totals = summary.get("totals", {})
+    tokens = float(totals.get("tokens_mean", 0.0))
+    return tokens if tokens > 0 else float(totals.get("ms_p50", 0.0))
+
+
+def evaluate_candidates(
+    candidates: Sequence[dict[str, Any]],
+    dataset: Dataset,
+    resources: Mapping[str, Any],
+    objective: str,
+    concurrency: int = 4,
+) -> list[tuple[float, float, dict[str, float]]]:
+    """(score, cost, metrics) of each candidate flow on ``dataset`` through the one flow evaluator.
+
+    A candidate whose flow does not build scores -inf (it is a dead end, not a crash of the search)."""
+    from ragloom.eval.flow_eval import evaluate_flow
+    from ragloom.flows.yaml_io import load_flow
+
+    needs_llm = objective in ANSWER_OBJECTIVES
+    out: list[tuple[float, float, dict[str, float]]] = []
+    for data in candidates:
+        run = data if needs_llm else retrieval_only(data)
+        try:
+            flow = load_flow(flow_yaml(run))
+        except Exception as e:  # an invalid candidate is scored, not raised
+            out.append((float("-inf"), 0.0, {"error": 1.0, "_message": str(e)}))  # type: ignore[dict-item]
+            continue
+        report = evaluate_flow(flow, dataset, resources, concurrency=concurrency)
+        metrics = report.metrics
+        score = float(metrics.get(objective, 0.0)) if report.summary["n_ok"] else float("-inf")
+        out.append((score, _cost(report.summary), metrics))
+    return out
+
+
+class _Problem:
+    """The MCTS problem: states are canonical flow JSON, actions the registry-derived edits (shuffled by
+    the search's seed, so seeds explore differently; with an advisor, the optimizer LLM's picks first)."""
+
+    def __init__(
+        self, rng: random.Random, exclude: Collection[str], scorer: _Scorer, advisor: FlowEditAdvisor | None
+    ) -> None:
+        self.rng, self.exclude, self.scorer, self.advisor = rng, exclude, scorer, advisor
+
+    def actions(self, state: str) -> Sequence[FlowEdit]:
+        data = json.loads(state)
+        edits = flow_edits(data, self.exclude)
+        self.rng.shuffle(edits)
+        if self.advisor is None:
+            return edits
+        record = self.scorer.seen.get(self.scorer.key(state))
+        edits = self.advisor.choose(data, record.score if record else 0.0, edits)
+        prompt = self.advisor.prompt_edit(data)
+        return [prompt, *edits] if prompt is not None else edits
+
+    def apply(self, state: str, action: FlowEdit) -> str:
+        child = canonical(apply_edit(json.loads(state), action))
+        self.scorer.parents.setdefault(child, (state, action.describe()))
+        return child
+
+    def cost(self, state: str) -> float:
+        return 0.0
+
+    def is_terminal(self, state: str) -> bool:
+        return False
+
+
+class _Scorer:
+    """Memoised, budgeted scoring of candidate states (a repeated flow costs no evaluation)."""
+
+    def __init__(
+        self,
+        score: Callable[[list[dict[str, Any]]], list[tuple[float, float, dict[str, float]]]],
+        budget: int,
+        log: Callable[[str], None],
+        key: Callable[[str], str] = lambda s: s,
+    ) -> None:
+        self.score, self.budget, self.log, self.key = score, budget, log, key
+        self.seen: dict[str, FlowRecord] = {}
+        self.records: list[FlowRecord] = []
+        self.parents: dict[str, tuple[str, str]] = {}  # child state -> (parent state, edit), for experience
+        self.experience: list[Experience] | None = None
+
+    def __call__(self, states: Sequence[str], edits: Sequence[tuple[str, ...]] | None = None) -> list[float]:
+        keys = [self.key(s) for s in states]
+        fresh = [i for i, k in enumerate(keys) if k not in self.seen and k not in keys[:i]]
+        if fresh and len(self.records) >= self.budget:
+            raise _BudgetSpent
+        fresh = fresh[: self.budget - len(self.records)]
+        scored = self.score([json.loads(states[i]) for i in fresh])
+        for i, (score, cost, metrics) in zip(fresh, scored, strict=True):
+            parent = self.parents.get(states[i])
+            path = edits[i] if edits else ((parent[1],) if parent else ())
+            before = self.seen.get(self.key(parent[0])) if parent else None
+            if self.experience is not None and parent and before is not None:
+                self.experience.append(Experience(parent[1], before.score, score))
+            record = FlowRecord(json.loads(states[i]), score, cost, path, metrics)
+            self.seen[keys[i]] = record
+            self.records.append(record)
+            self.log(f"[{len(self.records)}/{self.budget}] {score:.4f} cost {cost:.1f} {'; '.join(path)}")
+        return [self.seen[k].score if k in self.seen else float("-inf") for k in keys]
+
+
+def _mcts(
+    seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str], advisor: FlowEditAdvisor | None
+) -> None:
+    problem = _Problem(random.Random(seed), exclude, scorer, advisor)
+    config = mcts.MCTSConfig(iterations=10 * scorer.budget, exploration=0.5, branching=3, seed=seed)
+    with contextlib.suppress(_BudgetSpent):
+        mcts.search(problem, seed_state, scorer, config)
+
+
+def _random(
+    seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str], max_depth: int = 4
+) -> None:
+    """Random search: random walks of 1..max_depth edits from the seed, each end point evaluated."""
+    rng = random.Random(seed)
+    scorer([seed_state])
+    for _ in range(50 * scorer.budget):
+        if len(scorer.records) >= scorer.budget:
+            return
+        state, path = seed_state, list[str]()
+        for _ in range(rng.randint(1, max_depth)):
+            edits = flow_edits(json.loads(state), exclude)
+            if not edits:
+                break
+            edit = rng.choice(edits)
+            state, path = canonical(apply_edit(json.loads(state), edit)), [*path, edit.describe()]
+        try:
+            scorer([state], [tuple(path)])
+        except _BudgetSpent:
+            return
+
+
+def search_flow(
+    seed_flow: dict[str, Any],
+    dataset: Dataset,
+    resources: Mapping[str, Any],
+    *,
+    objective: str | None = None,
+    budget: int = 20,
+    method: str = "mcts",
+    seed: int = 0,
+    concurrency: int = 4,
+    exclude: Collection[str] = (),
+    advisor: FlowEditAdvisor | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> FlowSearchOutcome:
+    """Search flows reachable from ``seed_flow`` by registry-derived edits; ``budget`` counts distinct
+    candidate evaluations (the seed included). Deterministic given ``seed``. ``advisor``: an optimizer LLM
+    (:class:`~ragloom.agents.search.flow_llm.FlowEditAdvisor`) ordering MCTS's edits and rewriting prompts,
+    fed the experience of every edit the search evaluated."""
+    if budget < 1:
+        raise ConfigError(f"search budget must be >= 1 evaluation, got {budget}")
+    if method not in ("mcts", "random"):
+        raise ConfigError(f"search method must be mcts or random, got {method!r}")
+    goal = objective or default_objective(dataset)
+    started = time.perf_counter()
+    score = lambda c: evaluate_candidates(c, dataset, resources, goal, concurrency)  # noqa: E731
+    # a retrieval objective ignores the LLM steps: flows that differ only there are one candidate
+    same = (
+        (lambda s: s) if goal in ANSWER_OBJECTIVES else (lambda s: canonical(retrieval_only(json.loads(s))))
+    )
+    scorer = _Scorer(score, budget, log, same)
+    if advisor is not None:
+        if method != "mcts":
+            raise ConfigError("LLM-proposed edits (an advisor) need method='mcts'")
+        scorer.experience = advisor.experience
+        _mcts(canonical(seed_flow), scorer, seed, exclude, advisor)
+    elif method == "mcts":
+        _mcts(canonical(seed_flow), scorer, seed, exclude, None)
+    else:
+        _random(canonical(seed_flow), scorer, seed, exclude)
+    records = scorer.records
+    best = max(records, key=lambda r: (r.score, -r.cost))
+    points = [(r.score, r.cost) for r in records]
+    front = [records[i] for i in pareto_front(points)] if records else []
+    return FlowSearchOutcome(records, best, front, time.perf_counter() - started)
+
+
+def write_outcome(outcome: FlowSearchOutcome, out: str | Path, meta: Mapping[str, Any]) -> dict[str, Path]:
+    """Write ``best_flow.yaml`` (an ordinary flow file), ``pareto.json`` and ``records.jsonl`` in ``out``."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"best_flow": folder / "best_flow.yaml", "pareto": folder / "pareto.json"}
+    files["records"] = folder / "records.jsonl"
+    files["best_flow"].write_text(flow_yaml(outcome.best.data), encoding="utf-8")
+    front = [{"score": r.score, "cost": r.cost, "flow": r.data} for r in outcome.front]
+    summary = {**meta, "best_score": outcome.best.score, "evaluations": len(outcome.records)}
+    files["pareto"].write_text(json.dumps({**summary, "front": front}, indent=2, default=str))
+    lines = [
+        json.dumps({"score": r.score, "cost": r.cost, "edits": list(r.edits), "flow": r.data}, default=str)
+        for r in outcome.records
+    ]
+    files["records"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return files

@@ -1,0 +1,149 @@
+"""Workflow search over real flows: the space comes from the registry, candidates are scored by the one flow
+evaluator, and the best flow is an ordinary flow file that ``ragloom run --index`` runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ragloom.agents.search.flow_search import read_seed, search_flow
+from ragloom.agents.search.flow_space import FlowEdit, apply_edit, flow_edits, retrieval_only
+from ragloom.cli import app
+from ragloom.core import registry
+from ragloom.core.errors import RegistryError
+from ragloom.eval.datasets import load_dataset
+from ragloom.eval.flow_resources import dataset_resources
+
+QA = Path(__file__).resolve().parents[3] / "examples" / "flows" / "qa.yaml"
+DOCS = [
+    ("d1", "Limits", "SQLite does not support joins containing more than 64 tables."),
+    ("d2", "WAL", "By default SQLite checkpoints the write-ahead log when it reaches 1000 pages."),
+    ("d3", "Affinity", "A column declared DATETIME gets NUMERIC affinity in an ordinary table."),
+    ("d5", "Vacuum", "The VACUUM command rebuilds the database file, repacking it into minimal space."),
+    ("d6", "Rtree", "An R*Tree index is a special index designed for doing range queries."),
+]
+QUESTIONS = [
+    ("q1", "How many tables can a join contain at most?", "d1", "64"),
+    ("q2", "How large does the WAL get before a checkpoint?", "d2", "1000 pages"),
+    ("q3", "Which affinity does a DATETIME column get?", "d3", "NUMERIC"),
+]
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    root = tmp_path / "tiny"
+    (root / "qrels").mkdir(parents=True)
+    corpus = [json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in DOCS]
+    (root / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
+    (root / "queries.jsonl").write_text(
+        "\n".join(json.dumps({"_id": q, "text": t}) for q, t, *_ in QUESTIONS)
+    )
+    answers = [json.dumps({"_id": q, "answers": [a]}) for q, *_, a in QUESTIONS]
+    (root / "answers.jsonl").write_text("\n".join(answers))
+    rows = "".join(f"{q}\t{d}\t1\n" for q, _, d, _ in QUESTIONS)
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
+    return root
+
+
+def reverse_rerank(k: int = 3) -> Any:
+    """Put the retriever's ranking upside down (a searchable reranker the search code has never seen)."""
+
+    def rerank(state: dict[str, Any]) -> dict[str, Any]:
+        return {"hits": list(reversed(state["hits"]))[:k]}
+
+    return rerank
+
+
+def test_register_keeps_old_calls_and_records_role_and_ranges() -> None:
+    assert registry.get("retrieval.bm25").role is None  # an old call: no role, not searchable
+    corag = registry.get("select.corag")
+    assert corag.role == "selector" and corag.search["iterations"] == (8, 16, 32)
+    with pytest.raises(RegistryError, match="search range of 'k' is empty"):
+        registry.register("tests.empty_range", role="reranker", search={"k": []})(reverse_rerank)
+
+
+def test_a_newly_registered_component_is_searchable_without_search_code_changes() -> None:
+    seed = read_seed(QA)
+    before = {e.describe() for e in flow_edits(seed)}
+    assert "rerank: uses tests.rerank.reverse" not in before
+    registry.register("tests.rerank.reverse", role="reranker", search={"k": [2, 3]})(reverse_rerank)
+    after = {e.describe() for e in flow_edits(seed)}
+    assert "rerank: uses tests.rerank.reverse" in after - before
+    swapped = apply_edit(seed, FlowEdit("swap", "rerank", "tests.rerank.reverse"))
+    assert swapped["nodes"]["rerank"] == {"uses": "tests.rerank.reverse", "with": {"k": 8}}
+    assert "rerank.k=2" in {e.describe() for e in flow_edits(swapped)}  # its declared range
+
+
+def test_edits_swap_params_insert_and_remove_steps_keeping_a_valid_flow() -> None:
+    from ragloom.flows.yaml_io import load_flow
+
+    seed = read_seed(QA)
+    described = {e.describe() for e in flow_edits(seed)}
+    assert {
+        "select: uses select.mmr",
+        "retrieve.k=50",
+        "remove rerank",
+        "select.exploration=0.3",
+    } <= described
+    assert not any("budget_tokens" in d for d in described)  # the seed's token budget is kept
+    topk = apply_edit(seed, FlowEdit("swap", "select", "select.topk"))
+    assert topk["nodes"]["select"] == {"uses": "select.topk", "with": {"budget_tokens": 384}}
+    removed = apply_edit(seed, FlowEdit("remove", "rerank"))
+    assert "rerank" not in removed["nodes"] and {"from": "retrieve", "to": "select"} in removed["edges"]
+    assert "insert retrieval.rerank.collaborative after retrieve" in {
+        e.describe() for e in flow_edits(removed)
+    }
+    back = apply_edit(removed, FlowEdit("insert", "retrieve", "retrieval.rerank.maxsim"))
+    assert {"from": "retrieve", "to": "maxsim"} in back["edges"] and {
+        "from": "maxsim",
+        "to": "select",
+    } in back["edges"]
+    for data in (topk, removed, back):
+        load_flow(yaml.safe_dump(data, sort_keys=False)).compile()
+    bare = retrieval_only(seed)
+    assert "generate" not in bare["nodes"] and {"from": "select", "to": "END"} in bare["edges"]
+
+
+def test_search_from_qa_flow_writes_a_flow_that_ragloom_run_runs(tiny: Path, tmp_path: Path) -> None:
+    dataset = load_dataset(tiny)
+    resources, facts = dataset_resources(dataset, tiny)
+    outcome = search_flow(read_seed(QA), dataset, resources, budget=4, method="mcts", seed=1)
+    assert len(outcome.records) == 4 and outcome.records[0].data == read_seed(QA)
+    assert outcome.best.score >= outcome.records[0].score
+    assert {"context-support-R", "answer-in-context"} <= set(outcome.records[0].metrics)
+    ran = search_flow(read_seed(QA), dataset, resources, budget=3, method="random", seed=1)
+    assert len(ran.records) == 3
+
+    cli = CliRunner()
+    out = tmp_path / "search-out"
+    result = cli.invoke(
+        app,
+        [
+            "search",
+            "--seed",
+            str(QA),
+            "--dataset",
+            str(tiny),
+            "--budget",
+            "3",
+            "--out",
+            str(out),
+            "--dev-fraction",
+            "1.0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    best = out / "best_flow.yaml"
+    uses = {s["uses"] for s in yaml.safe_load(best.read_text())["nodes"].values()}
+    assert uses <= set(registry.names())  # only registered library components
+    run = cli.invoke(
+        app,
+        ["run", str(best), "--index", facts["index"], "--input", json.dumps({"question": QUESTIONS[0][1]})],
+    )
+    assert run.exit_code == 0, run.output
+    assert '"answer"' in run.output
