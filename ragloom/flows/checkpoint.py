@@ -145,3 +145,14 @@ class InMemoryCheckpointer:
 
     def __repr__(self) -> str:
         return f"InMemoryCheckpointer(runs={len(self._runs)})"
+
+
+def open_checkpointer(target: str, **options: Any) -> Checkpointer:
+    """A checkpointer for a CLI ``--checkpoint`` value: a ``postgresql://`` URL or an SQLite file path."""
+    if target.startswith(("postgresql://", "postgres://")):
+        from ragloom.flows.postgres_checkpoint import PostgresCheckpointer
+
+        return PostgresCheckpointer(target, **options)
+    from ragloom.flows.sqlite_checkpoint import SQLiteCheckpointer
+
+    return SQLiteCheckpointer(target, **options)
