@@ -44,7 +44,8 @@ def _schema(prefix: str) -> list[str]:
         "status TEXT NOT NULL, flow TEXT NOT NULL, payload BYTEA NOT NULL, "
         "saved_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (run_id, step))",
         f"CREATE TABLE IF NOT EXISTS {prefix}writes (run_id TEXT NOT NULL, step INTEGER NOT NULL, "
-        "task INTEGER NOT NULL, node TEXT NOT NULL, payload BYTEA NOT NULL, PRIMARY KEY (run_id, step, task))",
+        "task INTEGER NOT NULL, node TEXT NOT NULL, payload BYTEA NOT NULL, "
+        "PRIMARY KEY (run_id, step, task))",
     ]
 
 
@@ -84,7 +85,9 @@ class PostgresCheckpointer:
         try:
             self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=max(1, int(connect_timeout)))
         except psycopg.Error as e:
-            raise ConfigError(f"PostgresCheckpointer: cannot connect to {self.dsn}: {_first_line(e)}") from None
+            raise ConfigError(
+                f"PostgresCheckpointer: cannot connect to {self.dsn}: {_first_line(e)}"
+            ) from None
         self._lock = threading.Lock()
         self._queue: list[tuple[Any, ...]] = []
         self._first = 0.0
@@ -113,7 +116,9 @@ class PostgresCheckpointer:
             ) from e
 
     def _decode(self, run_id: str, step: int, status: str, flow: str, payload: bytes) -> Checkpoint:
-        doc = _serde.loads(bytes(payload), self.serde, f"{self.dsn}: checkpoint of run {run_id!r} step {step}")
+        doc = _serde.loads(
+            bytes(payload), self.serde, f"{self.dsn}: checkpoint of run {run_id!r} step {step}"
+        )
         state, nxt, arrived, records, interrupts = doc
         rec = tuple(_record_from_tuple(r) for r in records)
         return Checkpoint(run_id, step, state, tuple(nxt), arrived, status, flow, rec, tuple(interrupts))
@@ -183,7 +188,8 @@ class PostgresCheckpointer:
                 self._commit_queue()
             with self._guard(f"save a task write of run {run_id!r}"):
                 self._conn.execute(
-                    f"INSERT INTO {self._t}writes VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id, step, task) "
+                    f"INSERT INTO {self._t}writes VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (run_id, step, task) "
                     "DO UPDATE SET node = EXCLUDED.node, payload = EXCLUDED.payload",
                     (run_id, step, task, write.node, payload),
                 )
@@ -200,7 +206,7 @@ class PostgresCheckpointer:
         return out
 
     # -- listing and retention ----
-    def threads(self) -> list[str]:
+    def run_ids(self) -> list[str]:
         """Every stored run id (subflow runs included), sorted."""
         return [r[0] for r in self._rows(f"SELECT DISTINCT run_id FROM {self._t}checkpoints ORDER BY 1", ())]
 
@@ -215,7 +221,8 @@ class PostgresCheckpointer:
         _ret.check(keep_last, older_than)
         rows = self._rows(
             f"SELECT c.run_id, array_agg(c.step ORDER BY c.step), max(c.saved_at), "
-            f"(SELECT status FROM {self._t}checkpoints l WHERE l.run_id = c.run_id ORDER BY step DESC LIMIT 1) "
+            f"(SELECT status FROM {self._t}checkpoints l WHERE l.run_id = c.run_id "
+            "ORDER BY step DESC LIMIT 1) "
             f"FROM {self._t}checkpoints c GROUP BY c.run_id",
             (),
         )
@@ -224,7 +231,12 @@ class PostgresCheckpointer:
         pairs = [(r, s) for r, steps in doomed.items() for s in steps]
         if not pairs:
             return 0
-        with self._lock, self._guard("prune checkpoints"), self._conn.transaction(), self._conn.cursor() as cur:
+        with (
+            self._lock,
+            self._guard("prune checkpoints"),
+            self._conn.transaction(),
+            self._conn.cursor() as cur,
+        ):
             for table in ("checkpoints", "writes"):
                 cur.executemany(f"DELETE FROM {self._t}{table} WHERE run_id = %s AND step = %s", pairs)
         return len(pairs)

@@ -18,6 +18,7 @@ Task writes of removed steps go with them.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -63,7 +64,7 @@ def plan(
     """The steps to delete, per run id (a run whose every step is listed goes entirely)."""
     check(keep_last, older_than)
     wanted = set(run_ids) if run_ids is not None else None
-    now = dt.datetime.now(dt.timezone.utc).timestamp() if now is None else now
+    now = time.time() if now is None else now
     cutoff = now - older_than.total_seconds() if older_than is not None else None
     out: dict[str, list[int]] = {}
     for run_id, info in runs.items():
