@@ -82,3 +82,30 @@ def test_bad_dsn_and_server_down_errors_name_the_dsn_without_the_password(postgr
     assert redact("host=h password='a b' user=u") == "host=h password=*** user=u"
     with pytest.raises(ConfigError, match="table_prefix"):
         PostgresCheckpointer(postgres_dsn, table_prefix="x; DROP TABLE y")
+
+
+def test_cli_run_interrupt_and_resume_with_a_postgres_url(postgres_dsn: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ragloom.cli import app
+    from ragloom.cli.llm_cmds import _secret_path
+
+    loop = HERE.parents[1] / "examples" / "flows" / "loop_counter.yaml"
+    url = postgres_dsn.replace("postgres@", "postgres:pw-not-shown@")  # trust auth: any password works
+    cli = CliRunner()
+    first = cli.invoke(app, ["run", str(loop), "--checkpoint", url, "--interrupt-before", "report"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {"count": 3, "message": ""}
+    hint = first.stderr.strip().splitlines()[-1]
+    assert "interrupted before node 'report'" in hint and "pw-not-shown" not in hint and ":***@" in hint
+    run_id = hint.split("--resume ")[1].split()[0]
+    second = cli.invoke(
+        app, ["run", str(loop), "--checkpoint", url, "--resume", run_id, "-i", '{"count": 7}']
+    )
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout) == {"count": 7, "message": "counted to 7"}
+    down = cli.invoke(app, ["run", str(loop), "--checkpoint", "postgresql://u:pw-not-shown@127.0.0.1:1/x"])
+    assert down.exit_code != 0 and "pw-not-shown" not in down.output
+    assert "cannot connect to postgresql://u:***@127.0.0.1:1/x" in down.output
+    secret = _secret_path(url)  # `ragloom serve --checkpoint URL` keeps its run secret in the working folder
+    assert secret.name.endswith(".run-secret") and "pw" not in str(secret) and "/" not in str(secret)
