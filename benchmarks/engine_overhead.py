@@ -21,8 +21,8 @@ import importlib.metadata
 import json
 import os
 import platform
-import sys
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
@@ -146,7 +146,7 @@ def per_step_us(fn: Callable[[], Any], steps: int, budget_s: float, repeats: int
 
 
 def postgres_systems(dsn: str) -> list[tuple[str, str, dict[str, Callable[[], Any]]]]:
-    """PostgresCheckpointer vs LangGraph's PostgresSaver on one server (the same durability pairs as SQLite)."""
+    """PostgresCheckpointer vs LangGraph's PostgresSaver on one server (durability paired as for SQLite)."""
     import psycopg
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg.rows import dict_row
@@ -170,7 +170,7 @@ def postgres_systems(dsn: str) -> list[tuple[str, str, dict[str, Callable[[], An
 
 @contextlib.contextmanager
 def postgres_dsn(given: str | None) -> Iterator[str | None]:
-    """The DSN to benchmark on: ``--postgres``, else a throwaway server (tests/flows/pg_server.py), else None."""
+    """The DSN to use: ``--postgres``, else a throwaway server (tests/flows/pg_server.py), else None."""
     if given:
         yield given
         return
@@ -265,7 +265,7 @@ def main() -> None:
     with postgres_dsn(args.postgres) as dsn:
         systems = build_systems(Path(tempfile.mkdtemp(prefix="ragloom-bench-")))
         if dsn is None:
-            print("  PostgreSQL: skipped (no --postgres DSN, no binaries, or no langgraph-checkpoint-postgres)")
+            print("  PostgreSQL: skipped (no --postgres DSN, binaries or langgraph-checkpoint-postgres)")
         else:
             systems += postgres_systems(dsn)
         for system, mode, fns in systems:
