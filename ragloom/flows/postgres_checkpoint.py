@@ -24,7 +24,7 @@ from ragloom.flows import retention as _ret
 from ragloom.flows import serde as _serde
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
 from ragloom.flows.control import Interrupt, Send  # noqa: F401  (imported: typed JSON rebuilds them)
-from ragloom.flows.sqlite_checkpoint import _record_from_tuple, _record_to_tuple
+from ragloom.flows.sqlite_checkpoint import _record_from_tuple, _record_to_tuple, decode_doc, encode_doc
 from ragloom.flows.trace import StepRecord
 
 _GROUP_S = 0.002
@@ -119,17 +119,15 @@ class PostgresCheckpointer:
         doc = _serde.loads(
             bytes(payload), self.serde, f"{self.dsn}: checkpoint of run {run_id!r} step {step}"
         )
-        state, nxt, arrived, records, interrupts = doc
-        rec = tuple(_record_from_tuple(r) for r in records)
-        return Checkpoint(run_id, step, state, tuple(nxt), arrived, status, flow, rec, tuple(interrupts))
+        state, nxt, arrived, rec, interrupts = decode_doc(doc)
+        return Checkpoint(run_id, step, state, nxt, arrived, status, flow, rec, interrupts)
 
     # -- Checkpointer protocol ----
     def save(self, checkpoint: Checkpoint) -> None:
         if self._closed:
             raise ConfigError(f"{self!r} is closed; open a new PostgresCheckpointer to save checkpoints")
         cp = checkpoint
-        doc = (cp.state, cp.next, cp.arrived, [_record_to_tuple(r) for r in cp.records], cp.interrupts)
-        row = (cp.run_id, cp.step, cp.status, cp.flow, self._dumps(doc, cp.run_id), time.time())
+        row = (cp.run_id, cp.step, cp.status, cp.flow, self._dumps(encode_doc(cp), cp.run_id), time.time())
         with self._lock:
             if self.durability == "step":
                 with self._guard(f"save run {cp.run_id!r} step {cp.step}"):

@@ -72,11 +72,30 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
-def _record_to_tuple(r: StepRecord) -> tuple[Any, ...]:
+def _record_to_tuple(r: StepRecord) -> list[Any]:
+    """A record as plain JSON lists (lists, not tuples: typed JSON writes a tuple as a tagged object, which
+    costs more per step than the rest of the payload)."""
     u = r.usage
-    usage = (u.prompt_tokens, u.completion_tokens, u.cost_usd, u.calls) if u.calls or u.total_tokens else None
-    children = tuple(_record_to_tuple(c) for c in r.children)
-    return (r.node, r.step, r.start, r.end, r.changed, r.error, usage, r.attempt, r.cached, children)
+    usage = [u.prompt_tokens, u.completion_tokens, u.cost_usd, u.calls] if u.calls or u.total_tokens else None
+    children = [_record_to_tuple(c) for c in r.children]
+    return [r.node, r.step, r.start, r.end, list(r.changed), r.error, usage, r.attempt, r.cached, children]
+
+
+def encode_doc(cp: Checkpoint) -> list[Any]:
+    """A checkpoint's payload document, in plain JSON shapes where possible (read by ``decode_doc``)."""
+    arrived = [[k, list(v)] for k, v in cp.arrived.items()]
+    records = [_record_to_tuple(r) for r in cp.records]
+    return [cp.state, list(cp.next), arrived, records, list(cp.interrupts)]
+
+
+def decode_doc(
+    doc: Any,
+) -> tuple[Any, tuple[Any, ...], dict[int, tuple[str, ...]], tuple[StepRecord, ...], tuple]:
+    state, nxt, arrived, records = doc[:4]  # rows written before interrupts were stored hold 4 items
+    interrupts = tuple(doc[4]) if len(doc) > 4 else ()
+    if isinstance(arrived, list):  # [[step, nodes], ...]
+        arrived = {int(k): tuple(v) for k, v in arrived}
+    return state, tuple(nxt), arrived, tuple(_record_from_tuple(r) for r in records), interrupts
 
 
 def _record_from_tuple(t: Any) -> StepRecord:
@@ -154,19 +173,12 @@ class SQLiteCheckpointer:
             ) from e
 
     def _encode(self, cp: Checkpoint) -> bytes:
-        records = [_record_to_tuple(r) for r in cp.records]
-        doc = (cp.state, cp.next, cp.arrived, records, cp.interrupts)  # Send/Interrupt: typed dataclasses
-        return self._dumps(doc, cp.run_id)
+        return self._dumps(encode_doc(cp), cp.run_id)  # Send/Interrupt: typed dataclasses
 
     def _decode(self, run_id: str, step: int, status: str, flow: str, payload: bytes) -> Checkpoint:
         where = f"{self.path}: checkpoint of run {run_id!r} step {step}"
-        doc = _serde.loads(payload, self.serde, where)
-        state, nxt, arrived, records = doc[:4]  # rows written before interrupts were stored hold 4 items
-        interrupts = tuple(doc[4]) if len(doc) > 4 else ()
-        if isinstance(arrived, list):  # plain JSON rows of earlier versions: [[step, nodes], ...]
-            arrived = {int(k): tuple(v) for k, v in arrived}
-        rec = tuple(_record_from_tuple(r) for r in records)
-        return Checkpoint(run_id, step, state, tuple(nxt), arrived, status, flow, rec, interrupts)
+        state, nxt, arrived, rec, interrupts = decode_doc(_serde.loads(payload, self.serde, where))
+        return Checkpoint(run_id, step, state, nxt, arrived, status, flow, rec, interrupts)
 
     # -- Checkpointer protocol ----
     def save(self, checkpoint: Checkpoint) -> None:
