@@ -109,3 +109,20 @@ def test_cli_run_interrupt_and_resume_with_a_postgres_url(postgres_dsn: str, tmp
     assert "cannot connect to postgresql://u:***@127.0.0.1:1/x" in down.output
     secret = _secret_path(url)  # `ragloom serve --checkpoint URL` keeps its run secret in the working folder
     assert secret.name.endswith(".run-secret") and "pw" not in str(secret) and "/" not in str(secret)
+
+
+def test_a_failed_save_names_the_dsn_and_the_step(postgres_dsn: str) -> None:
+    import psycopg
+
+    from ragloom.flows.checkpoint import Checkpoint
+    from ragloom.flows.postgres_checkpoint import PostgresCheckpointer
+
+    prefix = f"gone{uuid.uuid4().hex[:8]}_"
+    cp = PostgresCheckpointer(postgres_dsn, table_prefix=prefix)
+    cp.save(Checkpoint("r", 0, {"n": 1}, ("x",)))
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:  # someone drops the table under us
+        conn.execute(f"DROP TABLE {prefix}checkpoints")
+    with pytest.raises(ConfigError, match=r"could not save run 'r' step 1: .*does not exist"):
+        cp.save(Checkpoint("r", 1, {"n": 2}, ("x",)))
+    with pytest.raises(ConfigError, match="could not read checkpoints"):
+        cp.latest("r")
