@@ -3,7 +3,9 @@
 Shapes: a 10-node chain and a 100-iteration loop (one node routed back to itself). Modes, like for like: no
 checkpointer; in memory (InMemoryCheckpointer vs InMemorySaver); SQLite with each step committed before the
 next starts (ragloom's default durability="step" vs LangGraph's durability="sync"); SQLite written behind the
-run (ragloom durability="async" vs LangGraph's default durability="async").
+run (ragloom durability="async" vs LangGraph's default durability="async"); PostgreSQL likewise
+(PostgresCheckpointer vs LangGraph's PostgresSaver, same server: ``--postgres DSN``, or a throwaway server
+started with the tests' helper when the PostgreSQL binaries are installed; skipped otherwise).
 Nodes do trivial work (``x + 1``) so the numbers are pure engine overhead. Per-step time = best-of-N wall
 time of one run / number of node steps.
 
@@ -14,15 +16,17 @@ Writes benchmarks/results/engine_overhead.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import json
 import os
 import platform
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -141,6 +145,52 @@ def per_step_us(fn: Callable[[], Any], steps: int, budget_s: float, repeats: int
     return min(walls) / steps * 1e6, min(cpus) / steps * 1e6
 
 
+def postgres_systems(dsn: str) -> list[tuple[str, str, dict[str, Callable[[], Any]]]]:
+    """PostgresCheckpointer vs LangGraph's PostgresSaver on one server (durability paired as for SQLite)."""
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+
+    from ragloom.flows.postgres_checkpoint import PostgresCheckpointer
+
+    def ours(**options: Any) -> Callable[[], Any]:
+        cp = PostgresCheckpointer(dsn, table_prefix=f"b{uuid.uuid4().hex[:8]}_", **options)
+        return lambda: cp
+
+    conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+    saver = PostgresSaver(conn)  # type: ignore[arg-type]
+    saver.setup()
+    return [
+        ("ragloom", "postgres", ragloom_flows(ours())),
+        ("ragloom", "postgres-async", ragloom_flows(ours(durability="async"))),
+        ("langgraph", "postgres", langgraph_flows(saver, durability="sync")),
+        ("langgraph", "postgres-async", langgraph_flows(saver)),
+    ]
+
+
+@contextlib.contextmanager
+def postgres_dsn(given: str | None) -> Iterator[str | None]:
+    """The DSN to use: ``--postgres``, else a throwaway server (tests/flows/pg_server.py), else None."""
+    if given:
+        yield given
+        return
+    try:
+        import langgraph.checkpoint.postgres  # noqa: F401
+        import psycopg  # noqa: F401
+    except ImportError:
+        yield None
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "flows"))
+    from pg_server import find_bindir, postgres_server
+
+    bindir = find_bindir()
+    if bindir is None:
+        yield None
+        return
+    with postgres_server(bindir) as dsn:
+        yield dsn
+
+
 def build_systems(tmp: Path) -> list[tuple[str, str, dict[str, Callable[[], Any]]]]:
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -172,6 +222,8 @@ LIKE_FOR_LIKE = (
     ("memory", "memory"),
     ("sqlite", "sqlite"),
     ("sqlite-async", "sqlite-async"),
+    ("postgres", "postgres"),
+    ("postgres-async", "postgres-async"),
 )
 BAR = 1 / 50
 
@@ -182,10 +234,13 @@ def compute_ratios(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[s
     def lookup(system: str, mode: str, key: str) -> float:
         return float(next(r[key] for r in rows if r["system"] == system and r["checkpointer"] == mode))
 
+    modes = {r["checkpointer"] for r in rows}
     bar, extra = {}, {}
     for key in ("chain_wall_us", "loop_wall_us", "chain_cpu_us", "loop_cpu_us"):
         name = key.removesuffix("_us")
         for ours, theirs in LIKE_FOR_LIKE:
+            if ours not in modes:  # no PostgreSQL here
+                continue
             bar[f"{name} {ours}"] = lookup("ragloom", ours, key) / lookup("langgraph", theirs, key)
         extra[f"{name} sqlite vs lg sqlite-async"] = lookup("ragloom", "sqlite", key) / lookup(
             "langgraph", "sqlite-async", key
@@ -199,6 +254,7 @@ def compute_ratios(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing budget per cell")
+    parser.add_argument("--postgres", help="DSN of a PostgreSQL server (default: start a throwaway one)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "engine_overhead.json"))
     args = parser.parse_args()
     budget, repeats = (0.4, 5) if args.quick else (2.0, 10)
@@ -206,13 +262,19 @@ def main() -> None:
 
     load_before = os.getloadavg()[0]
     rows = []
-    for system, mode, fns in build_systems(Path(tempfile.mkdtemp(prefix="ragloom-bench-"))):
-        row: dict[str, Any] = {"system": system, "checkpointer": mode}
-        for shape, steps in (("chain", CHAIN), ("loop", LOOP)):
-            wall, cpu = per_step_us(fns[shape], steps, budget, repeats)
-            row[f"{shape}_wall_us"], row[f"{shape}_cpu_us"] = round(wall, 2), round(cpu, 2)
-        rows.append(row)
-        print(f"  measured {system} / {mode}", flush=True)
+    with postgres_dsn(args.postgres) as dsn:
+        systems = build_systems(Path(tempfile.mkdtemp(prefix="ragloom-bench-")))
+        if dsn is None:
+            print("  PostgreSQL: skipped (no --postgres DSN, binaries or langgraph-checkpoint-postgres)")
+        else:
+            systems += postgres_systems(dsn)
+        for system, mode, fns in systems:
+            row: dict[str, Any] = {"system": system, "checkpointer": mode}
+            for shape, steps in (("chain", CHAIN), ("loop", LOOP)):
+                wall, cpu = per_step_us(fns[shape], steps, budget, repeats)
+                row[f"{shape}_wall_us"], row[f"{shape}_cpu_us"] = round(wall, 2), round(cpu, 2)
+            rows.append(row)
+            print(f"  measured {system} / {mode}", flush=True)
     bar, extra = compute_ratios(rows)
     print_table(rows, bar, extra)
     bar_met = all(v <= BAR for k, v in bar.items() if "cpu" in k)

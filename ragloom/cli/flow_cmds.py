@@ -113,7 +113,11 @@ def run(
     ] = "{}",
     allow_import: AllowImport = None,
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="SQLite file that records state after every step.")
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            help="SQLite file or postgresql:// URL that records state after every step.",
+        ),
     ] = None,
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue this run id from the --checkpoint database.")
@@ -167,9 +171,9 @@ def run(
     with _clean_errors(flow_file):
         checkpointer = None
         if checkpoint is not None:
-            from ragloom.flows.sqlite_checkpoint import SQLiteCheckpointer
+            from ragloom.flows.checkpoint import open_checkpointer
 
-            checkpointer = SQLiteCheckpointer(str(checkpoint))
+            checkpointer = open_checkpointer(checkpoint)
         elif resume is not None or interrupt_before or interrupt_after:
             raise FlowDefinitionError(
                 "--resume, --interrupt-before and --interrupt-after need a --checkpoint database"
@@ -200,7 +204,8 @@ def run(
     typer.echo(json.dumps(to_jsonable_python(result.state, fallback=repr), indent=2, ensure_ascii=False))
     sys.stderr.write(result.trace.summary())
     if result.status != "done":
-        _say_paused(result, f"ragloom run {flow_file} --checkpoint {checkpoint} --resume {result.run_id}")
+        where = checkpoint if checkpoint is None or "://" not in checkpoint else _redact(checkpoint)
+        _say_paused(result, f"ragloom run {flow_file} --checkpoint {where} --resume {result.run_id}")
 
 
 def _answer(value: str | None) -> dict[str, Any]:
@@ -334,3 +339,9 @@ def register(app: typer.Typer) -> None:
     flow_app.command("show")(show)
     flow_app.command("validate")(validate)
     app.add_typer(flow_app, name="flow")
+
+
+def _redact(url: str) -> str:
+    from ragloom.flows.postgres_checkpoint import redact
+
+    return redact(url)

@@ -30,8 +30,11 @@ def serve(
         ),
     ] = None,
     checkpoint: Annotated[
-        Path | None,
-        typer.Option(help="SQLite file recording every run after each step (enables POST /runs/ID/resume)."),
+        str | None,
+        typer.Option(
+            help="SQLite file or postgresql:// URL recording every run after each step "
+            "(enables POST /runs/ID/resume)."
+        ),
     ] = None,
     allow_import: Annotated[
         Repeated,
@@ -88,7 +91,7 @@ def serve(
         max_concurrency=max_concurrency,
         max_queue=max_queue,
         client_keys=tuple(client_key or ()),
-        run_secret=run_secret(Path(f"{checkpoint}.run-secret")) if checkpoint is not None else None,
+        run_secret=run_secret(_secret_path(checkpoint)) if checkpoint is not None else None,
     )
     embedder = context["index"].embedder if "index" in context else None
     app = create_app(
@@ -105,7 +108,7 @@ def serve(
 def _flow_and_resources(
     flow_file: Path,
     allow_import: Repeated,
-    checkpoint: Path | None,
+    checkpoint: str | None,
     index: Path | None,
     llm_base_url: str | None,
     llm_model: str | None,
@@ -115,9 +118,9 @@ def _flow_and_resources(
 
     checkpointer = None
     if checkpoint is not None:
-        from ragloom.flows.sqlite_checkpoint import SQLiteCheckpointer
+        from ragloom.flows.checkpoint import open_checkpointer
 
-        checkpointer = SQLiteCheckpointer(str(checkpoint))
+        checkpointer = open_checkpointer(checkpoint)
     compiled = _load(flow_file, allow_import, compile=True, checkpointer=checkpointer)
     context = _resources(index)
     if llm_base_url or llm_model:
@@ -143,3 +146,15 @@ def _uses_llm(compiled: object) -> bool:
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+
+
+def _secret_path(checkpoint: str) -> Path:
+    """Where the run secret lives: next to an SQLite file; for a postgresql:// URL, in the working folder
+    (one file per database, so servers started from one folder share it)."""
+    if "://" not in checkpoint:
+        return Path(f"{checkpoint}.run-secret")
+    import hashlib
+
+    from ragloom.flows.postgres_checkpoint import redact
+
+    return Path(f".ragloom-{hashlib.sha256(redact(checkpoint).encode()).hexdigest()[:12]}.run-secret")

@@ -20,7 +20,10 @@ payload encoding must round-trip. Conformance: tests/flows/test_flow_checkpoint.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -90,9 +93,11 @@ class InMemoryCheckpointer:
     ``history`` and ``fork`` work as with the SQLite checkpointer.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, retention: Any = None) -> None:
+        self.retention = retention  # a ragloom.flows.retention.Retention applied by flush(), or None
         self._runs: dict[str, list[Checkpoint]] = {}
         self._writes: dict[tuple[str, int], dict[int, TaskWrite]] = {}
+        self._saved: dict[str, float] = {}  # run id -> when it last saved (retention by age)
         self._lock = threading.Lock()
 
     def save(self, checkpoint: Checkpoint) -> None:
@@ -109,6 +114,7 @@ class InMemoryCheckpointer:
             checkpoint.interrupts,
         )
         with self._lock:
+            self._saved[checkpoint.run_id] = time.time()
             runs = self._runs.get(checkpoint.run_id)
             if runs is None:
                 self._runs[checkpoint.run_id] = [stored]
@@ -141,7 +147,53 @@ class InMemoryCheckpointer:
             return dict(self._writes.get((run_id, step), {}))
 
     def flush(self) -> None:
-        return None
+        if self.retention is not None:
+            self.prune(self.retention.keep_last, self.retention.older_than)
+
+    def run_ids(self) -> list[str]:
+        """Every stored run id (subflow runs included), sorted."""
+        with self._lock:
+            return sorted(self._runs)
+
+    def prune(
+        self,
+        keep_last: int | None = None,
+        older_than: dt.timedelta | None = None,
+        run_ids: Iterable[str] | None = None,
+        include_unfinished: bool = False,
+    ) -> int:
+        """Delete old checkpoints (rules: :mod:`ragloom.flows.retention`); returns how many were deleted."""
+        from ragloom.flows import retention
+
+        with self._lock:
+            runs = {
+                r: retention.RunInfo([cp.step for cp in cps], cps[-1].status, self._saved.get(r, 0.0))
+                for r, cps in self._runs.items()
+                if cps
+            }
+            doomed = retention.plan(runs, keep_last, older_than, run_ids, include_unfinished)
+            for run_id, steps in doomed.items():
+                gone = set(steps)
+                kept = [cp for cp in self._runs[run_id] if cp.step not in gone]
+                if kept:
+                    self._runs[run_id] = kept
+                else:
+                    del self._runs[run_id]
+                    self._saved.pop(run_id, None)
+                for step in gone:
+                    self._writes.pop((run_id, step), None)
+            return sum(len(steps) for steps in doomed.values())
 
     def __repr__(self) -> str:
         return f"InMemoryCheckpointer(runs={len(self._runs)})"
+
+
+def open_checkpointer(target: str, **options: Any) -> Checkpointer:
+    """A checkpointer for a CLI ``--checkpoint`` value: a ``postgresql://`` URL or an SQLite file path."""
+    if target.startswith(("postgresql://", "postgres://")):
+        from ragloom.flows.postgres_checkpoint import PostgresCheckpointer
+
+        return PostgresCheckpointer(target, **options)
+    from ragloom.flows.sqlite_checkpoint import SQLiteCheckpointer
+
+    return SQLiteCheckpointer(target, **options)

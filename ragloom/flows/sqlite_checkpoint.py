@@ -18,21 +18,25 @@ those before a long-running node (they are re-run on resume).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ragloom.core.errors import ConfigError
 from ragloom.core.types import Usage
+from ragloom.flows import retention as _ret
 from ragloom.flows import serde as _serde
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
 from ragloom.flows.control import Interrupt, Send  # noqa: F401  (imported: typed JSON rebuilds them)
 from ragloom.flows.step_log import StepLog, other_logs
 from ragloom.flows.trace import StepRecord
 
+_TOUCH = "INSERT OR REPLACE INTO runs VALUES (?, ?)"
 _FOLD_EVERY = 256  # durability="step": log records folded into the table per transaction
 _GROUP_S = 0.002  # durability="async": rows older than this are committed with the next save
 _WAL_PAGES = 16000  # WAL pages (1 KiB) between checkpoints (the fsyncs of WAL mode)
@@ -60,11 +64,38 @@ CREATE TABLE IF NOT EXISTS writes (
 """
 
 
-def _record_to_tuple(r: StepRecord) -> tuple[Any, ...]:
+_RUNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT NOT NULL PRIMARY KEY,
+    saved REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+
+def _record_to_tuple(r: StepRecord) -> list[Any]:
+    """A record as plain JSON lists (lists, not tuples: typed JSON writes a tuple as a tagged object, which
+    costs more per step than the rest of the payload)."""
     u = r.usage
-    usage = (u.prompt_tokens, u.completion_tokens, u.cost_usd, u.calls) if u.calls or u.total_tokens else None
-    children = tuple(_record_to_tuple(c) for c in r.children)
-    return (r.node, r.step, r.start, r.end, r.changed, r.error, usage, r.attempt, r.cached, children)
+    usage = [u.prompt_tokens, u.completion_tokens, u.cost_usd, u.calls] if u.calls or u.total_tokens else None
+    children = [_record_to_tuple(c) for c in r.children]
+    return [r.node, r.step, r.start, r.end, list(r.changed), r.error, usage, r.attempt, r.cached, children]
+
+
+def encode_doc(cp: Checkpoint) -> list[Any]:
+    """A checkpoint's payload document, in plain JSON shapes where possible (read by ``decode_doc``)."""
+    arrived = [[k, list(v)] for k, v in cp.arrived.items()]
+    records = [_record_to_tuple(r) for r in cp.records]
+    return [cp.state, list(cp.next), arrived, records, list(cp.interrupts)]
+
+
+def decode_doc(
+    doc: Any,
+) -> tuple[Any, tuple[Any, ...], dict[int, tuple[str, ...]], tuple[StepRecord, ...], tuple]:
+    state, nxt, arrived, records = doc[:4]  # rows written before interrupts were stored hold 4 items
+    interrupts = tuple(doc[4]) if len(doc) > 4 else ()
+    if isinstance(arrived, list):  # [[step, nodes], ...]
+        arrived = {int(k): tuple(v) for k, v in arrived}
+    return state, tuple(nxt), arrived, tuple(_record_from_tuple(r) for r in records), interrupts
 
 
 def _record_from_tuple(t: Any) -> StepRecord:
@@ -86,7 +117,13 @@ def _record_from_tuple(t: Any) -> StepRecord:
 class SQLiteCheckpointer:
     """Checkpoints in ``path`` (created if missing). Thread-safe; one connection per checkpointer."""
 
-    def __init__(self, path: str | Path, serde: str | None = None, durability: str = "step") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        serde: str | None = None,
+        durability: str = "step",
+        retention: _ret.Retention | None = None,
+    ) -> None:
         serde = serde or os.environ.get(_serde.SERDE_ENV) or "json"  # the env var: opting in from the CLI
         if serde not in ("pickle", "json"):
             raise ConfigError(f"SQLiteCheckpointer(serde={serde!r}): use 'json' (or, opted in, 'pickle')")
@@ -97,6 +134,7 @@ class SQLiteCheckpointer:
         self.path = str(path)
         self.serde = serde
         self.durability = durability
+        self.retention = retention  # applied by flush() (after each run), see ragloom/flows/retention.py
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -112,6 +150,7 @@ class SQLiteCheckpointer:
         self._conn.execute(f"PRAGMA journal_size_limit={_WAL_PAGES * 1024}")
         self._conn.execute(_SCHEMA)
         self._conn.execute(_WRITES_SCHEMA)
+        self._conn.execute(_RUNS_SCHEMA)
         self._closed = False
         # durability="step": each row goes to a step log with one write() before the next step, and into the
         # table in batches (see ragloom/flows/step_log.py); an in-memory database has no log
@@ -134,19 +173,12 @@ class SQLiteCheckpointer:
             ) from e
 
     def _encode(self, cp: Checkpoint) -> bytes:
-        records = [_record_to_tuple(r) for r in cp.records]
-        doc = (cp.state, cp.next, cp.arrived, records, cp.interrupts)  # Send/Interrupt: typed dataclasses
-        return self._dumps(doc, cp.run_id)
+        return self._dumps(encode_doc(cp), cp.run_id)  # Send/Interrupt: typed dataclasses
 
     def _decode(self, run_id: str, step: int, status: str, flow: str, payload: bytes) -> Checkpoint:
         where = f"{self.path}: checkpoint of run {run_id!r} step {step}"
-        doc = _serde.loads(payload, self.serde, where)
-        state, nxt, arrived, records = doc[:4]  # rows written before interrupts were stored hold 4 items
-        interrupts = tuple(doc[4]) if len(doc) > 4 else ()
-        if isinstance(arrived, list):  # plain JSON rows of earlier versions: [[step, nodes], ...]
-            arrived = {int(k): tuple(v) for k, v in arrived}
-        rec = tuple(_record_from_tuple(r) for r in records)
-        return Checkpoint(run_id, step, state, tuple(nxt), arrived, status, flow, rec, interrupts)
+        state, nxt, arrived, rec, interrupts = decode_doc(_serde.loads(payload, self.serde, where))
+        return Checkpoint(run_id, step, state, nxt, arrived, status, flow, rec, interrupts)
 
     # -- Checkpointer protocol ----
     def save(self, checkpoint: Checkpoint) -> None:
@@ -164,6 +196,7 @@ class SQLiteCheckpointer:
                 log = self._log
                 if log is None:
                     self._cursor.execute(self._insert, row)
+                    self._cursor.execute(_TOUCH, (row[0], time.time()))
                     return
                 log.append(row)
                 if len(log.pending) >= _FOLD_EVERY:
@@ -205,6 +238,8 @@ class SQLiteCheckpointer:
         try:
             self._conn.execute("BEGIN")
             self._cursor.executemany(self._insert, rows)
+            now = time.time()  # when each run last saved: retention by age (one row per run, not per step)
+            self._cursor.executemany(_TOUCH, [(run_id, now) for run_id in {row[0] for row in rows}])
             self._conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -225,7 +260,12 @@ class SQLiteCheckpointer:
                 os.remove(path)
 
     def flush(self) -> None:
-        """Wait until every saved checkpoint is committed to the table."""
+        """Wait until every saved checkpoint is committed to the table (then apply ``retention``)."""
+        self._sync()
+        if self.retention is not None:
+            self.prune(self.retention.keep_last, self.retention.older_than)
+
+    def _sync(self) -> None:
         if self._log is not None and self._log.pending:
             with self._lock:
                 self._fold()
@@ -236,7 +276,7 @@ class SQLiteCheckpointer:
                 self._raise_writer_error()
 
     def latest(self, run_id: str) -> Checkpoint | None:
-        self.flush()
+        self._sync()
         self._recover()
         with self._lock:
             row = self._conn.execute(
@@ -248,7 +288,7 @@ class SQLiteCheckpointer:
 
     def history(self, run_id: str) -> list[Checkpoint]:
         """Every checkpoint of a run, oldest first (the state after each step: time travel, debugging)."""
-        self.flush()
+        self._sync()
         self._recover()
         with self._lock:
             rows = self._conn.execute(
@@ -263,7 +303,7 @@ class SQLiteCheckpointer:
     def put_write(self, run_id: str, step: int, task: int, write: TaskWrite) -> None:
         """Commit one finished task at once (queued checkpoints first, so the write never outlives them)."""
         payload = self._dumps([write.update, [_record_to_tuple(r) for r in write.records]], run_id)
-        self.flush()
+        self._sync()
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO writes VALUES (?, ?, ?, ?, ?)",
@@ -271,7 +311,7 @@ class SQLiteCheckpointer:
             )
 
     def writes(self, run_id: str, step: int) -> dict[int, TaskWrite]:
-        self.flush()
+        self._sync()
         with self._lock:
             rows = self._conn.execute(
                 "SELECT task, node, payload FROM writes WHERE run_id = ? AND step = ?", (run_id, step)
@@ -283,11 +323,50 @@ class SQLiteCheckpointer:
             out[int(task)] = TaskWrite(node, update, tuple(_record_from_tuple(r) for r in records))
         return out
 
+    def run_ids(self) -> list[str]:
+        """Every stored run id (subflow runs included), sorted."""
+        self._sync()
+        self._recover()
+        with self._lock:
+            return [r for (r,) in self._conn.execute("SELECT DISTINCT run_id FROM checkpoints ORDER BY 1")]
+
+    def prune(
+        self,
+        keep_last: int | None = None,
+        older_than: dt.timedelta | None = None,
+        run_ids: Iterable[str] | None = None,
+        include_unfinished: bool = False,
+    ) -> int:
+        """Delete old checkpoints (rules: :mod:`ragloom.flows.retention`); returns how many were deleted."""
+        _ret.check(keep_last, older_than)
+        if self._log is not None and self._log.pending:
+            with self._lock:
+                self._fold()
+        self._recover()
+        with self._lock:
+            rows = self._conn.execute("SELECT run_id, step, status FROM checkpoints ORDER BY run_id, step")
+            saved = dict(self._conn.execute("SELECT run_id, saved FROM runs").fetchall())
+            fallback = os.path.getmtime(self.path) if self.path != ":memory:" else time.time()
+            runs: dict[str, _ret.RunInfo] = {}
+            for run_id, step, status in rows:
+                info = runs.setdefault(run_id, _ret.RunInfo([], status, saved.get(run_id, fallback)))
+                info.steps.append(step)
+                info.status = status
+            doomed = _ret.plan(runs, keep_last, older_than, run_ids, include_unfinished)
+            pairs = [(r, s) for r, steps in doomed.items() for s in steps]
+            if pairs:
+                self._conn.execute("BEGIN")
+                self._cursor.executemany("DELETE FROM checkpoints WHERE run_id = ? AND step = ?", pairs)
+                self._cursor.executemany("DELETE FROM writes WHERE run_id = ? AND step = ?", pairs)
+                self._conn.execute("DELETE FROM runs WHERE run_id NOT IN (SELECT run_id FROM checkpoints)")
+                self._conn.execute("COMMIT")
+        return len(pairs)
+
     def close(self) -> None:
         """Commit pending rows, checkpoint the WAL into the database file and close the connection."""
         if self._closed:  # idempotent, like file.close()
             return
-        self.flush()
+        self._sync()
         self._closed = True
         with self._lock:
             if self._log is not None:

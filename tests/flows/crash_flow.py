@@ -1,4 +1,5 @@
-"""A flow run in a subprocess by test_flow_crash.py: ``python crash_flow.py start|resume|plain DB WORKDIR``.
+"""A flow run in a subprocess by test_flow_crash.py: ``python crash_flow.py start|resume|plain DB WORKDIR``
+(DB: an SQLite file or a ``postgresql://`` URL).
 
 Every node appends its name to WORKDIR/effects when it completes (the side effect counted by the test).
 Node ``slow`` writes WORKDIR/ready and then blocks while WORKDIR/block exists, so the parent can SIGKILL
@@ -15,7 +16,8 @@ from typing import Annotated
 
 from pydantic import BaseModel
 
-from ragloom.flows import END, START, Flow, SQLiteCheckpointer, append
+from ragloom.flows import END, START, Flow, append
+from ragloom.flows.checkpoint import open_checkpointer
 
 
 class S(BaseModel):
@@ -64,7 +66,7 @@ def build(workdir: Path) -> Flow:
 
 def main() -> None:
     mode, db, workdir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    checkpointer = SQLiteCheckpointer(db) if mode != "plain" else None
+    checkpointer = open_checkpointer(db) if mode != "plain" else None
     compiled = build(workdir).compile(checkpointer=checkpointer)
     result = compiled.resume("crash-run") if mode == "resume" else compiled.invoke({}, run_id="crash-run")
     print(json.dumps({"state": result.state.model_dump(), "steps": result.trace.steps}))

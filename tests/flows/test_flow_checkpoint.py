@@ -4,6 +4,7 @@ steps, SQLite persistence across checkpointer instances, both serialisations."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,10 +49,26 @@ def review_flow(calls: list[str], fail_publish: list[bool] | None = None) -> Flo
     return flow
 
 
-@pytest.fixture(params=["memory", "sqlite-pickle-step", "sqlite-json-step", "sqlite-pickle-async"])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite-pickle-step",
+        "sqlite-json-step",
+        "sqlite-pickle-async",
+        "postgres-json-step",
+        "postgres-json-async",
+    ]
+)
 def checkpointer(request: pytest.FixtureRequest, tmp_path: Path) -> Checkpointer:
     if request.param == "memory":
         return InMemoryCheckpointer()
+    if request.param.startswith("postgres"):
+        from ragloom.flows.postgres_checkpoint import PostgresCheckpointer
+
+        dsn = request.getfixturevalue("postgres_dsn")
+        _, serde, durability = request.param.split("-")
+        prefix = f"t{uuid.uuid4().hex[:12]}_"  # one set of tables per test: tests share the server
+        return PostgresCheckpointer(dsn, serde=serde, durability=durability, table_prefix=prefix)
     _, serde, durability = request.param.split("-")
     return SQLiteCheckpointer(tmp_path / "runs.sqlite", serde=serde, durability=durability)
 

@@ -17,7 +17,7 @@ import pytest
 SCRIPT = Path(__file__).with_name("crash_flow.py")
 
 
-def run_script(mode: str, db: Path, workdir: Path) -> dict:
+def run_script(mode: str, db: Path | str, workdir: Path) -> dict:
     out = subprocess.run(
         [sys.executable, str(SCRIPT), mode, str(db), str(workdir)],
         capture_output=True,
@@ -41,10 +41,23 @@ def test_sigkill_mid_run_then_resume_in_new_process(tmp_path: Path) -> None:
 
     workdir = tmp_path / "crash"
     workdir.mkdir()
-    (workdir / "block").write_text("block")
     db = tmp_path / "runs.sqlite"
+    before = kill_in_slow(str(db), workdir)
+    assert before == Counter({"a": 1, "b": 1, "c": 1, "join": 1, "loop": 3})  # killed inside "slow"
+
+    (workdir / "block").unlink()
+    resumed = run_script("resume", db, workdir)
+    assert resumed["state"] == reference["state"]
+    assert resumed["steps"] == reference["steps"]
+    assert effects(workdir) == effects(reference_dir)  # every node completed exactly once
+    assert all(count == (3 if name == "loop" else 1) for name, count in effects(workdir).items())
+
+
+def kill_in_slow(db: str, workdir: Path) -> Counter[str]:
+    """Start the flow (checkpointing to ``db``: a file or a postgresql:// URL), SIGKILL it in node "slow"."""
+    (workdir / "block").write_text("block")
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "start", str(db), str(workdir)],
+        [sys.executable, str(SCRIPT), "start", db, str(workdir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -56,12 +69,4 @@ def test_sigkill_mid_run_then_resume_in_new_process(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    before = effects(workdir)
-    assert before == Counter({"a": 1, "b": 1, "c": 1, "join": 1, "loop": 3})  # killed inside "slow"
-
-    (workdir / "block").unlink()
-    resumed = run_script("resume", db, workdir)
-    assert resumed["state"] == reference["state"]
-    assert resumed["steps"] == reference["steps"]
-    assert effects(workdir) == effects(reference_dir)  # every node completed exactly once
-    assert all(count == (3 if name == "loop" else 1) for name, count in effects(workdir).items())
+    return effects(workdir)
