@@ -89,8 +89,28 @@ def _resolve(name: str, where: str) -> type:
     )
 
 
+_NATIVE = frozenset({str, int, float, bool, type(None)})  # exact types: JSON keeps them as they are
+
+
 def encode(value: Any) -> Any:
-    """``value`` as JSON-able data; TypeError names the first value that has no JSON form."""
+    """``value`` as JSON-able data; TypeError names the first value that has no JSON form.
+
+    Why the exact-type checks first: a checkpoint is encoded once per step, and most state is plain JSON
+    (strings, numbers, lists and dicts of them); those pass through without a copy or an isinstance chain.
+    """
+    kind = type(value)
+    if kind in _NATIVE:
+        return value
+    if kind is list:
+        return value if all(type(v) in _NATIVE for v in value) else [encode(v) for v in value]
+    if kind is dict and _TAG not in value and all(type(k) is str for k in value):
+        if all(type(v) in _NATIVE for v in value.values()):
+            return value
+        return {k: encode(v) for k, v in value.items()}
+    return _encode_other(value)
+
+
+def _encode_other(value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, list):

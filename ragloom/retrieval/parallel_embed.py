@@ -36,10 +36,7 @@ def batch_vectors(
     by_doc: dict[str, list[Chunk]] = {}
     for doc_id, _, chunk in batch:
         by_doc.setdefault(doc_id, []).append(chunk)
-    pooled = {
-        d: late_chunk_embed_long(embedder, docs[d].text, cs, tokens=tokens)
-        for d, cs in by_doc.items()
-    }
+    pooled = {d: late_chunk_embed_long(embedder, docs[d].text, cs, tokens=tokens) for d, cs in by_doc.items()}
     seen: dict[str, int] = {}
     rows: list[np.ndarray] = []
     for doc_id, _, _ in batch:

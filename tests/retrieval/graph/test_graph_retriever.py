@@ -186,9 +186,8 @@ def test_cli_llm_build_asks_before_spending(tmp_path, graph_docs) -> None:
 def test_a_retriever_follows_updates_of_its_index(embedder) -> None:
     """Documents added (or deleted and re-added) after the retriever's first query are found by the next one:
     the seed linker's per-query memo and the walk's transition matrix follow the index."""
-    from tests.retrieval.graph.conftest import make_docs
-
     from ragloom.retrieval.graph.graph_index import GraphIndex
+    from tests.retrieval.graph.conftest import make_docs
 
     docs = make_docs()
     index = GraphIndex(embedder=embedder)
