@@ -82,6 +82,7 @@ class RagloomDocumentSystem:
         return chunks
 
     def _build(self, chunks: list[Chunk]) -> None:
+        from ragloom.eval.fusion_choice import FALLBACK
         from ragloom.eval.pipelines import DEFAULT_HYBRID_FUSION
         from ragloom.retrieval.bm25 import BM25Retriever
         from ragloom.retrieval.dense import DenseRetriever
@@ -101,6 +102,8 @@ class RagloomDocumentSystem:
         store.add([c.id for c in chunks], embedder.embed([index_text(c, dense_prefix) for c in chunks]))
         dense: Retriever = DenseRetriever(embedder, store, originals)
         fusion = dict(self.fusion or DEFAULT_HYBRID_FUSION)
+        if fusion.get("method") == "auto":  # chosen on a dev split by the pipelines; a files set has no
+            fusion = dict(FALLBACK)  # such tuning here, so the label-free fallback (z-score 0.5/0.5)
         hybrid = HybridRetriever(
             [bm25, dense],
             fusion=fusion.get("method", "rrf"),

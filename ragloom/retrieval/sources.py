@@ -36,8 +36,9 @@ TEXT_SUFFIXES = (".txt", ".md")
 def read_beir_corpus(path: str | os.PathLike[str], with_title: bool = True) -> Iterator[Document]:
     """Documents of a BEIR ``corpus.jsonl`` (``_id``, ``text``, optional ``title``).
 
-    A ``null`` text is an empty passage (never the word "None"); any other non-string text is an error naming
-    its line, as are a byte that is not UTF-8 and an ``_id`` seen on an earlier line.
+    A record whose ``text`` is not a string (``null`` included) is an error naming its line, never a document
+    whose text is "None" (the same rule as ``ragloom eval``'s loader); so are a byte that is not UTF-8 and an
+    ``_id`` seen on an earlier line.
     """
     target = Path(path)
     first_line: dict[str, int] = {}
@@ -47,8 +48,6 @@ def read_beir_corpus(path: str | os.PathLike[str], with_title: bool = True) -> I
         try:
             obj = json.loads(line)
             doc_id, text = obj["_id"], obj["text"]
-            if text is None:  # a null body is an empty passage, not the word "None"
-                text = ""
         except (ValueError, KeyError, TypeError) as e:
             raise DatasetError(f"{target}:{n}: not a BEIR corpus record with _id and text ({e})") from e
         if not isinstance(doc_id, str | int) or isinstance(doc_id, bool) or not isinstance(text, str):

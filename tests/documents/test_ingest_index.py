@@ -97,11 +97,14 @@ def test_ask_reports_the_same_binary_file(corpus: Path) -> None:
     assert [(s.source, s.reason) for s in report.skipped] == [("binary.txt", "binary")]
 
 
-def test_a_null_beir_body_is_empty_not_none(tmp_path: Path) -> None:
+def test_a_null_beir_body_is_an_error_naming_its_line_not_none(tmp_path: Path) -> None:
+    import pytest
+
+    from ragloom.core.errors import DatasetError
     from ragloom.retrieval.sources import iter_documents
 
     corpus = tmp_path / "corpus.jsonl"
-    rows = [{"_id": "a", "title": "T", "text": None}, {"_id": "b", "text": "body"}]
+    rows = [{"_id": "b", "text": "body"}, {"_id": "a", "title": "T", "text": None}]
     corpus.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
-    docs = list(iter_documents(corpus))
-    assert [d.text for d in docs] == ["T\n", "body"]
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl:2: 'text' must be a string, got null"):
+        list(iter_documents(corpus))

@@ -448,6 +448,6 @@ def cases(seed: int, n: int) -> Iterator[tuple[str, bytes]]:
                 second = names[rng.randrange(len(names))]
                 data = MUTATIONS[second](rng, data.decode("utf-8"))
                 kind = f"{kind}+{second}"
-            except (UnicodeDecodeError, yaml.YAMLError, ValueError, IndexError, RecursionError, TypeError):
+            except Exception:  # PyYAML itself may fail oddly on mutated text (KeyError, AttributeError)
                 pass  # this seed cannot take that mutation: keep the first one
         yield kind, data
