@@ -237,7 +237,7 @@ def _say_paused(result: Any, again: str) -> None:
     typer.echo(hint, err=True)
 
 
-def _announce_run(run_id: str | None, flow_file: Path, checkpoint: Path | None) -> str:
+def _announce_run(run_id: str | None, flow_file: Path, checkpoint: str | Path | None) -> str:
     """The run's id (``--run-id`` or a new one), printed to stderr before a checkpointed run starts: a run
     killed mid-way can then be resumed; printing it only at the end left a killed run without its id."""
     import uuid
