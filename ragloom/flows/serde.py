@@ -92,6 +92,14 @@ def _resolve(name: str, where: str) -> type:
 _NATIVE = frozenset({str, int, float, bool, type(None)})  # exact types: JSON keeps them as they are
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Native:
+    """A value ragloom itself built from JSON types only (a checkpoint's step records, its join arrivals):
+    :func:`encode` passes it through without walking it. Never wrap user state in it."""
+
+    value: Any
+
+
 def encode(value: Any) -> Any:
     """``value`` as JSON-able data; TypeError names the first value that has no JSON form.
 
@@ -101,6 +109,8 @@ def encode(value: Any) -> Any:
     kind = type(value)
     if kind in _NATIVE:
         return value
+    if kind is Native:
+        return value.value
     if kind is list:
         return value if all(type(v) in _NATIVE for v in value) else [encode(v) for v in value]
     if kind is dict and _TAG not in value and all(type(k) is str for k in value):
@@ -174,6 +184,8 @@ def _hashable(key: Any) -> Any:
 def dumps(doc: Any, serde: str) -> bytes:
     """A payload: typed JSON, or a pickle when the user opted into ``serde="pickle"``."""
     if serde == "pickle":
+        if type(doc) is list:  # top-level Native markers are a JSON-encoding shortcut, not data
+            doc = [d.value if type(d) is Native else d for d in doc]
         return pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
     return _JSON_MAGIC + json.dumps(encode(doc), separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -83,9 +83,16 @@ def _record_to_tuple(r: StepRecord) -> list[Any]:
 
 def encode_doc(cp: Checkpoint) -> list[Any]:
     """A checkpoint's payload document, in plain JSON shapes where possible (read by ``decode_doc``)."""
-    arrived = [[k, list(v)] for k, v in cp.arrived.items()]
-    records = [_record_to_tuple(r) for r in cp.records]
-    return [cp.state, list(cp.next), arrived, records, list(cp.interrupts)]
+    arrived = _serde.Native([[k, list(v)] for k, v in cp.arrived.items()])
+    records = _serde.Native([_record_to_tuple(r) for r in cp.records])  # JSON types only, by construction
+    nxt = list(cp.next)
+    return [
+        cp.state,
+        _serde.Native(nxt) if all(type(t) is str for t in nxt) else nxt,
+        arrived,
+        records,
+        list(cp.interrupts),
+    ]
 
 
 def decode_doc(
