@@ -51,7 +51,8 @@ _CHECKPOINTERS = {  # (ragloom label, LangGraph label): like for like, the same 
     "sqlite-async": ('SQLite, `durability="async"`', "SQLite, default (`async`)"),
     "sqlite-pickle": ("SQLite, pickle (opt-in)", "SQLite, pickle"),
     "sqlite-json": ("SQLite, JSON state", "SQLite, JSON state"),
-    "postgres": ("PostgreSQL", "PostgresSaver"),
+    "postgres": ("PostgreSQL, each step durable before the next", 'PostgresSaver, `durability="sync"`'),
+    "postgres-async": ('PostgreSQL, `durability="async"`', "PostgresSaver, default (`async`)"),
 }
 
 
