@@ -10,8 +10,6 @@ markup chunks) come from :mod:`ragloom.eval.chunk_stats`.
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -84,19 +82,9 @@ class FileEvalResult:
 
     def write_json(self, path: str | Path, per_query: bool = True) -> None:
         """Strict JSON (non-finite numbers become null)."""
-        text = json.dumps(_finite(self.to_dict(per_query)), indent=2, allow_nan=False)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        from ragloom.eval.harness import write_strict_json
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+        write_strict_json(path, self.to_dict(per_query))
 
 
 def score_file_query(

@@ -86,9 +86,14 @@ class EvalResult:
         """Write :meth:`to_dict` as strict JSON: a non-finite number (``inf`` docs/s when nothing was timed,
         a ``nan`` metric) is written ``null``, since ``Infinity``/``NaN`` are not JSON and strict readers
         reject the whole file."""
-        text = json.dumps(_finite_or_null(self.to_dict(per_query)), indent=2, allow_nan=False)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        write_strict_json(path, self.to_dict(per_query))
+
+
+def write_strict_json(path: str | Path, data: Any) -> None:
+    """``data`` as indented strict JSON at ``path`` (folders created), non-finite floats written ``null``."""
+    text = json.dumps(_finite_or_null(data), indent=2, allow_nan=False)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text + "\n", encoding="utf-8")
 
 
 def _finite_or_null(value: Any) -> Any:
