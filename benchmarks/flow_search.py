@@ -50,11 +50,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--dev-limit", type=int, default=60)
     parser.add_argument("--name", default="flow_search")
+    parser.add_argument("--no-graph", action="store_true", help="leave graph retrieval out (no graph index)")
     args = parser.parse_args()
 
     data = load_dataset(args.dataset)
     dev, test = data.split("dev").limit(args.dev_limit), data.split("test")
-    resources, _ = dataset_resources(data, args.dataset)
+    resources, facts = dataset_resources(data, args.dataset, graph=not args.no_graph)
+    print(f"resources: {facts}", flush=True)
     seed = read_seed(args.seed_flow)
 
     def on_test(flow: dict[str, Any]) -> float:
