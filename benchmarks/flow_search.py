@@ -122,6 +122,7 @@ def main() -> None:
     }
     bar["passed"] = bar["mcts_ge_random"] and bar["mcts_minus_seed_points"] >= 5.0
     print(f"BAR: {bar}")
+    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
     path = write_results(
         args.name,
         {
@@ -134,6 +135,8 @@ def main() -> None:
             "seed": seed_row,
             "runs": runs,
             "bar": bar,
+            "resources": facts,
+            "load_average": os.getloadavg(),
             "table_markdown": table,
         },
     )
