@@ -33,7 +33,6 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ragloom.llm.components",
     "ragloom.tools.components",
     "ragloom.agents.components",
-    "ragloom.agents.search.components",
     "ragloom.eval.pipelines",
 )
 
