@@ -50,16 +50,19 @@ def compare(
     seeds: list[int] | tuple[int, ...] = (0, 1, 2),
     dev_limit: int | None = 60,
     dev_fraction: float | None = None,
+    graph: bool = True,
 ) -> dict[str, Any]:
     """Seed vs MCTS vs random on one dataset (what ``benchmarks/workflow_search.py`` calls per dataset).
 
     Returns the table rows (``rows``: flow, dev, test mean, test std, evaluations, wall s, best flow), every
     run, the bar and the split sizes. ``dev_fraction``: the seeded dev share (None: the harness's default);
-    a document set (``files/``, no corpus.jsonl) is indexed through the ingestion layer, once, cached."""
+    a document set (``files/``, no corpus.jsonl) is indexed through the ingestion layer, once, cached;
+    ``graph``: build (once, cached) and search graph retrieval too."""
     data = load_dataset(dataset_path, corpus_optional=True)
     split = {} if dev_fraction is None else {"dev_fraction": dev_fraction}
     dev, test = data.split("dev", **split).limit(dev_limit), data.split("test", **split)
-    resources, _ = resources_for_dataset(data, dataset_path)
+    resources, facts = resources_for_dataset(data, dataset_path, graph=graph)
+    print(f"resources: {facts}", flush=True)
     seed = read_seed(seed_flow)
 
     def on_test(flow: dict[str, Any]) -> float:
@@ -144,6 +147,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--dev-limit", type=int, default=60)
     parser.add_argument("--name", default="flow_search")
+    parser.add_argument("--no-graph", action="store_true", help="leave graph retrieval out (no graph index)")
     args = parser.parse_args()
 
     result = compare(
@@ -153,6 +157,7 @@ def main() -> None:
         budget=args.budget,
         seeds=args.seeds,
         dev_limit=args.dev_limit,
+        graph=not args.no_graph,
     )
     title = (
         f"Flow search on {result['name']}: {args.objective}, budget {args.budget} evaluations, seeds "

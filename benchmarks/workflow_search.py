@@ -37,10 +37,23 @@ from flow_search import HEADER, compare
 
 from ragloom.core.paths import data_dir
 
-#: Per dataset: objective, evaluation budget, dev questions searched (None: all), dev share (None: default).
+#: Per dataset: objective, evaluation budget, dev questions searched (None: all), dev share (None: default),
+#: graph retrieval in the space (its graph index built once, cached).
 SETTINGS: dict[str, dict[str, Any]] = {
-    "hotpotqa-300": {"objective": "context-support-R", "budget": 8, "dev_limit": 60, "dev_fraction": None},
-    "docs-a": {"objective": "answer@512", "budget": 16, "dev_limit": None, "dev_fraction": 0.5},
+    "hotpotqa-300": {
+        "objective": "context-support-R",
+        "budget": 8,
+        "dev_limit": 60,
+        "dev_fraction": None,
+        "graph": True,
+    },
+    "docs-a": {
+        "objective": "answer@512",
+        "budget": 16,
+        "dev_limit": None,
+        "dev_fraction": 0.5,
+        "graph": False,
+    },
 }
 NAME = "workflow_search"
 

@@ -101,10 +101,10 @@ def _resources(index: Path | None, dataset: Path | None = None) -> dict[str, Any
     do); the LLM defaults to the local one."""
     resources: dict[str, Any] = {}
     if index is not None:
+        from ragloom.eval.flow_resources import run_resources
         from ragloom.retrieval.index import Index
 
-        opened = Index.open(index)
-        resources |= {"retriever": opened.hybrid(), "index": opened}
+        resources |= run_resources(Index.open(index))  # + `graph` when DIR holds a graph index
     elif dataset is not None:
         from ragloom.eval.datasets import load_dataset
         from ragloom.eval.files_index import resources_for_dataset

@@ -31,39 +31,53 @@ def files_index_dir(files_dir: str | Path) -> Path:
 
 
 def files_index_resources(
-    files_dir: str | Path, progress: bool = False
+    files_dir: str | Path, progress: bool = False, graph: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(resources, facts) over every file under ``files_dir``: ``retriever`` (the index's hybrid retriever)
-    and ``index``, what ``ragloom run FLOW --index DIR`` gives a flow; ``facts`` say what the build cost."""
+    """(resources, facts) over every file under ``files_dir``: what ``ragloom run FLOW --index DIR`` gives a
+    flow (``retriever``: the index's hybrid retriever, ``index``, and ``graph`` when a graph index is there);
+    ``graph=True`` builds that graph index once (spaCy over the chunks: minutes). ``facts`` say the cost."""
+    from ragloom.eval.flow_resources import ensure_graph, run_resources
     from ragloom.retrieval.index import Index
+    from ragloom.retrieval.sources import documents_and_chunker
 
     folder = Path(files_dir)
     if not folder.is_dir():
         raise ConfigError(f"{str(folder)!r} is not a folder of files to index")
+    target = files_index_dir(folder)
     started = time.perf_counter()
-    index = Index.build(files_index_dir(folder), folder, vector_store="memory", progress=progress)
-    facts = {
+    documents, chunker = documents_and_chunker(folder, None, target)
+    docs = list(documents)
+    index = Index.create(target, chunker=chunker, vector_store="memory")
+    index.update(docs, progress=progress)
+    facts: dict[str, Any] = {
         "index": str(index.path),
         "index_seconds": time.perf_counter() - started,
         "index_chunks": len(index),
     }
-    return {"retriever": index.hybrid(), "index": index}, facts
+    if graph:
+        facts |= ensure_graph(target, docs, index.manifest.chunker, index.manifest.chunker_params)
+    return run_resources(index), facts
 
 
 def resources_for_dataset(
-    dataset: Dataset, dataset_path: str | Path, index: str | Path | None = None, progress: bool = False
+    dataset: Dataset,
+    dataset_path: str | Path,
+    index: str | Path | None = None,
+    progress: bool = False,
+    graph: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The run resources a flow is evaluated with on ``dataset``: the user's ``index`` folder when given, else
-    the dataset's BEIR corpus (indexed once), else its ``files/`` folder through the ingestion layer."""
+    the dataset's BEIR corpus (indexed once), else its ``files/`` folder through the ingestion layer; with
+    ``graph``, a graph index of the corpus or files too (built once, cached)."""
     from ragloom.eval.flow_resources import dataset_resources, index_resources
 
     if index is not None:
         return index_resources(index)
     if dataset.corpus:
-        return dataset_resources(dataset, dataset_path, progress=progress)
+        return dataset_resources(dataset, dataset_path, progress=progress, graph=graph)
     files = Path(dataset_path) / "files"
     if files.is_dir():
-        return files_index_resources(files, progress=progress)
+        return files_index_resources(files, progress=progress, graph=graph)
     raise ConfigError(
         f"dataset {str(dataset_path)!r} has neither corpus.jsonl nor a files/ folder; build an index of its "
         "documents (ragloom index FILES --store DIR) and pass --index DIR"

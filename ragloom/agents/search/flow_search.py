@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -23,7 +24,15 @@ from typing import Any
 import yaml
 
 from ragloom.agents.search.flow_llm import Experience, FlowEditAdvisor
-from ragloom.agents.search.flow_space import FlowEdit, apply_edit, canonical, flow_edits, retrieval_only
+from ragloom.agents.search.flow_priors import order_edits
+from ragloom.agents.search.flow_space import (
+    FlowEdit,
+    apply_edit,
+    canonical,
+    flow_edits,
+    retrieval_only,
+    unavailable,
+)
 from ragloom.agents.search.kernels import pareto_front
 from ragloom.core import mcts
 from ragloom.core.errors import ConfigError
@@ -143,14 +152,19 @@ class _Problem:
     the search's seed, so seeds explore differently; with an advisor, the optimizer LLM's picks first)."""
 
     def __init__(
-        self, rng: random.Random, exclude: Collection[str], scorer: _Scorer, advisor: FlowEditAdvisor | None
+        self,
+        rng: random.Random,
+        exclude: Collection[str],
+        scorer: _Scorer,
+        advisor: FlowEditAdvisor | None,
+        llm: bool = True,
     ) -> None:
         self.rng, self.exclude, self.scorer, self.advisor = rng, exclude, scorer, advisor
+        self.llm = llm
 
     def actions(self, state: str) -> Sequence[FlowEdit]:
         data = json.loads(state)
-        edits = flow_edits(data, self.exclude)
-        self.rng.shuffle(edits)
+        edits = order_edits(flow_edits(data, self.exclude, llm=self.llm), self.rng, self.scorer.gains())
         if self.advisor is None:
             return edits
         record = self.scorer.seen.get(self.scorer.key(state))
@@ -186,6 +200,17 @@ class _Scorer:
         self.parents: dict[str, tuple[str, str]] = {}  # child state -> (parent state, edit), for experience
         self.experience: list[Experience] | None = None
 
+    def gains(self) -> dict[str, float]:
+        """Mean score change per edit description over the evaluated (parent, child) pairs: the search's
+        experience, which orders the edits of nodes expanded later (:mod:`.flow_priors`)."""
+        deltas: dict[str, list[float]] = {}
+        for child, (parent, edit) in self.parents.items():
+            after, before = self.seen.get(self.key(child)), self.seen.get(self.key(parent))
+            if after is None or before is None or not math.isfinite(after.score - before.score):
+                continue
+            deltas.setdefault(edit, []).append(after.score - before.score)
+        return {edit: sum(d) / len(d) for edit, d in deltas.items()}
+
     def __call__(self, states: Sequence[str], edits: Sequence[tuple[str, ...]] | None = None) -> list[float]:
         keys = [self.key(s) for s in states]
         fresh = [i for i, k in enumerate(keys) if k not in self.seen and k not in keys[:i]]
@@ -208,16 +233,26 @@ class _Scorer:
 
 
 def _mcts(
-    seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str], advisor: FlowEditAdvisor | None
+    seed_state: str,
+    scorer: _Scorer,
+    seed: int,
+    exclude: Collection[str],
+    advisor: FlowEditAdvisor | None,
+    llm: bool = True,
 ) -> None:
-    problem = _Problem(random.Random(seed), exclude, scorer, advisor)
+    problem = _Problem(random.Random(seed), exclude, scorer, advisor, llm)
     config = mcts.MCTSConfig(iterations=10 * scorer.budget, exploration=0.5, branching=3, seed=seed)
     with contextlib.suppress(_BudgetSpent):
         mcts.search(problem, seed_state, scorer, config)
 
 
 def _random(
-    seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str], max_depth: int = 4
+    seed_state: str,
+    scorer: _Scorer,
+    seed: int,
+    exclude: Collection[str],
+    max_depth: int = 4,
+    llm: bool = True,
 ) -> None:
     """Random search: random walks of 1..max_depth edits from the seed, each end point evaluated."""
     rng = random.Random(seed)
@@ -227,7 +262,7 @@ def _random(
             return
         state, path = seed_state, list[str]()
         for _ in range(rng.randint(1, max_depth)):
-            edits = flow_edits(json.loads(state), exclude)
+            edits = flow_edits(json.loads(state), exclude, llm=llm)
             if not edits:
                 break
             edit = rng.choice(edits)
@@ -268,15 +303,19 @@ def search_flow(
         (lambda s: s) if goal in ANSWER_OBJECTIVES else (lambda s: canonical(retrieval_only(json.loads(s))))
     )
     scorer = _Scorer(score, budget, log, same)
+    missing = [n for n in unavailable(resources) if n not in exclude]
+    if missing:
+        log(f"left out of the search space (their run resource is missing): {', '.join(missing)}")
+    exclude, llm = (*exclude, *missing), goal in ANSWER_OBJECTIVES
     if advisor is not None:
         if method != "mcts":
             raise ConfigError("LLM-proposed edits (an advisor) need method='mcts'")
         scorer.experience = advisor.experience
-        _mcts(canonical(seed_flow), scorer, seed, exclude, advisor)
+        _mcts(canonical(seed_flow), scorer, seed, exclude, advisor, llm)
     elif method == "mcts":
-        _mcts(canonical(seed_flow), scorer, seed, exclude, None)
+        _mcts(canonical(seed_flow), scorer, seed, exclude, None, llm)
     else:
-        _random(canonical(seed_flow), scorer, seed, exclude)
+        _random(canonical(seed_flow), scorer, seed, exclude, llm=llm)
     records = scorer.records
     # ties go to the first evaluated (the seed first): an edit is kept only when it raises the objective, not
     # for a latency difference of a few ms (cost trade-offs are what the Pareto front is for)
