@@ -34,6 +34,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ragloom.tools.components",
     "ragloom.agents.components",
     "ragloom.eval.pipelines",
+    "ragloom.retrieval.expansion",
 )
 
 
