@@ -132,6 +132,8 @@ def compare(
         "rows": rows,
         "runs": runs,
         "bar": bar,
+        "resources": facts,
+        "load_average": os.getloadavg(),
     }
 
 
@@ -166,6 +168,7 @@ def main() -> None:
     )
     table = print_table(title, HEADER, result["rows"])
     print(f"BAR: {result['bar']}")
+    print(f"load average (1, 5, 15 min): {result['load_average']}")
     payload = {k: v for k, v in result.items() if k not in ("rows", "name")}
     path = write_results(args.name, {**payload, "table_markdown": table})
     print(f"wrote {path}")

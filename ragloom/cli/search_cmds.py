@@ -47,6 +47,11 @@ def search_command(
     ),
     llm_base_url: str | None = typer.Option(None, "--llm-base-url", help="An OpenAI-compatible server."),
     llm_model: str | None = typer.Option(None, "--llm-model", help="The model name that server serves."),
+    graph: bool = typer.Option(
+        False,
+        "--graph",
+        help="Build the dataset's graph index once (cached; minutes) so graph retrieval is in the space.",
+    ),
     advisor: bool = typer.Option(
         False, "--advisor", help="The LLM also proposes edits and prompt rewrites (AFlow's optimizer)."
     ),
@@ -55,7 +60,9 @@ def search_command(
     """Search flows on DATASET's dev split from --seed; writes best_flow.yaml (an ordinary flow file),
     pareto.json, records.jsonl, report.md and a picture of the search tree (tree.html, tree.png)."""
     with clean_errors():
-        opts = SearchOptions(dataset, seed, index, objective, budget, method, random_seed, dev_fraction)
+        opts = SearchOptions(
+            dataset, seed, index, objective, budget, method, random_seed, dev_fraction, graph
+        )
         _search(opts, exclude or [], _llm(llm, llm_base_url, llm_model), advisor, out)
 
 
@@ -92,6 +99,7 @@ class SearchOptions:
     method: str
     random_seed: int
     dev_fraction: float
+    graph: bool = False
 
 
 def _search(opts: SearchOptions, exclude: list[str], llm: Any, advisor: bool, out: Path) -> None:
@@ -110,7 +118,7 @@ def _search(opts: SearchOptions, exclude: list[str], llm: Any, advisor: bool, ou
         why = "--advisor" if advisor else f"--objective {goal} (it scores answers)"
         raise ConfigError(f"{why} needs an LLM: --llm local, or --llm-base-url URL --llm-model NAME")
     dev = data.split("dev", dev_fraction=opts.dev_fraction)
-    resources, _facts = resources_for_dataset(data, opts.dataset, opts.index)
+    resources, _facts = resources_for_dataset(data, opts.dataset, opts.index, graph=opts.graph)
     if llm is not None:
         resources["llm"] = llm
     helper = FlowEditAdvisor(llm) if advisor else None

@@ -98,9 +98,8 @@ def _apply_arm(new: dict[str, Any], node: str, component: str) -> None:
     nodes, edges, state = new["nodes"], new["edges"], new.setdefault("state", {})
     spec = nodes[node]
     hits_key = _with(spec).get("output_key", "hits")
-    arm = _fresh(
-        nodes, component.split(".")[0] if component.startswith("graph.") else component.split(".")[-1]
-    )
+    parts = component.split(".")
+    arm = _fresh(nodes, parts[0] if parts[-1] == "retrieve" else parts[-1])  # graph.retrieve -> graph
     arm_key = _fresh(state, f"{hits_key}_{arm}")
     entry = registry.get(component)
     params = {**entry.defaults, "k": _with(spec).get("k", 20), "output_key": arm_key}

@@ -209,3 +209,19 @@ def test_expansion_order_puts_structure_first_then_learns_from_measured_gains() 
     good, bad = ordered[-1], ordered[0]
     learned = order_edits(edits, random.Random(0), {good.describe(): 0.05, bad.describe(): -0.05})
     assert learned[0] == good and learned[-1] == bad
+
+
+def test_fuse_joins_hit_lists_with_rrf_and_refuses_bad_settings() -> None:
+    from ragloom.core.errors import ConfigError
+    from ragloom.core.types import Chunk, Hit
+
+    def hits(*ids: str) -> list[Hit]:
+        return [Hit(Chunk(i, i, 0, len(i)), 1.0 / (n + 1), "test") for n, i in enumerate(ids)]
+
+    fuse = registry.create("retrieval.fuse", {"inputs": ["a", "b"], "k": 3})
+    fused = fuse({"a": hits("x", "y", "z"), "b": hits("y", "w")})["hits"]
+    assert [h.id for h in fused][:1] == ["y#0-1"] and len(fused) == 3  # in both lists: first
+    with pytest.raises(ConfigError, match="2 weights for 3 inputs"):
+        registry.create("retrieval.fuse", {"inputs": ["a", "b", "c"], "weights": [1.0, 2.0]})
+    with pytest.raises(ConfigError, match="unknown fusion"):
+        registry.create("retrieval.fuse", {"inputs": ["a", "b"], "method": "nope"})
