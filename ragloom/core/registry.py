@@ -35,6 +35,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ragloom.agents.components",
     "ragloom.eval.pipelines",
     "ragloom.retrieval.expansion",
+    "ragloom.llm.consistency",
 )
 
 
