@@ -33,8 +33,9 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ragloom.llm.components",
     "ragloom.tools.components",
     "ragloom.agents.components",
-    "ragloom.agents.search.components",
     "ragloom.eval.pipelines",
+    "ragloom.retrieval.expansion",
+    "ragloom.llm.consistency",
 )
 
 

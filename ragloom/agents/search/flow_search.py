@@ -1,7 +1,7 @@
 """Search real flows (``ragloom search --seed FLOW.yaml``): MCTS or random search over registry-derived edits,
 every candidate scored by the one flow evaluator (:func:`ragloom.eval.flow_eval.evaluate_flow`).
 
-The objective is a metric of the evaluator's summary (``context-support-R`` with qrels, ``answer-in-context``
+The objective is a metric of the evaluator's summary (``context-support-R`` with qrels, ``answer@512``
 or ``F1`` with answers only); the second objective is cost (mean tokens per question, or latency when the
 flow spends no tokens), kept on a Pareto front. When the objective needs no answer the candidate is evaluated
 without its LLM steps (:func:`~ragloom.agents.search.flow_space.retrieval_only`), so retrieval searches stay
@@ -56,13 +56,15 @@ ANSWER_OBJECTIVES: tuple[str, ...] = ("F1", "EM", "citation-correct")
 
 @dataclass
 class FlowRecord:
-    """One evaluated candidate: its flow data, score on the objective, cost, and how it was reached."""
+    """One evaluated candidate: its flow data, score on the objective, cost, and how it was reached
+    (``parent``: the position in the search's records of the flow it was edited from, when known)."""
 
     data: dict[str, Any]
     score: float
     cost: float
     edits: tuple[str, ...] = ()
     metrics: dict[str, float] = field(default_factory=dict)
+    parent: int | None = None
 
 
 @dataclass
@@ -96,11 +98,12 @@ def flow_yaml(data: dict[str, Any]) -> str:
 
 
 def default_objective(dataset: Dataset) -> str:
-    """Support recall of the final context with qrels; else answer-in-context (answers, no qrels)."""
+    """Support recall of the final context with qrels; else answer@512 (answers, no qrels: a user's own
+    index with a small question set)."""
     if dataset.qrels:
         return "context-support-R"
     if dataset.answers:
-        return "answer-in-context"
+        return "answer@512"
     raise ConfigError(f"dataset {dataset.name!r} has neither qrels nor answers.jsonl: nothing to search for")
 
 
@@ -134,6 +137,11 @@ def evaluate_candidates(
             continue
         report = evaluate_flow(flow, dataset, resources, concurrency=concurrency)
         metrics = report.metrics
+        if report.summary["n_ok"] and objective not in metrics:
+            raise ConfigError(
+                f"objective {objective!r} is not a metric of this dataset's evaluation; choose one of "
+                f"{', '.join(sorted(metrics))}"
+            )
         score = float(metrics.get(objective, 0.0)) if report.summary["n_ok"] else float("-inf")
         out.append((score, _cost(report.summary), metrics))
     return out
@@ -216,7 +224,8 @@ class _Scorer:
             before = self.seen.get(self.key(parent[0])) if parent else None
             if self.experience is not None and parent and before is not None:
                 self.experience.append(Experience(parent[1], before.score, score))
-            record = FlowRecord(json.loads(states[i]), score, cost, path, metrics)
+            origin = next((n for n, r in enumerate(self.records) if r is before), None)
+            record = FlowRecord(json.loads(states[i]), score, cost, path, metrics, origin)
             self.seen[keys[i]] = record
             self.records.append(record)
             self.log(f"[{len(self.records)}/{self.budget}] {score:.4f} cost {cost:.1f} {'; '.join(path)}")
@@ -308,7 +317,9 @@ def search_flow(
     else:
         _random(canonical(seed_flow), scorer, seed, exclude, llm=llm)
     records = scorer.records
-    best = max(records, key=lambda r: (r.score, -r.cost))
+    # ties go to the first evaluated (the seed first): an edit is kept only when it raises the objective, not
+    # for a latency difference of a few ms (cost trade-offs are what the Pareto front is for)
+    best = max(records, key=lambda r: r.score)
     points = [(r.score, r.cost) for r in records]
     front = [records[i] for i in pareto_front(points)] if records else []
     return FlowSearchOutcome(records, best, front, time.perf_counter() - started)
