@@ -42,7 +42,7 @@ from ragloom.core.paths import data_dir
 SETTINGS: dict[str, dict[str, Any]] = {
     "hotpotqa-300": {
         "objective": "context-support-R",
-        "budget": 8,
+        "budget": 16,
         "dev_limit": 60,
         "dev_fraction": None,
         "graph": True,
