@@ -143,11 +143,13 @@ def _structural_edits(data: dict[str, Any], exclude: Collection[str]) -> list[Fl
 def flow_edits(data: dict[str, Any], exclude: Collection[str] = (), llm: bool = True) -> list[FlowEdit]:
     """Every edit of the flow ``data`` the registry allows (the search's actions), in a stable order;
     ``exclude`` names components never swapped or inserted (e.g. ones too slow for the user's machine, or
-    whose run resource is missing); ``llm=False`` leaves out the loops, which need an LLM to run."""
+    whose run resource is missing); ``llm=False`` (an evaluation without an LLM) leaves out the loops, which
+    need one, and the edits of LLM steps, which such an evaluation drops (:func:`retrieval_only`): they would
+    be no-op actions taking the place of real ones in MCTS's expansions."""
     out: list[FlowEdit] = []
     for node, spec in (data.get("nodes") or {}).items():
         role = node_role(spec)
-        if role is None:
+        if role is None or (not llm and role in LLM_ROLES):
             continue
         out += _param_edits(node, spec)
         out += _swap_edits(node, spec, role, exclude)
