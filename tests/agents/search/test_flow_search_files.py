@@ -85,6 +85,9 @@ def test_cli_search_on_files_writes_a_report_and_a_flow_that_runs(docs: Path, tm
     ran = cli.invoke(app, ["run", str(bare), "--dataset", str(docs), "--input", question])
     assert ran.exit_code == 0, ran.output
     assert "64 tables" in json.dumps(json.loads(ran.stdout)["context"])
+    evaluated = cli.invoke(app, ["eval", str(bare), "--dataset", str(docs), "--out", str(tmp_path / "ev")])
+    assert evaluated.exit_code == 0, evaluated.output  # `ragloom eval` reads a document set's files too
+    assert json.loads((tmp_path / "ev" / "summary.json").read_text())["metrics"]["answer@512"] == 1.0
 
 
 def test_cli_search_refuses_an_answer_objective_without_an_llm(docs: Path, tmp_path: Path) -> None:
