@@ -1,7 +1,9 @@
 """LLM-proposed edits of a real flow (AFlow's optimizer), with the experience of past edits.
 
 With an optimizer LLM set, each expansion of the flow search asks it two things: which of the registry-derived
-edits (numbered) to try first, and a new instruction text for one LLM node (a prompt edit). The prompt shows
+edits (numbered) to try first, and a new prompt text for one LLM node (a prompt edit; the LLM nodes of the
+flow take turns: the generator's ``instruction``, a critic's ``instruction``, a query rewriter's
+``system_prompt``). The prompt shows
 the flow's YAML, its score and the experience log (past edits and their score deltas), so the optimizer learns
 from what helped and what hurt. A reply that names no valid edit is ignored (the rule-based order stands);
 the search never fails because of the optimizer.
@@ -9,6 +11,7 @@ the search never fails because of the optimizer.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,11 +20,37 @@ from typing import Any
 import yaml
 
 from ragloom.agents.search.flow_space import FlowEdit, node_role
+from ragloom.core import registry
 from ragloom.core.types import Message
 
-__all__ = ["Experience", "FlowEditAdvisor"]
+__all__ = ["PROMPT_PURPOSES", "Experience", "FlowEditAdvisor", "prompt_slots"]
+
+#: What the prompt text of an LLM node of each role is for: the optimizer is told, so a rewrite keeps the job.
+PROMPT_PURPOSES: dict[str, str] = {
+    "generator": "answers questions from numbered passages, so that its answers are short and exact",
+    "critic": "checks whether an answer is supported by the context and replies yes or no",
+    "query_transform": "rewrites a question into a short search query",
+}
+#: The parameters that hold a component's prompt text, in the order they are looked for.
+PROMPT_PARAMS: tuple[str, ...] = ("instruction", "system_prompt")
 
 _NUMBER = re.compile(r"\d+")
+
+
+def prompt_slots(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """``(node, parameter, current text, role)`` of every LLM node whose component takes a prompt text, in
+    flow order; the current text is the node's own or its component's default."""
+    out = []
+    for node, spec in (data.get("nodes") or {}).items():
+        role = node_role(spec)
+        if role not in PROMPT_PURPOSES:
+            continue
+        params = inspect.signature(registry.get(spec["uses"]).factory).parameters
+        name = next((p for p in PROMPT_PARAMS if p in params), None)
+        if name is not None:
+            current = (spec.get("with") or {}).get(name, params[name].default)
+            out.append((node, name, str(current), str(role)))
+    return out
 
 
 def _steps(data: dict[str, Any]) -> str:
@@ -53,6 +82,7 @@ class FlowEditAdvisor:
     shown: int = 8
     experience: list[Experience] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
+    turns: int = 0
 
     def _ask(self, prompt: str) -> str:
         reply = self.llm.complete([Message("user", prompt)], max_tokens=self.max_tokens, temperature=0.0).text
@@ -81,19 +111,21 @@ class FlowEditAdvisor:
         return [edits[pick], *edits[:pick], *edits[pick + 1 :]]
 
     def prompt_edit(self, data: dict[str, Any]) -> FlowEdit | None:
-        """A rewritten ``instruction`` for the first LLM (generator) node, or None (no such node, or an
-        empty reply)."""
-        node = next((n for n, s in (data.get("nodes") or {}).items() if node_role(s) == "generator"), None)
-        if node is None:
+        """A rewritten prompt text for one LLM node (the flow's LLM nodes take turns), or None (no such node,
+        or an empty or unchanged reply)."""
+        slots = prompt_slots(data)
+        if not slots:
             return None
-        current = (data["nodes"][node].get("with") or {}).get("instruction", "(the default instruction)")
+        node, param, current, role = slots[self.turns % len(slots)]
+        self.turns += 1
+        label = param.replace("_", " ")
         prompt = (
-            "Rewrite this instruction for a model that answers questions from numbered passages, so that "
-            f"its answers are short and exact.\nInstruction: {current}\n"
-            f"Earlier edits and their effect:\n{self._history()}\nNew instruction:"
+            f"Rewrite this {label} for a model that {PROMPT_PURPOSES[role]}.\n"
+            f"{label.capitalize()}: {current}\n"
+            f"Earlier edits and their effect:\n{self._history()}\nNew {label}:"
         )
         text = self._ask(prompt).strip().splitlines()
         new = text[0].strip().strip('"') if text else ""
         if not new or new == current:
             return None
-        return FlowEdit("param", node, "instruction", new)
+        return FlowEdit("param", node, param, new)
