@@ -7,6 +7,10 @@ flow take turns: the generator's ``instruction``, a critic's ``instruction``, a 
 the flow's YAML, its score and the experience log (past edits and their score deltas), so the optimizer learns
 from what helped and what hurt. A reply that names no valid edit is ignored (the rule-based order stands);
 the search never fails because of the optimizer.
+
+With ``propose_flows=True`` it is also asked, as AFlow's optimizer is, for a whole modified flow (nodes and
+edges in a YAML block, and a line ``EDIT: <what changed>``); :func:`read_proposal` accepts it only when every
+step is a registered component and the flow compiles (the reasons for refusals are kept in ``rejected``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from ragloom.agents.search.flow_space import FlowEdit, node_role
 from ragloom.core import registry
 from ragloom.core.types import Message
 
-__all__ = ["PROMPT_PURPOSES", "Experience", "FlowEditAdvisor", "prompt_slots"]
+__all__ = ["PROMPT_PURPOSES", "Experience", "FlowEditAdvisor", "prompt_slots", "read_proposal"]
 
 #: What the prompt text of an LLM node of each role is for: the optimizer is told, so a rewrite keeps the job.
 PROMPT_PURPOSES: dict[str, str] = {
@@ -35,6 +39,8 @@ PROMPT_PURPOSES: dict[str, str] = {
 PROMPT_PARAMS: tuple[str, ...] = ("instruction", "system_prompt")
 
 _NUMBER = re.compile(r"\d+")
+_YAML = re.compile(r"```(?:yaml)?\s*\n(.*?)```", re.S)
+_EDIT = re.compile(r"^\s*EDIT:\s*(.+)$", re.M)
 
 
 def prompt_slots(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -51,6 +57,34 @@ def prompt_slots(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             current = (spec.get("with") or {}).get(name, params[name].default)
             out.append((node, name, str(current), str(role)))
     return out
+
+
+def read_proposal(text: str, parent: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(flow data, edit description) of an optimizer reply proposing a whole flow; the parent's name and state
+    schema are kept. Raises ConfigError saying what is wrong (no YAML block, an unregistered component, a flow
+    that does not compile, no change)."""
+    from ragloom.agents.search.flow_space import canonical
+    from ragloom.core.errors import ConfigError
+    from ragloom.flows.yaml_io import load_flow
+
+    block = _YAML.search(text)
+    if block is None:
+        raise ConfigError("the reply has no ```yaml block with the modified flow")
+    try:
+        proposed = yaml.safe_load(block.group(1))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"the reply's flow is not YAML: {e}") from e
+    if not isinstance(proposed, dict) or not isinstance(proposed.get("nodes"), dict):
+        raise ConfigError("the reply's flow has no nodes: mapping")
+    for name, spec in proposed["nodes"].items():
+        if not isinstance(spec, dict) or str(spec.get("uses")) not in registry.names():
+            raise ConfigError(f"node {name!r} of the reply uses no registered component")
+    new = {**parent, "nodes": proposed["nodes"], "edges": proposed.get("edges") or []}
+    load_flow(yaml.safe_dump(new, sort_keys=False)).compile()  # raises with the flow's own error
+    if canonical(new) == canonical(parent):
+        raise ConfigError("the reply repeats the flow unchanged")
+    found = _EDIT.search(text)
+    return new, (found.group(1).strip()[:80] if found else "a new flow")
 
 
 def _steps(data: dict[str, Any]) -> str:
@@ -83,9 +117,13 @@ class FlowEditAdvisor:
     experience: list[Experience] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
     turns: int = 0
+    propose_flows: bool = False
+    flow_tokens: int = 400
+    rejected: list[str] = field(default_factory=list)
 
-    def _ask(self, prompt: str) -> str:
-        reply = self.llm.complete([Message("user", prompt)], max_tokens=self.max_tokens, temperature=0.0).text
+    def _ask(self, prompt: str, max_tokens: int | None = None) -> str:
+        tokens = max_tokens or self.max_tokens
+        reply = self.llm.complete([Message("user", prompt)], max_tokens=tokens, temperature=0.0).text
         self.replies.append(reply)
         return str(reply)
 
@@ -129,3 +167,28 @@ class FlowEditAdvisor:
         if not new or new == current:
             return None
         return FlowEdit("param", node, param, new)
+
+    def propose_flow(self, data: dict[str, Any], score: float) -> FlowEdit | None:
+        """A whole modified flow from the optimizer (AFlow), when ``propose_flows`` is on and the reply is a
+        valid flow of registered components (else None, the reason appended to ``rejected``)."""
+        if not self.propose_flows:
+            return None
+        from ragloom.agents.search.flow_space import canonical
+        from ragloom.core.errors import RagloomError
+
+        roles = sorted({str(e.role) for e in registry.searchable() if e.role})
+        catalogue = "\n".join(f"- {r}: {', '.join(e.name for e in registry.searchable(r))}" for r in roles)
+        prompt = (
+            "You improve a retrieval-augmented generation flow.\n"
+            f"Flow (score {score:.4f}):\n```yaml\n{_steps(data)}```\n"
+            f"Components by role:\n{catalogue}\n"
+            f"Earlier edits and their effect:\n{self._history()}\n"
+            "Make ONE change that should raise the score. Reply with the whole modified flow (nodes and "
+            "edges) in a ```yaml block and one line 'EDIT: <what you changed>'."
+        )
+        try:
+            new, what = read_proposal(self._ask(prompt, self.flow_tokens), data)
+        except (RagloomError, ValueError, TypeError) as e:
+            self.rejected.append(f"{type(e).__name__}: {e}")
+            return None
+        return FlowEdit("flow", "", what, canonical(new))

@@ -184,9 +184,10 @@ class _Problem:
         if self.advisor is None:
             return edits
         record = self.scorer.seen.get(self.scorer.key(state))
-        edits = self.advisor.choose(data, record.score if record else 0.0, edits)
-        prompt = self.advisor.prompt_edit(data)
-        return [prompt, *edits] if prompt is not None else edits
+        score = record.score if record else 0.0
+        edits = self.advisor.choose(data, score, edits)
+        llm_edits = (self.advisor.propose_flow(data, score), self.advisor.prompt_edit(data))
+        return [e for e in llm_edits if e is not None] + list(edits)
 
     def apply(self, state: str, action: FlowEdit) -> str:
         child = canonical(apply_edit(json.loads(state), action))
