@@ -93,8 +93,11 @@ def test_llm_proposed_edits_through_an_openai_compatible_server(tiny: Path, llm:
     flow.add_edge("generate", END)
     with serving(flow.compile(), context={"llm": llm}) as server:
         client = OpenAICompatibleLLM("local-llm", server.url + "/v1", max_retries=0, timeout=120)
-        advisor = FlowEditAdvisor(client, max_tokens=24)
+        advisor = FlowEditAdvisor(client, max_tokens=24, propose_flows=True, flow_tokens=64)
         outcome = _search(tiny, client, advisor)
     assert len(outcome.records) == 2 and outcome.best.score >= outcome.records[0].score
     assert advisor.replies and all(isinstance(r, str) for r in advisor.replies)
+    # it was asked for a whole flow too: a small model's reply is refused with a reason, or evaluated
+    proposed = [r for r in outcome.records if r.edits and r.edits[0].startswith("llm: ")]
+    assert advisor.rejected or proposed
     assert len(advisor.experience) == 1
