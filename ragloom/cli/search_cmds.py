@@ -55,6 +55,11 @@ def search_command(
     advisor: bool = typer.Option(
         False, "--advisor", help="The LLM also proposes edits and prompt rewrites (AFlow's optimizer)."
     ),
+    propose_flows: bool = typer.Option(
+        False,
+        "--propose-flows",
+        help="With --advisor: the LLM also writes whole modified flows (long replies; a capable model).",
+    ),
     out: Path = typer.Option(Path("search-out"), "--out", help="Output folder."),
 ) -> None:
     """Search flows on DATASET's dev split from --seed; writes best_flow.yaml (an ordinary flow file),
@@ -63,7 +68,8 @@ def search_command(
         opts = SearchOptions(
             dataset, seed, index, objective, budget, method, random_seed, dev_fraction, graph
         )
-        _search(opts, exclude or [], _llm(llm, llm_base_url, llm_model), advisor, out)
+        helper = (advisor or propose_flows, propose_flows)
+        _search(opts, exclude or [], _llm(llm, llm_base_url, llm_model), helper, out)
 
 
 def _llm(llm: str, base_url: str | None, model: str | None) -> Any:
@@ -102,7 +108,9 @@ class SearchOptions:
     graph: bool = False
 
 
-def _search(opts: SearchOptions, exclude: list[str], llm: Any, advisor: bool, out: Path) -> None:
+def _search(
+    opts: SearchOptions, exclude: list[str], llm: Any, optimizer: tuple[bool, bool], out: Path
+) -> None:
     """Load the seed and the dev split, search, write the outcome and the report."""
     from ragloom.agents.search import FlowEditAdvisor, read_seed, search_flow, write_outcome, write_report
     from ragloom.agents.search.flow_search import ANSWER_OBJECTIVES, default_objective
@@ -114,6 +122,7 @@ def _search(opts: SearchOptions, exclude: list[str], llm: Any, advisor: bool, ou
     flow = read_seed(seed_file)
     data = load_dataset(opts.dataset, corpus_optional=True)
     goal = opts.objective or default_objective(data)
+    advisor, propose_flows = optimizer
     if (goal in ANSWER_OBJECTIVES or advisor) and llm is None:
         why = "--advisor" if advisor else f"--objective {goal} (it scores answers)"
         raise ConfigError(f"{why} needs an LLM: --llm local, or --llm-base-url URL --llm-model NAME")
@@ -121,7 +130,7 @@ def _search(opts: SearchOptions, exclude: list[str], llm: Any, advisor: bool, ou
     resources, _facts = resources_for_dataset(data, opts.dataset, opts.index, graph=opts.graph)
     if llm is not None:
         resources["llm"] = llm
-    helper = FlowEditAdvisor(llm) if advisor else None
+    helper = FlowEditAdvisor(llm, propose_flows=propose_flows) if advisor else None
     outcome = search_flow(
         flow,
         dev,

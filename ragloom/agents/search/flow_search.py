@@ -42,6 +42,7 @@ __all__ = [
     "ANSWER_OBJECTIVES",
     "FlowRecord",
     "FlowSearchOutcome",
+    "check_objective",
     "default_objective",
     "evaluate_candidates",
     "flow_yaml",
@@ -113,6 +114,25 @@ def _cost(summary: Mapping[str, Any]) -> float:
     return tokens if tokens > 0 else float(totals.get("ms_p50", 0.0))
 
 
+def check_objective(objective: str, dataset: Dataset) -> None:
+    """Raise ConfigError when ``objective`` is no metric the dataset's gold data allows (a typo would score
+    every candidate 0 and make the search a random walk)."""
+    from ragloom.eval.flow_metrics import DEFAULT_METRICS, QuestionCase, scores_of
+
+    names: set[str] = set()
+    for qid in dataset.queries:  # an empty output with one citation: every metric its gold allows
+        answers, qrels = dataset.answers.get(qid, []), dataset.qrels.get(qid, {})
+        spans = dataset.spans.get(qid, [])
+        case = QuestionCase(qid, "", "", citations=["?"], answers=answers, qrels=qrels, spans=spans)
+        names |= set(scores_of(case, DEFAULT_METRICS))
+        if objective in names:
+            return
+    raise ConfigError(
+        f"objective {objective!r} is not a metric of this dataset's evaluation; choose one of "
+        f"{', '.join(sorted(names))}"
+    )
+
+
 def evaluate_candidates(
     candidates: Sequence[dict[str, Any]],
     dataset: Dataset,
@@ -126,6 +146,7 @@ def evaluate_candidates(
     from ragloom.eval.flow_eval import evaluate_flow
     from ragloom.flows.yaml_io import load_flow
 
+    check_objective(objective, dataset)
     needs_llm = objective in ANSWER_OBJECTIVES
     out: list[tuple[float, float, dict[str, float]]] = []
     for data in candidates:
@@ -137,11 +158,6 @@ def evaluate_candidates(
             continue
         report = evaluate_flow(flow, dataset, resources, concurrency=concurrency)
         metrics = report.metrics
-        if report.summary["n_ok"] and objective not in metrics:
-            raise ConfigError(
-                f"objective {objective!r} is not a metric of this dataset's evaluation; choose one of "
-                f"{', '.join(sorted(metrics))}"
-            )
         score = float(metrics.get(objective, 0.0)) if report.summary["n_ok"] else float("-inf")
         out.append((score, _cost(report.summary), metrics))
     return out
@@ -168,9 +184,10 @@ class _Problem:
         if self.advisor is None:
             return edits
         record = self.scorer.seen.get(self.scorer.key(state))
-        edits = self.advisor.choose(data, record.score if record else 0.0, edits)
-        prompt = self.advisor.prompt_edit(data)
-        return [prompt, *edits] if prompt is not None else edits
+        score = record.score if record else 0.0
+        edits = self.advisor.choose(data, score, edits)
+        llm_edits = (self.advisor.propose_flow(data, score), self.advisor.prompt_edit(data))
+        return [e for e in llm_edits if e is not None] + list(edits)
 
     def apply(self, state: str, action: FlowEdit) -> str:
         child = canonical(apply_edit(json.loads(state), action))

@@ -73,6 +73,8 @@ class FlowEdit:
             return f"unarm {self.name} from {self.node}"
         if self.kind == "loop":
             return f"loop {self.name} after {self.node} {self.value!r}"
+        if self.kind == "flow":  # a whole flow proposed by the optimizer LLM (value: its canonical JSON)
+            return f"llm: {self.name}"
         return f"remove {self.node}"
 
 
@@ -180,6 +182,8 @@ def _fresh_name(nodes: dict[str, Any], base: str) -> str:
 
 def apply_edit(data: dict[str, Any], edit: FlowEdit) -> dict[str, Any]:
     """A new flow data with ``edit`` applied (``data`` is not changed)."""
+    if edit.kind == "flow":
+        return dict(json.loads(str(edit.value)))
     new = json.loads(json.dumps(data, default=str))
     nodes: dict[str, Any] = new.setdefault("nodes", {})
     if edit.node not in nodes:

@@ -85,6 +85,9 @@ def test_cli_search_on_files_writes_a_report_and_a_flow_that_runs(docs: Path, tm
     ran = cli.invoke(app, ["run", str(bare), "--dataset", str(docs), "--input", question])
     assert ran.exit_code == 0, ran.output
     assert "64 tables" in json.dumps(json.loads(ran.stdout)["context"])
+    evaluated = cli.invoke(app, ["eval", str(bare), "--dataset", str(docs), "--out", str(tmp_path / "ev")])
+    assert evaluated.exit_code == 0, evaluated.output  # `ragloom eval` reads a document set's files too
+    assert json.loads((tmp_path / "ev" / "summary.json").read_text())["metrics"]["answer@512"] == 1.0
 
 
 def test_cli_search_refuses_an_answer_objective_without_an_llm(docs: Path, tmp_path: Path) -> None:
@@ -95,3 +98,13 @@ def test_cli_search_refuses_an_answer_objective_without_an_llm(docs: Path, tmp_p
     assert "--objective F1 (it scores answers) needs an LLM: --llm local" in result.output
     missing = CliRunner().invoke(app, ["search", "--dataset", str(docs), "--seed", str(tmp_path / "no.yaml")])
     assert missing.exit_code == 2 and "no.yaml" in missing.output
+
+
+def test_an_objective_is_checked_against_what_the_gold_data_allows(docs: Path) -> None:
+    from ragloom.agents.search.flow_search import check_objective
+
+    data = load_dataset(docs, corpus_optional=True)
+    for fine in ("answer@512", "F1", "EM", "answer-in-context", "citation-correct"):
+        check_objective(fine, data)  # citation-correct exists even before any candidate cites anything
+    with pytest.raises(ConfigError, match=r"'context-support-R' is not a metric.*answer@512"):
+        check_objective("context-support-R", data)  # no qrels
