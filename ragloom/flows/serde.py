@@ -17,6 +17,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import math
 import pickle
 import sys
 import typing
@@ -24,6 +25,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from ragloom.core.errors import ConfigError
@@ -182,12 +184,68 @@ def _hashable(key: Any) -> Any:
 
 
 def dumps(doc: Any, serde: str) -> bytes:
-    """A payload: typed JSON, or a pickle when the user opted into ``serde="pickle"``."""
+    """A payload: typed JSON, or a pickle when the user opted into ``serde="pickle"``.
+
+    A top-level list (a checkpoint document) is written item by item: ragloom's own ``Native`` items skip
+    the walk and the non-finite check of :func:`to_json`, so a step's encoding costs mostly its state.
+    """
     if serde == "pickle":
         if type(doc) is list:  # top-level Native markers are a JSON-encoding shortcut, not data
             doc = [d.value if type(d) is Native else d for d in doc]
         return pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
-    return _JSON_MAGIC + json.dumps(encode(doc), separators=(",", ":"), ensure_ascii=False).encode()
+    if type(doc) is list:
+        return json_payload([native_json(d.value) if type(d) is Native else to_json(encode(d)) for d in doc])
+    return _JSON_MAGIC + to_json(encode(doc))
+
+
+def json_payload(items: Iterable[bytes]) -> bytes:
+    """A typed-JSON payload holding a list of items already written as JSON (:func:`to_json`)."""
+    return b"".join((_JSON_MAGIC, b"[", b",".join(items), b"]"))
+
+
+def to_json(value: Any) -> bytes:
+    """``value`` (already :func:`encode`-d) as compact UTF-8 JSON that ``json.loads`` reads back unchanged.
+
+    Why orjson first: it writes a step's small document ~10x faster than ``json.dumps``. It writes NaN and
+    infinities as ``null`` and refuses integers beyond 64 bits, so output with a ``null`` in it is checked for
+    non-finite floats, and those documents (and the big integers) are written by the json module as before
+    (``NaN``, ``Infinity``: read back as they were).
+    """
+    try:
+        out = orjson.dumps(value)
+    except TypeError:  # an integer beyond 64 bits, or a lone surrogate (which the json path refuses too)
+        return _slow_json(value)
+    if b"null" in out and _has_nonfinite(value):
+        return _slow_json(value)
+    return out
+
+
+def native_json(value: Any) -> bytes:
+    """ragloom's own JSON-typed values (records, arrivals, node names; tuples are written as lists): finite
+    floats by construction, so no check for them."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return _slow_json(value)
+
+
+def _slow_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _has_nonfinite(value: Any) -> bool:
+    """Whether an encoded value holds a NaN or an infinity (an explicit stack: no recursion limit)."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+    return False
 
 
 def loads(payload: bytes, serde: str, where: str) -> Any:

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from ragloom.core.errors import ConfigError
-from ragloom.core.types import Usage
 from ragloom.flows import retention as _ret
 from ragloom.flows import serde as _serde
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
+from ragloom.flows.checkpoint_doc import decode_doc, dumps_checkpoint, record_from_list, record_to_list
 from ragloom.flows.control import Interrupt, Send  # noqa: F401  (imported: typed JSON rebuilds them)
 from ragloom.flows.step_log import StepLog, other_logs
 from ragloom.flows.trace import StepRecord
@@ -70,55 +70,6 @@ CREATE TABLE IF NOT EXISTS runs (
     saved REAL NOT NULL
 ) WITHOUT ROWID
 """
-
-
-def _record_to_tuple(r: StepRecord) -> list[Any]:
-    """A record as plain JSON lists (lists, not tuples: typed JSON writes a tuple as a tagged object, which
-    costs more per step than the rest of the payload)."""
-    u = r.usage
-    usage = [u.prompt_tokens, u.completion_tokens, u.cost_usd, u.calls] if u.calls or u.total_tokens else None
-    children = [_record_to_tuple(c) for c in r.children]
-    return [r.node, r.step, r.start, r.end, list(r.changed), r.error, usage, r.attempt, r.cached, children]
-
-
-def encode_doc(cp: Checkpoint) -> list[Any]:
-    """A checkpoint's payload document, in plain JSON shapes where possible (read by ``decode_doc``)."""
-    arrived = _serde.Native([[k, list(v)] for k, v in cp.arrived.items()])
-    records = _serde.Native([_record_to_tuple(r) for r in cp.records])  # JSON types only, by construction
-    nxt = list(cp.next)
-    return [
-        cp.state,
-        _serde.Native(nxt) if all(type(t) is str for t in nxt) else nxt,
-        arrived,
-        records,
-        list(cp.interrupts),
-    ]
-
-
-def decode_doc(
-    doc: Any,
-) -> tuple[Any, tuple[Any, ...], dict[int, tuple[str, ...]], tuple[StepRecord, ...], tuple]:
-    state, nxt, arrived, records = doc[:4]  # rows written before interrupts were stored hold 4 items
-    interrupts = tuple(doc[4]) if len(doc) > 4 else ()
-    if isinstance(arrived, list):  # [[step, nodes], ...]
-        arrived = {int(k): tuple(v) for k, v in arrived}
-    return state, tuple(nxt), arrived, tuple(_record_from_tuple(r) for r in records), interrupts
-
-
-def _record_from_tuple(t: Any) -> StepRecord:
-    node, step, start, end, changed, error, usage, attempt, cached, children = t
-    return StepRecord(
-        node,
-        step,
-        start,
-        end,
-        tuple(changed),
-        error,
-        Usage(*usage) if usage else Usage(),
-        attempt,
-        cached,
-        tuple(_record_from_tuple(c) for c in children),
-    )
 
 
 class SQLiteCheckpointer:
@@ -173,14 +124,19 @@ class SQLiteCheckpointer:
         try:
             return _serde.dumps(doc, self.serde)
         except TypeError as e:
-            raise ConfigError(
-                f"state of run {run_id!r} is not JSON-serialisable ({e}); declare it as JSON values, "
-                "dataclasses or pydantic models, or (for files you trust) use "
-                "SQLiteCheckpointer(serde='pickle')"
-            ) from e
+            raise self._not_json(run_id, e) from e
+
+    def _not_json(self, run_id: str, e: TypeError) -> ConfigError:
+        return ConfigError(
+            f"state of run {run_id!r} is not JSON-serialisable ({e}); declare it as JSON values, "
+            "dataclasses or pydantic models, or (for files you trust) use SQLiteCheckpointer(serde='pickle')"
+        )
 
     def _encode(self, cp: Checkpoint) -> bytes:
-        return self._dumps(encode_doc(cp), cp.run_id)  # Send/Interrupt: typed dataclasses
+        try:
+            return dumps_checkpoint(cp, self.serde)  # Send/Interrupt: typed dataclasses
+        except TypeError as e:
+            raise self._not_json(cp.run_id, e) from e
 
     def _decode(self, run_id: str, step: int, status: str, flow: str, payload: bytes) -> Checkpoint:
         where = f"{self.path}: checkpoint of run {run_id!r} step {step}"
@@ -309,7 +265,7 @@ class SQLiteCheckpointer:
 
     def put_write(self, run_id: str, step: int, task: int, write: TaskWrite) -> None:
         """Commit one finished task at once (queued checkpoints first, so the write never outlives them)."""
-        payload = self._dumps([write.update, [_record_to_tuple(r) for r in write.records]], run_id)
+        payload = self._dumps([write.update, [record_to_list(r) for r in write.records]], run_id)
         self._sync()
         with self._lock:
             self._conn.execute(
@@ -327,7 +283,7 @@ class SQLiteCheckpointer:
         for task, node, payload in rows:
             where = f"{self.path}: task {task} of run {run_id!r} step {step}"
             update, records = _serde.loads(payload, self.serde, where)
-            out[int(task)] = TaskWrite(node, update, tuple(_record_from_tuple(r) for r in records))
+            out[int(task)] = TaskWrite(node, update, tuple(record_from_list(r) for r in records))
         return out
 
     def run_ids(self) -> list[str]:

@@ -1,0 +1,91 @@
+"""A checkpoint's payload document, shared by the SQLite and PostgreSQL checkpointers.
+
+The document is ``[state, next, arrived, records, interrupts]`` in typed JSON (:mod:`ragloom.flows.serde`):
+the state and any ``Send``/``Interrupt`` objects are user data, walked and tagged; the step records, the join
+arrivals and plain node-name lists are built by ragloom from JSON types only, so they are written without a
+walk. :func:`dumps_checkpoint` writes the JSON document directly, item by item, because it runs once per
+step: its bytes are exactly those of ``serde.dumps(encode_doc(cp), "json")``, which stays the general path
+(and the pickle one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ragloom.core.types import Usage
+from ragloom.flows import serde as _serde
+from ragloom.flows.checkpoint import Checkpoint
+from ragloom.flows.trace import StepRecord
+
+_EMPTY = b"[]"
+
+
+def record_to_list(r: StepRecord) -> list[Any]:
+    """A record as plain JSON lists (lists, not tuples: typed JSON writes a tuple as a tagged object, which
+    costs more per step than the rest of the payload)."""
+    u = r.usage
+    usage = [u.prompt_tokens, u.completion_tokens, u.cost_usd, u.calls] if u.calls or u.total_tokens else None
+    children = [record_to_list(c) for c in r.children] if r.children else []
+    return [r.node, r.step, r.start, r.end, list(r.changed), r.error, usage, r.attempt, r.cached, children]
+
+
+def record_from_list(t: Any) -> StepRecord:
+    node, step, start, end, changed, error, usage, attempt, cached, children = t
+    return StepRecord(
+        node,
+        step,
+        start,
+        end,
+        tuple(changed),
+        error,
+        Usage(*usage) if usage else Usage(),
+        attempt,
+        cached,
+        tuple(record_from_list(c) for c in children),
+    )
+
+
+def encode_doc(cp: Checkpoint) -> list[Any]:
+    """A checkpoint's payload document, in plain JSON shapes where possible (read by ``decode_doc``)."""
+    arrived = _serde.Native([[k, list(v)] for k, v in cp.arrived.items()])
+    records = _serde.Native([record_to_list(r) for r in cp.records])  # JSON types only, by construction
+    nxt = list(cp.next)
+    return [
+        cp.state,
+        _serde.Native(nxt) if all(type(t) is str for t in nxt) else nxt,
+        arrived,
+        records,
+        list(cp.interrupts),
+    ]
+
+
+def dumps_checkpoint(cp: Checkpoint, serde: str) -> bytes:
+    """The payload of ``cp``: the bytes of ``serde.dumps(encode_doc(cp), serde)``, built without the
+    intermediate document for typed JSON. TypeError when the state has a value with no JSON form."""
+    if serde != "json":
+        return _serde.dumps(encode_doc(cp), serde)
+    state = _serde.to_json(_serde.encode(cp.state))
+    nxt = cp.next
+    names = True
+    for task in nxt:
+        if type(task) is not str:
+            names = False
+            break
+    parts = (
+        state,
+        _serde.native_json(nxt) if names else _serde.to_json(_serde.encode(list(nxt))),
+        _serde.native_json([[k, v] for k, v in cp.arrived.items()]) if cp.arrived else _EMPTY,
+        _serde.native_json([record_to_list(r) for r in cp.records]) if cp.records else _EMPTY,
+        _serde.to_json(_serde.encode(list(cp.interrupts))) if cp.interrupts else _EMPTY,
+    )
+    return _serde.json_payload(parts)
+
+
+def decode_doc(
+    doc: Any,
+) -> tuple[Any, tuple[Any, ...], dict[int, tuple[str, ...]], tuple[StepRecord, ...], tuple]:
+    state, nxt, arrived, records = doc[:4]  # rows written before interrupts were stored hold 4 items
+    interrupts = tuple(doc[4]) if len(doc) > 4 else ()
+    if isinstance(arrived, list):  # [[step, nodes], ...]
+        arrived = {int(k): tuple(v) for k, v in arrived}
+    return state, tuple(nxt), arrived, tuple(record_from_list(r) for r in records), interrupts
