@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib.metadata
 import json
 import os
@@ -138,7 +139,14 @@ def batch_size(fn: Callable[[], Any], budget_s: float, repeats: int) -> int:
 
 
 def time_batch(fn: Callable[[], Any], batch: int) -> tuple[float, float]:
-    """(wall, cpu) seconds per run of ``fn``, the mean over ``batch`` runs."""
+    """(wall, cpu) seconds per run of ``fn``, the mean over ``batch`` runs.
+
+    The heap left by earlier batches is frozen first (``gc.freeze``): in-memory checkpointers keep every
+    checkpoint, so without it each system's garbage collections would also walk what the systems measured
+    before it stored. Each batch still pays for collecting its own garbage (the collector stays on).
+    """
+    gc.collect()
+    gc.freeze()
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(batch):
         fn()

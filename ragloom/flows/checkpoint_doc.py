@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ragloom.core.types import Usage
 from ragloom.flows import serde as _serde
 from ragloom.flows.checkpoint import Checkpoint
 from ragloom.flows.trace import StepRecord
 
-_EMPTY = b"[]"
+_NONE: tuple[()] = ()  # written as []
 
 
 def record_to_list(r: StepRecord) -> list[Any]:
@@ -61,22 +63,31 @@ def encode_doc(cp: Checkpoint) -> list[Any]:
 
 def dumps_checkpoint(cp: Checkpoint, serde: str) -> bytes:
     """The payload of ``cp``: the bytes of ``serde.dumps(encode_doc(cp), serde)``, built without the
-    intermediate document for typed JSON. TypeError when the state has a value with no JSON form."""
+    intermediate document for typed JSON. TypeError when the state has a value with no JSON form.
+
+    Why two orjson calls: the state may hold NaN (see ``serde.to_json``), ragloom's own parts never do, so
+    in the common step (node names next, no interrupt) they are written together, unchecked."""
     if serde != "json":
         return _serde.dumps(encode_doc(cp), serde)
     state = _serde.to_json(_serde.encode(cp.state))
-    nxt = cp.next
-    names = True
-    for task in nxt:
-        if type(task) is not str:
-            names = False
-            break
+    if not cp.interrupts:
+        for task in cp.next:
+            if type(task) is not str:
+                break
+        else:
+            arrived = [[k, v] for k, v in cp.arrived.items()] if cp.arrived else _NONE
+            try:
+                rest = orjson.dumps((cp.next, arrived, [record_to_list(r) for r in cp.records], _NONE))
+            except TypeError:  # not JSON types after all: the general path below says which value
+                pass
+            else:
+                return b"".join((_serde.JSON_LIST_START, state, b",", rest[1:]))
     parts = (
         state,
-        _serde.native_json(nxt) if names else _serde.to_json(_serde.encode(list(nxt))),
-        _serde.native_json([[k, v] for k, v in cp.arrived.items()]) if cp.arrived else _EMPTY,
-        _serde.native_json([record_to_list(r) for r in cp.records]) if cp.records else _EMPTY,
-        _serde.to_json(_serde.encode(list(cp.interrupts))) if cp.interrupts else _EMPTY,
+        _serde.to_json(_serde.encode(list(cp.next))),
+        _serde.native_json([[k, v] for k, v in cp.arrived.items()]),
+        _serde.native_json([record_to_list(r) for r in cp.records]),
+        _serde.to_json(_serde.encode(list(cp.interrupts))),
     )
     return _serde.json_payload(parts)
 

@@ -34,6 +34,7 @@ from ragloom.core.errors import ConfigError
 SERDE_ENV = "RAGLOOM_CHECKPOINT_SERDE"
 _TAG = "__rl__"
 _JSON_MAGIC = b"RLJ1"  # typed JSON; plain JSON (older rows) starts with "[" or "{", pickle with 0x80
+JSON_LIST_START = _JSON_MAGIC + b"["  # how a typed-JSON payload holding a list starts
 _ALLOWED: dict[str, type] = {}
 
 
@@ -115,10 +116,14 @@ def encode(value: Any) -> Any:
         return value.value
     if kind is list:
         return value if all(type(v) in _NATIVE for v in value) else [encode(v) for v in value]
-    if kind is dict and _TAG not in value and all(type(k) is str for k in value):
-        if all(type(v) in _NATIVE for v in value.values()):
-            return value
-        return {k: encode(v) for k, v in value.items()}
+    if kind is dict and _TAG not in value:
+        flat = True  # every value JSON-native: the dict is written as it is
+        for k, v in value.items():
+            if type(k) is not str:
+                return _encode_other(value)
+            if flat and type(v) not in _NATIVE:
+                flat = False
+        return value if flat else {k: encode(v) for k, v in value.items()}
     return _encode_other(value)
 
 

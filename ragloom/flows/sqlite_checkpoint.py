@@ -41,7 +41,7 @@ from ragloom.flows import serde as _serde
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
 from ragloom.flows.checkpoint_doc import decode_doc, dumps_checkpoint, record_from_list, record_to_list
 from ragloom.flows.control import Interrupt, Send  # noqa: F401  (imported: typed JSON rebuilds them)
-from ragloom.flows.step_log import Row, StepLog, decode_rows, encode_row, other_logs
+from ragloom.flows.step_log import Row, StepLog, decode_rows, encode_record, encode_row, other_logs
 from ragloom.flows.trace import StepRecord
 
 _FOLD_EVERY = 256  # durability="step": log records folded into the table per transaction
@@ -170,7 +170,7 @@ class SQLiteCheckpointer:
         if self._closed:  # with durability="async" no writer would ever commit the row: flush() would hang
             raise ConfigError(f"{self!r} is closed; open a new SQLiteCheckpointer to save checkpoints")
         cp = checkpoint
-        record = encode_row((cp.run_id, cp.step, cp.status, cp.flow, self._encode(cp)))
+        record = encode_record(cp.run_id, cp.step, cp.status, cp.flow, self._encode(cp))
         if self.durability == "step":
             with self._lock:
                 log = self._log
@@ -223,6 +223,10 @@ class SQLiteCheckpointer:
             else:
                 parts.append(record)
         now = time.time()  # when each run last saved: retention by age
+        if len(by_run) == 1:  # one statement: its own transaction (autocommit), no BEGIN/COMMIT round
+            ((run_id, parts),) = by_run.items()
+            self._cursor.execute(_APPEND, (run_id, now, b"".join(parts)))
+            return
         try:
             self._conn.execute("BEGIN")
             self._cursor.executemany(_APPEND, [(r, now, b"".join(parts)) for r, parts in by_run.items()])

@@ -28,10 +28,14 @@ _HEAD = struct.Struct("<IqHHH")  # record length, step, len(run_id), len(status)
 
 
 def encode_row(row: Row) -> bytes:
-    run_id, step, status, flow, payload = row
+    return encode_record(*row)
+
+
+def encode_record(run_id: str, step: int, status: str, flow: str, payload: bytes) -> bytes:
+    """One length-prefixed record (what :func:`decode_rows` reads back)."""
     r, s, f = run_id.encode(), status.encode(), flow.encode()
     body_len = _HEAD.size - 4 + len(r) + len(s) + len(f) + len(payload)
-    return _HEAD.pack(body_len, step, len(r), len(s), len(f)) + r + s + f + bytes(payload)
+    return b"".join((_HEAD.pack(body_len, step, len(r), len(s), len(f)), r, s, f, payload))
 
 
 def decode_rows(data: bytes) -> Iterator[Row]:
