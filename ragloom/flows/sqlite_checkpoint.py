@@ -47,8 +47,8 @@ from ragloom.flows.trace import StepRecord
 _FOLD_EVERY = 256  # durability="step": log records folded into the table per transaction
 # a run's next segment: seq one past its last, computed by the statement itself, under the write lock
 _APPEND = (
-    "INSERT INTO segments (run_id, seq, saved, rows) "
-    "SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM segments WHERE run_id = ?1"
+    "INSERT INTO segments (run_id, seq, saved, last_step, rows) "
+    "SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4 FROM segments WHERE run_id = ?1"
 )
 _GROUP_S = 0.002  # durability="async": rows older than this are committed with the next save
 _WAL_PAGES = 16000  # WAL pages (1 KiB) between checkpoints (the fsyncs of WAL mode)
@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS segments (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     saved REAL NOT NULL,
+    last_step INTEGER NOT NULL,
     rows BLOB NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID
@@ -137,7 +138,7 @@ class SQLiteCheckpointer:
         # table in batches (see ragloom/flows/step_log.py); an in-memory database has no log
         self._log = StepLog(self.path) if durability == "step" and self.path != ":memory:" else None
         self._cursor = self._conn.cursor()
-        self._queue: list[tuple[str, bytes]] = []  # durability="async": (run id, record) not committed yet
+        self._queue: list[tuple[str, int, bytes]] = []  # durability="async": (run id, step, record)
         self._first = 0.0  # when the oldest queued row was saved (time.monotonic)
         self._writer_error: BaseException | None = None
 
@@ -175,16 +176,16 @@ class SQLiteCheckpointer:
             with self._lock:
                 log = self._log
                 if log is None:  # an in-memory database: committed at once
-                    self._commit_records([(cp.run_id, record)])
+                    self._commit_records([(cp.run_id, cp.step, record)])
                     return
-                log.append(cp.run_id, record)
+                log.append(cp.run_id, cp.step, record)
                 if len(log.pending) >= _FOLD_EVERY:
                     self._fold()
             return
         with self._lock:
             self._raise_writer_error()
             pending = self._queue
-            pending.append((cp.run_id, record))
+            pending.append((cp.run_id, cp.step, record))
             now = time.monotonic()
             if len(pending) == 1:
                 self._first = now
@@ -213,23 +214,25 @@ class SQLiteCheckpointer:
         self._commit_records(log.pending)
         log.folded()
 
-    def _commit_records(self, records: list[tuple[str, bytes]]) -> None:
-        """One transaction: one new segment per run (its records in save order)."""
-        by_run: dict[str, list[bytes]] = {}
-        for run_id, record in records:
-            parts = by_run.get(run_id)
-            if parts is None:
-                by_run[run_id] = [record]
+    def _commit_records(self, records: list[tuple[str, int, bytes]]) -> None:
+        """One transaction: one new segment per run (its records in save order, and its highest step)."""
+        by_run: dict[str, tuple[list[bytes], list[int]]] = {}
+        for run_id, step, record in records:
+            got = by_run.get(run_id)
+            if got is None:
+                by_run[run_id] = ([record], [step])
             else:
-                parts.append(record)
+                got[0].append(record)
+                if step > got[1][0]:
+                    got[1][0] = step
         now = time.time()  # when each run last saved: retention by age
-        if len(by_run) == 1:  # one statement: its own transaction (autocommit), no BEGIN/COMMIT round
-            ((run_id, parts),) = by_run.items()
-            self._cursor.execute(_APPEND, (run_id, now, b"".join(parts)))
+        rows = [(r, now, last[0], b"".join(parts)) for r, (parts, last) in by_run.items()]
+        if len(rows) == 1:  # one statement: its own transaction (autocommit), no BEGIN/COMMIT round
+            self._cursor.execute(_APPEND, rows[0])
             return
         try:
             self._conn.execute("BEGIN")
-            self._cursor.executemany(_APPEND, [(r, now, b"".join(parts)) for r, parts in by_run.items()])
+            self._cursor.executemany(_APPEND, rows)
             self._conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -245,7 +248,7 @@ class SQLiteCheckpointer:
         dead, live, claimed = other_logs(self.path, self._log.path if self._log is not None else None)
         if dead:
             with self._lock:
-                self._commit_records([(row[0], encode_row(row)) for row in dead])
+                self._commit_records([(row[0], row[1], encode_row(row)) for row in dead])
         for path in claimed:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
@@ -290,8 +293,28 @@ class SQLiteCheckpointer:
                 self._raise_writer_error()
 
     def latest(self, run_id: str) -> Checkpoint | None:
-        steps = self._steps(run_id)
-        return self._decode(*steps[max(steps)]) if steps else None
+        """The run's highest step, reading one segment: the newest one that holds that step."""
+        self._sync()
+        live = [row for row in self._recover() if row[0] == run_id]
+        with self._lock:
+            best = self._conn.execute(
+                "SELECT run_id, step, status, flow, payload FROM checkpoints WHERE run_id = ? "
+                "ORDER BY step DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
+            found = self._conn.execute(
+                "SELECT seq, last_step FROM segments WHERE run_id = ? "
+                "ORDER BY last_step DESC, seq DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
+            if found is not None and (best is None or found[1] >= best[1]):
+                query = "SELECT rows FROM segments WHERE run_id = ? AND seq = ?"
+                (blob,) = self._conn.execute(query, (run_id, found[0])).fetchone()
+                best = [row for row in decode_rows(blob) if row[1] == found[1]][-1]
+        for row in live:  # a live writer's steps not committed yet: newer than what is stored
+            if best is None or row[1] >= best[1]:
+                best = row
+        return self._decode(*best) if best is not None else None
 
     def history(self, run_id: str) -> list[Checkpoint]:
         """Every checkpoint of a run, oldest first (the state after each step: time travel, debugging)."""
@@ -384,12 +407,13 @@ class SQLiteCheckpointer:
     def _rewrite(self, run_id: str, gone: set[int], saved: float, live: list[Row]) -> None:
         """Store a run without the steps in ``gone``: its rows and segments replaced by one segment."""
         steps = self._read(run_id, live)
-        kept = b"".join(encode_row(steps[s]) for s in sorted(steps) if s not in gone)
+        kept = [s for s in sorted(steps) if s not in gone]
         self._conn.execute("DELETE FROM checkpoints WHERE run_id = ?", (run_id,))
         self._conn.execute("DELETE FROM segments WHERE run_id = ?", (run_id,))
         self._conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         if kept:
-            self._conn.execute("INSERT INTO segments VALUES (?, 1, ?, ?)", (run_id, saved, kept))
+            rows = b"".join(encode_row(steps[s]) for s in kept)
+            self._conn.execute("INSERT INTO segments VALUES (?, 1, ?, ?, ?)", (run_id, saved, kept[-1], rows))
 
     def close(self) -> None:
         """Commit pending rows, checkpoint the WAL into the database file and close the connection."""

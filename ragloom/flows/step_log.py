@@ -71,12 +71,12 @@ class StepLog:
         self.db_path = db_path
         self.path = f"{db_path}.steps-{os.getpid()}-{os.urandom(4).hex()}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.pending: list[tuple[str, bytes]] = []  # (run id, record) appended since the last fold
+        self.pending: list[tuple[str, int, bytes]] = []  # (run id, step, record) since the last fold
 
-    def append(self, run_id: str, record: bytes) -> None:
-        """Append one record (:func:`encode_row`) of run ``run_id``: durable against a kill on return."""
+    def append(self, run_id: str, step: int, record: bytes) -> None:
+        """Append one record (:func:`encode_record`) of a run's step: durable against a kill on return."""
         os.write(self._fd, record)
-        self.pending.append((run_id, record))
+        self.pending.append((run_id, step, record))
 
     def folded(self) -> None:
         """The pending rows are committed to the table: the log can start over."""

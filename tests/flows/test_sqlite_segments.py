@@ -29,6 +29,8 @@ def test_a_step_saved_again_in_a_later_commit_wins(tmp_path: Path, durability: s
     cp.flush()
     cp.save(Checkpoint("r", 1, {"x": 10}, ("b",)))  # a resume with an update re-saves the step
     cp.flush()
+    latest = SQLiteCheckpointer(db, durability="async").latest("r")
+    assert latest is not None and (latest.step, latest.state, latest.status) == (1, {"x": 10}, "running")
     cp.save(Checkpoint("r", 2, {"x": 11}, (), status="done"))
     cp.flush()
     assert segments(db) == [("r", 1, [0, 1]), ("r", 2, [1]), ("r", 3, [2])]
@@ -50,10 +52,17 @@ def test_rows_of_older_files_are_read_overridden_by_segments_and_pruned(tmp_path
         conn.execute("INSERT INTO checkpoints VALUES ('old', 0, 'running', 'f', ?)", (payload,))
         conn.execute("INSERT INTO checkpoints VALUES ('old', 1, 'running', 'f', ?)", (payload,))
         conn.execute("INSERT INTO runs VALUES ('old', 1.0)")
+    reader = SQLiteCheckpointer(db, durability="async")
+    latest = reader.latest("old")
+    assert latest is not None and (latest.step, latest.state) == (1, {"x": 0})  # an old row
     cp = SQLiteCheckpointer(db)
     cp.save(Checkpoint("old", 1, {"x": 1}, ("n",)))  # the resumed run re-saves step 1 ...
     cp.save(Checkpoint("old", 2, {"x": 2}, (), status="done"))  # ... and finishes
+    latest = reader.latest("old")
+    assert latest is not None and (latest.step, latest.state) == (2, {"x": 2})  # from the writer's log
     assert [(c.step, c.state) for c in cp.history("old")] == [(0, {"x": 0}), (1, {"x": 1}), (2, {"x": 2})]
+    latest = reader.latest("old")
+    assert latest is not None and (latest.step, latest.state) == (2, {"x": 2})  # now from its segment
     assert cp.prune(keep_last=2) == 1
     assert [(c.step, c.state) for c in cp.history("old")] == [(1, {"x": 1}), (2, {"x": 2})]
     with sqlite3.connect(db) as conn:
