@@ -101,8 +101,10 @@ def _tamper(db: Path, payload: bytes) -> None:
 
 def test_checkpoint_round_trips_ragloom_types_as_json(tmp_path: Path) -> None:
     path = tmp_path / "runs.sqlite"
-    compiled = _rich_flow().compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["after"])
+    store = SQLiteCheckpointer(path)
+    compiled = _rich_flow().compile(checkpointer=store, interrupt_before=["after"])
     compiled.invoke({"question": "capital?"}, run_id="r1")
+    store.commit()
     reopened = _rich_flow().compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["after"])
     state = reopened.get_state("r1")
     assert state.hits == [Hit(Chunk("Paris is in France.", "d1", 0, 19, {"page": 3}), 0.5, "bm25")]
@@ -116,8 +118,11 @@ def test_checkpoint_round_trips_ragloom_types_as_json(tmp_path: Path) -> None:
 
 def test_pickled_checkpoint_row_is_refused_not_run(tmp_path: Path, marker: Path) -> None:
     path = tmp_path / "runs.sqlite"
-    compiled = _rich_flow().compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["after"])
-    compiled.invoke({"question": "q"}, run_id="r1")
+    store = SQLiteCheckpointer(path)
+    _rich_flow().compile(checkpointer=store, interrupt_before=["after"]).invoke(
+        {"question": "q"}, run_id="r1"
+    )
+    store.commit()
     _tamper(path, pickle.dumps(Payload(marker)))  # the attacker replaces the checkpoints with a pickle
     with sqlite3.connect(path) as db:  # and adds one in the per-step table of files written before segments
         db.execute(
@@ -132,9 +137,9 @@ def test_pickled_checkpoint_row_is_refused_not_run(tmp_path: Path, marker: Path)
 
 def test_checkpoint_naming_an_undeclared_class_is_refused(tmp_path: Path, marker: Path) -> None:
     path = tmp_path / "runs.sqlite"
-    _rich_flow().compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["after"]).invoke(
-        {}, run_id="r"
-    )
+    store = SQLiteCheckpointer(path)
+    _rich_flow().compile(checkpointer=store, interrupt_before=["after"]).invoke({}, run_id="r")
+    store.commit()
     evil = {"__rl__": "obj", "type": "subprocess:Popen", "fields": {"args": ["touch", str(marker)]}}
     doc = [{"question": evil}, {"__rl__": "tuple", "items": ["after"]}, {}, []]
     _tamper(path, b"RLJ1" + json.dumps(doc).encode())

@@ -15,9 +15,10 @@ step's record. Files written before segments hold one ``checkpoints`` row per st
 
 ``durability="step"`` (default) makes each step durable before the next one starts: a killed process never
 re-runs a completed step. The step goes to a step log with one ``write`` and the log is committed to the
-file in batches (every 256 steps, and when a run returns or the file is read), so a step costs a file
-append instead of an SQLite commit; readers in other processes read the logs of live writers and commit
-those of dead ones. ``durability="async"`` keeps steps in memory and commits them at the first save after
+file in batches (every 256 steps, when this checkpointer reads, prunes, commits or closes, and when the
+interpreter exits), so a step costs a file append instead of an SQLite commit, and a short run no commit of
+its own; readers in other processes read the logs of live writers and commit those of dead ones.
+``durability="async"`` keeps steps in memory and commits them at the first save after
 the oldest is 2 ms old (or 256 have queued up), and before a run returns (LangGraph's default mode is
 similarly lazy): a process killed mid-run may lose the steps since the last commit, including those before
 a long-running node (they are re-run on resume).
@@ -25,6 +26,7 @@ a long-running node (they are re-run on resume).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import os
@@ -138,7 +140,7 @@ class SQLiteCheckpointer:
         # table in batches (see ragloom/flows/step_log.py); an in-memory database has no log
         self._log = StepLog(self.path) if durability == "step" and self.path != ":memory:" else None
         self._cursor = self._conn.cursor()
-        self._queue: list[tuple[str, int, bytes]] = []  # durability="async": (run id, step, record)
+        self._queue: list[tuple[str, int, bytes, float]] = []  # "async": (run id, step, record, saved)
         self._first = 0.0  # when the oldest queued row was saved (time.monotonic)
         self._writer_error: BaseException | None = None
 
@@ -176,16 +178,18 @@ class SQLiteCheckpointer:
             with self._lock:
                 log = self._log
                 if log is None:  # an in-memory database: committed at once
-                    self._commit_records([(cp.run_id, cp.step, record)])
+                    self._commit_records([(cp.run_id, cp.step, record, time.time())])
                     return
-                log.append(cp.run_id, cp.step, record)
-                if len(log.pending) >= _FOLD_EVERY:
+                log.append(cp.run_id, cp.step, record, time.time())
+                if len(log.pending) == 1:
+                    _hold(self)
+                elif len(log.pending) >= _FOLD_EVERY:
                     self._fold()
             return
         with self._lock:
             self._raise_writer_error()
             pending = self._queue
-            pending.append((cp.run_id, cp.step, record))
+            pending.append((cp.run_id, cp.step, record, time.time()))
             now = time.monotonic()
             if len(pending) == 1:
                 self._first = now
@@ -213,20 +217,23 @@ class SQLiteCheckpointer:
             return
         self._commit_records(log.pending)
         log.folded()
+        _UNFOLDED.discard(self)
 
-    def _commit_records(self, records: list[tuple[str, int, bytes]]) -> None:
-        """One transaction: one new segment per run (its records in save order, and its highest step)."""
-        by_run: dict[str, tuple[list[bytes], list[int]]] = {}
-        for run_id, step, record in records:
+    def _commit_records(self, records: list[tuple[str, int, bytes, float]]) -> None:
+        """One transaction: one new segment per run (its records in save order, its highest step and when it
+        last saved: retention by age)."""
+        by_run: dict[str, tuple[list[bytes], list[Any]]] = {}
+        for run_id, step, record, saved in records:
             got = by_run.get(run_id)
             if got is None:
-                by_run[run_id] = ([record], [step])
+                by_run[run_id] = ([record], [step, saved])
             else:
                 got[0].append(record)
-                if step > got[1][0]:
-                    got[1][0] = step
-        now = time.time()  # when each run last saved: retention by age
-        rows = [(r, now, last[0], b"".join(parts)) for r, (parts, last) in by_run.items()]
+                last = got[1]
+                last[1] = saved
+                if step > last[0]:
+                    last[0] = step
+        rows = [(r, last[1], last[0], b"".join(parts)) for r, (parts, last) in by_run.items()]
         if len(rows) == 1:  # one statement: its own transaction (autocommit), no BEGIN/COMMIT round
             self._cursor.execute(_APPEND, rows[0])
             return
@@ -248,7 +255,8 @@ class SQLiteCheckpointer:
         dead, live, claimed = other_logs(self.path, self._log.path if self._log is not None else None)
         if dead:
             with self._lock:
-                self._commit_records([(row[0], row[1], encode_row(row)) for row in dead])
+                now = time.time()
+                self._commit_records([(row[0], row[1], encode_row(row), now) for row in dead])
         for path in claimed:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
@@ -277,10 +285,16 @@ class SQLiteCheckpointer:
             return self._read(run_id, live)
 
     def flush(self) -> None:
-        """Wait until every saved checkpoint is committed to the table (then apply ``retention``)."""
-        self._sync()
+        """Make every saved checkpoint durable (then apply ``retention``): queued ``async`` rows are
+        committed; the step log already is durable, and is committed in batches (see the module docstring)."""
+        if self.durability == "async":
+            self._sync()
         if self.retention is not None:
             self.prune(self.retention.keep_last, self.retention.older_than)
+
+    def commit(self) -> None:
+        """Commit every saved step to the file now (reading, pruning, closing and interpreter exit do)."""
+        self._sync()
 
     def _sync(self) -> None:
         if self._log is not None and self._log.pending:
@@ -429,3 +443,31 @@ class SQLiteCheckpointer:
 
     def __repr__(self) -> str:
         return f"SQLiteCheckpointer({self.path!r}, serde={self.serde!r}, durability={self.durability!r})"
+
+
+#: checkpointers whose step log holds steps not committed to the file yet (held, so none is collected with
+#: its steps only in its log; their steps are durable there anyway: a reader commits a dead writer's log)
+_UNFOLDED: set[SQLiteCheckpointer] = set()
+_MAX_UNFOLDED = 32
+
+
+def _hold(checkpointer: SQLiteCheckpointer) -> None:
+    """``checkpointer`` has uncommitted steps (caller holds its lock); past a few such checkpointers (a
+    process that opens one per request and never closes them), the others are committed now."""
+    _UNFOLDED.add(checkpointer)
+    if len(_UNFOLDED) > _MAX_UNFOLDED:
+        for other in list(_UNFOLDED):
+            if other is not checkpointer:
+                with other._lock:
+                    other._fold()
+
+
+@atexit.register
+def _commit_open_logs() -> None:
+    """At interpreter exit, commit the steps left in open checkpointers' logs (the file is then complete and
+    no log is left behind). Not in a forked child: a log belongs to the process that created it."""
+    for checkpointer in list(_UNFOLDED):
+        log = checkpointer._log
+        if log is not None and log.pid == os.getpid():
+            with contextlib.suppress(Exception):
+                checkpointer.close()

@@ -69,14 +69,15 @@ class StepLog:
 
     def __init__(self, db_path: str) -> None:
         self.db_path = db_path
-        self.path = f"{db_path}.steps-{os.getpid()}-{os.urandom(4).hex()}"
+        self.pid = os.getpid()
+        self.path = f"{db_path}.steps-{self.pid}-{os.urandom(4).hex()}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.pending: list[tuple[str, int, bytes]] = []  # (run id, step, record) since the last fold
+        self.pending: list[tuple[str, int, bytes, float]] = []  # (run id, step, record, saved) to fold
 
-    def append(self, run_id: str, step: int, record: bytes) -> None:
+    def append(self, run_id: str, step: int, record: bytes, saved: float) -> None:
         """Append one record (:func:`encode_record`) of a run's step: durable against a kill on return."""
         os.write(self._fd, record)
-        self.pending.append((run_id, step, record))
+        self.pending.append((run_id, step, record, saved))
 
     def folded(self) -> None:
         """The pending rows are committed to the table: the log can start over."""

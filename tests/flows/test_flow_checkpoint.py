@@ -107,12 +107,16 @@ def test_resume_after_failure_skips_completed_steps(checkpointer: Checkpointer) 
 def test_sqlite_checkpoints_survive_a_new_checkpointer(tmp_path: Path) -> None:
     path = tmp_path / "cp.sqlite"
     calls: list[str] = []
-    first = review_flow(calls).compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["publish"])
+    stores = [SQLiteCheckpointer(path), SQLiteCheckpointer(path)]  # two processes, say
+    first = review_flow(calls).compile(checkpointer=stores[0], interrupt_before=["publish"])
     first.invoke({}, run_id="persist")
-    second = review_flow(calls).compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["publish"])
+    store = stores[1]
+    second = review_flow(calls).compile(checkpointer=store, interrupt_before=["publish"])
     result = second.resume("persist", update={"approved": True})
     assert result.state.log == ["write", "publish v1 approved=True"]
     assert calls == ["write", "publish"]
+    for each in stores:  # each one's steps are in its step log until committed in a batch
+        each.commit()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert committed_steps(path, "persist") == [0, 1, 2]  # the input, then one record per step

@@ -26,13 +26,13 @@ def test_a_step_saved_again_in_a_later_commit_wins(tmp_path: Path, durability: s
     cp = SQLiteCheckpointer(db, durability=durability)
     cp.save(Checkpoint("r", 0, {"x": 0}, ("a",)))
     cp.save(Checkpoint("r", 1, {"x": 1}, ("b",), status="interrupted"))
-    cp.flush()
+    cp.commit()
     cp.save(Checkpoint("r", 1, {"x": 10}, ("b",)))  # a resume with an update re-saves the step
-    cp.flush()
+    cp.commit()
     latest = SQLiteCheckpointer(db, durability="async").latest("r")
     assert latest is not None and (latest.step, latest.state, latest.status) == (1, {"x": 10}, "running")
     cp.save(Checkpoint("r", 2, {"x": 11}, (), status="done"))
-    cp.flush()
+    cp.commit()
     assert segments(db) == [("r", 1, [0, 1]), ("r", 2, [1]), ("r", 3, [2])]
     reader = SQLiteCheckpointer(db, durability="async")
     assert [(c.step, c.state["x"], c.status) for c in reader.history("r")] == [
@@ -85,15 +85,15 @@ def test_pruning_a_run_of_many_segments_keeps_the_rest_intact(tmp_path: Path) ->
                 status="done" if step == 5 else "running",
             )
         )
-        cp.flush()  # one segment per step
+        cp.commit()  # one segment per commit
     cp.save(Checkpoint("other", 0, {"x": 0}, (), status="done"))
-    cp.flush()
+    cp.commit()
     assert len(segments(db)) == 7
     assert cp.prune(keep_last=2) == 4
     assert [(c.step, c.state["x"]) for c in cp.history("long")] == [(4, 4), (5, 5)]
     assert segments(db) == [("long", 1, [4, 5]), ("other", 1, [0])]
     cp.save(Checkpoint("long", 6, {"x": 6}, (), status="done"))  # later commits number on from the rewrite
-    cp.flush()
+    cp.commit()
     assert segments(db)[:2] == [("long", 1, [4, 5]), ("long", 2, [6])]
     cp.close()
 
@@ -106,7 +106,7 @@ def test_a_live_writers_steps_are_read_by_others_but_committed_by_it(tmp_path: P
     assert [c.step for c in reader.history("r")] == [0, 1]
     assert reader.run_ids() == ["r"]
     assert segments(db) == []  # read from the writer's log, not committed by the reader
-    writer.flush()
+    writer.commit()
     assert segments(db) == [("r", 1, [0, 1])]
     assert [c.step for c in reader.history("r")] == [0, 1]
     writer.close()
