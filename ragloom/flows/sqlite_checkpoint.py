@@ -181,10 +181,11 @@ class SQLiteCheckpointer:
                     self._commit_records([(cp.run_id, cp.step, record, time.time())])
                     return
                 log.append(cp.run_id, cp.step, record, time.time())
-                if len(log.pending) == 1:
-                    _hold(self)
-                elif len(log.pending) >= _FOLD_EVERY:
+                first = len(log.pending) == 1
+                if len(log.pending) >= _FOLD_EVERY:
                     self._fold()
+            if first:  # outside our lock: _hold may take other checkpointers' locks
+                _hold(self)
             return
         with self._lock:
             self._raise_writer_error()
@@ -452,8 +453,9 @@ _MAX_UNFOLDED = 32
 
 
 def _hold(checkpointer: SQLiteCheckpointer) -> None:
-    """``checkpointer`` has uncommitted steps (caller holds its lock); past a few such checkpointers (a
-    process that opens one per request and never closes them), the others are committed now."""
+    """``checkpointer`` has uncommitted steps; past a few such checkpointers (a process that opens one per
+    request and never closes them), the others are committed now. The caller holds no checkpointer's lock,
+    so two threads doing this never wait on each other's."""
     _UNFOLDED.add(checkpointer)
     if len(_UNFOLDED) > _MAX_UNFOLDED:
         for other in list(_UNFOLDED):
