@@ -15,9 +15,11 @@ step's record. Files written before segments hold one ``checkpoints`` row per st
 
 ``durability="step"`` (default) makes each step durable before the next one starts: a killed process never
 re-runs a completed step. The step goes to a step log with one ``write`` and the log is committed to the
-file in batches (every 256 steps, when this checkpointer reads, prunes, commits or closes, and when the
-interpreter exits), so a step costs a file append instead of an SQLite commit, and a short run no commit of
-its own; readers in other processes read the logs of live writers and commit those of dead ones.
+file in batches (every 256 steps, when a run returns, and when this checkpointer reads, prunes or closes),
+so a step costs a file append instead of an SQLite commit; readers in other processes read the logs of live
+writers and commit those of dead ones. (A run's steps are committed when it returns, rather than left in the
+log for a later batch, because another process may continue the run and re-save a step: a segment committed
+later wins, so a stale one must not be committed after it.)
 ``durability="async"`` keeps steps in memory and commits them at the first save after
 the oldest is 2 ms old (or 256 have queued up), and before a run returns (LangGraph's default mode is
 similarly lazy): a process killed mid-run may lose the steps since the last commit, including those before
@@ -26,7 +28,6 @@ a long-running node (they are re-run on resume).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import datetime as dt
 import os
@@ -181,11 +182,8 @@ class SQLiteCheckpointer:
                     self._commit_records([(cp.run_id, cp.step, record, time.time())])
                     return
                 log.append(cp.run_id, cp.step, record, time.time())
-                first = len(log.pending) == 1
                 if len(log.pending) >= _FOLD_EVERY:
                     self._fold()
-            if first:  # outside our lock: _hold may take other checkpointers' locks
-                _hold(self)
             return
         with self._lock:
             self._raise_writer_error()
@@ -218,7 +216,6 @@ class SQLiteCheckpointer:
             return
         self._commit_records(log.pending)
         log.folded()
-        _UNFOLDED.discard(self)
 
     def _commit_records(self, records: list[tuple[str, int, bytes, float]]) -> None:
         """One transaction: one new segment per run (its records in save order, its highest step and when it
@@ -286,15 +283,13 @@ class SQLiteCheckpointer:
             return self._read(run_id, live)
 
     def flush(self) -> None:
-        """Make every saved checkpoint durable (then apply ``retention``): queued ``async`` rows are
-        committed; the step log already is durable, and is committed in batches (see the module docstring)."""
-        if self.durability == "async":
-            self._sync()
+        """Commit every saved checkpoint to the file (a run returned; then apply ``retention``)."""
+        self._sync()
         if self.retention is not None:
             self.prune(self.retention.keep_last, self.retention.older_than)
 
     def commit(self) -> None:
-        """Commit every saved step to the file now (reading, pruning, closing and interpreter exit do)."""
+        """Commit every saved step to the file now (``flush`` does, and reading, pruning and closing)."""
         self._sync()
 
     def _sync(self) -> None:
@@ -444,32 +439,3 @@ class SQLiteCheckpointer:
 
     def __repr__(self) -> str:
         return f"SQLiteCheckpointer({self.path!r}, serde={self.serde!r}, durability={self.durability!r})"
-
-
-#: checkpointers whose step log holds steps not committed to the file yet (held, so none is collected with
-#: its steps only in its log; their steps are durable there anyway: a reader commits a dead writer's log)
-_UNFOLDED: set[SQLiteCheckpointer] = set()
-_MAX_UNFOLDED = 32
-
-
-def _hold(checkpointer: SQLiteCheckpointer) -> None:
-    """``checkpointer`` has uncommitted steps; past a few such checkpointers (a process that opens one per
-    request and never closes them), the others are committed now. The caller holds no checkpointer's lock,
-    so two threads doing this never wait on each other's."""
-    _UNFOLDED.add(checkpointer)
-    if len(_UNFOLDED) > _MAX_UNFOLDED:
-        for other in list(_UNFOLDED):
-            if other is not checkpointer:
-                with other._lock:
-                    other._fold()
-
-
-@atexit.register
-def _commit_open_logs() -> None:
-    """At interpreter exit, commit the steps left in open checkpointers' logs (the file is then complete and
-    no log is left behind). Not in a forked child: a log belongs to the process that created it."""
-    for checkpointer in list(_UNFOLDED):
-        log = checkpointer._log
-        if log is not None and log.pid == os.getpid():
-            with contextlib.suppress(Exception):
-                checkpointer.close()

@@ -107,19 +107,24 @@ def test_resume_after_failure_skips_completed_steps(checkpointer: Checkpointer) 
 def test_sqlite_checkpoints_survive_a_new_checkpointer(tmp_path: Path) -> None:
     path = tmp_path / "cp.sqlite"
     calls: list[str] = []
-    stores = [SQLiteCheckpointer(path), SQLiteCheckpointer(path)]  # two processes, say
+    stores = [SQLiteCheckpointer(path), SQLiteCheckpointer(path)]  # two processes, say, both left open
     first = review_flow(calls).compile(checkpointer=stores[0], interrupt_before=["publish"])
     first.invoke({}, run_id="persist")
-    store = stores[1]
-    second = review_flow(calls).compile(checkpointer=store, interrupt_before=["publish"])
-    result = second.resume("persist", update={"approved": True})
+    second = review_flow(calls).compile(checkpointer=stores[1], interrupt_before=["publish"])
+    result = second.resume("persist", update={"approved": True})  # re-saves the paused step 1
     assert result.state.log == ["write", "publish v1 approved=True"]
     assert calls == ["write", "publish"]
-    for each in stores:  # each one's steps are in its step log until committed in a batch
-        each.commit()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert committed_steps(path, "persist") == [0, 1, 2]  # the input, then one record per step
+    assert committed_steps(path, "persist") == [0, 1, 2]  # committed when each run returned
+    for each in reversed(stores):  # the first's pause was committed when it paused: closing the first one
+        each.close()  # last commits nothing that could override the update
+    history = SQLiteCheckpointer(path).history("persist")
+    assert [(cp.step, cp.state["approved"], cp.status) for cp in history] == [
+        (0, False, "running"),
+        (1, True, "running"),
+        (2, True, "done"),
+    ]
 
 
 def committed_steps(path: Path, run_id: str) -> list[int]:

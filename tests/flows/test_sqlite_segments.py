@@ -111,22 +111,3 @@ def test_a_live_writers_steps_are_read_by_others_but_committed_by_it(tmp_path: P
     assert [c.step for c in reader.history("r")] == [0, 1]
     writer.close()
     reader.close()
-
-
-def test_checkpointers_left_open_are_committed_past_a_bound(tmp_path: Path) -> None:
-    """A process that opens a checkpointer per request and never closes it: past 32 with uncommitted steps,
-    the older ones are committed (and none is lost meanwhile)."""
-    from ragloom.flows import sqlite_checkpoint
-
-    db = tmp_path / "many.sqlite"
-    opened = [SQLiteCheckpointer(db) for _ in range(40)]
-    for i, cp in enumerate(opened):
-        cp.save(Checkpoint(f"r{i}", 0, {"i": i}, ()))
-    assert len(sqlite_checkpoint._UNFOLDED) <= 33
-    committed = {run_id for run_id, _, _ in segments(db)}
-    assert len(committed) >= 7
-    reader = SQLiteCheckpointer(db, durability="async")
-    assert reader.run_ids() == sorted(f"r{i}" for i in range(40))
-    for cp in opened:
-        cp.close()
-    assert {run_id for run_id, _, _ in segments(db)} == {f"r{i}" for i in range(40)}

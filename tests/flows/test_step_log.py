@@ -4,7 +4,6 @@ mid-write) is ignored, and a reader folds a dead writer's log into the table exa
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -42,23 +41,6 @@ os._exit(0)  # dies without flushing: the steps are only in its log
     assert list(tmp_path.glob("runs.sqlite.steps-*")) == []  # folded once, then removed
 
 
-def test_steps_left_in_an_open_checkpointers_log_are_committed_at_exit(tmp_path: Path) -> None:
-    db = tmp_path / "runs.sqlite"
-    writer = f"""
-from ragloom.flows import Checkpoint, SQLiteCheckpointer
-cp = SQLiteCheckpointer({str(db)!r})
-for step in range(3):
-    cp.save(Checkpoint("r", step, {{"x": step}}, ("n",)))
-cp.flush()  # a run returned: its steps are durable in the log, committed in a batch later
-"""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    subprocess.run([sys.executable, "-c", writer], check=True, env=env, timeout=60)
-    assert list(tmp_path.glob("runs.sqlite.steps-*")) == []  # committed and removed at interpreter exit
-    with sqlite3.connect(db) as conn:
-        (blob,) = conn.execute("SELECT rows FROM segments WHERE run_id = 'r'").fetchone()
-    assert [row[1] for row in decode_rows(blob)] == [0, 1, 2]
-
-
 def test_a_live_checkpointers_unfolded_steps_are_visible_to_another(tmp_path: Path) -> None:
     db = tmp_path / "runs.sqlite"
     first, second = SQLiteCheckpointer(db), SQLiteCheckpointer(db)
@@ -72,6 +54,7 @@ def test_a_live_checkpointers_unfolded_steps_are_visible_to_another(tmp_path: Pa
 def test_checkpoints_written_before_interrupts_were_stored_still_load(tmp_path: Path) -> None:
     import json
     import pickle
+    import sqlite3
 
     for serde in ("pickle", "json"):
         db = tmp_path / f"old-{serde}.sqlite"
