@@ -138,13 +138,28 @@ def batch_size(fn: Callable[[], Any], budget_s: float, repeats: int) -> int:
     return max(1, int(budget_s / repeats / one))
 
 
+#: the in-memory checkpointers of both systems (they keep every checkpoint of every run)
+MEMORY_STORES: list[Any] = []
+
+
+def empty_memory_stores() -> None:
+    """Empty the in-memory checkpointers, so that no batch's garbage collections walk what earlier batches (of
+    any system: batches are interleaved) stored; within a batch each system pays for what it keeps."""
+    for store in MEMORY_STORES:
+        for name in ("_runs", "_writes", "_saved", "storage", "writes", "blobs"):  # ragloom's, LangGraph's
+            value = getattr(store, name, None)
+            if isinstance(value, dict):  # (ragloom's ``writes`` is a method)
+                value.clear()
+
+
 def time_batch(fn: Callable[[], Any], batch: int) -> tuple[float, float]:
     """(wall, cpu) seconds per run of ``fn``, the mean over ``batch`` runs.
 
-    The heap left by earlier batches is frozen first (``gc.freeze``): in-memory checkpointers keep every
-    checkpoint, so without it each system's garbage collections would also walk what the systems measured
-    before it stored. Each batch still pays for collecting its own garbage (the collector stays on).
+    The garbage collector stays on (each system pays for its own garbage), but each batch starts from
+    emptied in-memory checkpointers and a collected, frozen heap (``gc.freeze``): its collections walk what
+    the batch allocates, not what the process held before (other systems' flows, savers, connections).
     """
+    empty_memory_stores()
     gc.collect()
     gc.freeze()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -250,6 +265,11 @@ def langgraph_sqlite(path: Path, fsync: bool) -> Any:
     return saver
 
 
+def remember(store: Any) -> Any:
+    MEMORY_STORES.append(store)
+    return store
+
+
 def build_systems(tmp: Path, langgraph_fsync: bool = False) -> Systems:
     from langgraph.checkpoint.memory import InMemorySaver
 
@@ -264,11 +284,11 @@ def build_systems(tmp: Path, langgraph_fsync: bool = False) -> Systems:
         ("plain python", "none", {"chain": plain_chain(), "loop": plain_loop()}),
         ("ragloom", "none", ragloom_flows(lambda: None)),
         ("langgraph", "none", langgraph_flows(None)),
-        ("ragloom", "memory", ragloom_flows(InMemoryCheckpointer)),
+        ("ragloom", "memory", ragloom_flows(lambda: remember(InMemoryCheckpointer()))),
         ("ragloom", "sqlite", ragloom_flows(sqlite())),
         ("ragloom", "sqlite-async", ragloom_flows(sqlite(durability="async"))),
         ("ragloom", "sqlite-json", ragloom_flows(sqlite(serde="json"))),
-        ("langgraph", "memory", langgraph_flows(InMemorySaver())),
+        ("langgraph", "memory", langgraph_flows(remember(InMemorySaver()))),
         ("langgraph", "sqlite", langgraph_flows(lg_sync, durability="sync")),
         ("langgraph", "sqlite-async", langgraph_flows(lg_sqlite)),
     ]
