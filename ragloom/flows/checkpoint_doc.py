@@ -65,23 +65,30 @@ def dumps_checkpoint(cp: Checkpoint, serde: str) -> bytes:
     """The payload of ``cp``: the bytes of ``serde.dumps(encode_doc(cp), serde)``, built without the
     intermediate document for typed JSON. TypeError when the state has a value with no JSON form.
 
-    Why two orjson calls: the state may hold NaN (see ``serde.to_json``), ragloom's own parts never do, so
-    in the common step (node names next, no interrupt) they are written together, unchecked."""
+    In the common step (node names next, no interrupt) ragloom's own parts are written by one orjson call,
+    unchecked (they never hold NaN), with the state too when it is flat (``serde.is_flat``), else after it
+    (the state may hold NaN, see ``serde.to_json``)."""
     if serde != "json":
         return _serde.dumps(encode_doc(cp), serde)
-    state = _serde.to_json(_serde.encode(cp.state))
+    flat = _serde.is_flat(cp.state)  # then the whole document is one orjson call
+    state = b"" if flat else _serde.to_json(_serde.encode(cp.state))
     if not cp.interrupts:
         for task in cp.next:
             if type(task) is not str:
                 break
         else:
             arrived = [[k, v] for k, v in cp.arrived.items()] if cp.arrived else _NONE
+            records = [record_to_list(r) for r in cp.records]
             try:
-                rest = orjson.dumps((cp.next, arrived, [record_to_list(r) for r in cp.records], _NONE))
+                if flat:
+                    return _serde.JSON_MAGIC + orjson.dumps((cp.state, cp.next, arrived, records, _NONE))
+                rest = orjson.dumps((cp.next, arrived, records, _NONE))
             except TypeError:  # not JSON types after all: the general path below says which value
                 pass
             else:
                 return b"".join((_serde.JSON_LIST_START, state, b",", rest[1:]))
+    if flat:
+        state = _serde.to_json(cp.state)
     parts = (
         state,
         _serde.to_json(_serde.encode(list(cp.next))),

@@ -34,6 +34,7 @@ from ragloom.core.errors import ConfigError
 SERDE_ENV = "RAGLOOM_CHECKPOINT_SERDE"
 _TAG = "__rl__"
 _JSON_MAGIC = b"RLJ1"  # typed JSON; plain JSON (older rows) starts with "[" or "{", pickle with 0x80
+JSON_MAGIC = _JSON_MAGIC
 JSON_LIST_START = _JSON_MAGIC + b"["  # how a typed-JSON payload holding a list starts
 _ALLOWED: dict[str, type] = {}
 
@@ -125,6 +126,18 @@ def encode(value: Any) -> Any:
                 flat = False
         return value if flat else {k: encode(v) for k, v in value.items()}
     return _encode_other(value)
+
+
+def is_flat(value: Any) -> bool:
+    """Whether ``value`` is a dict of string keys to JSON scalars with finite floats: :func:`encode` returns
+    it unchanged and orjson writes it exactly as the json module reads it back (no check needed after)."""
+    if type(value) is not dict or _TAG in value:
+        return False
+    for k, v in value.items():
+        kind = type(v)
+        if type(k) is not str or kind not in _NATIVE or (kind is float and v - v != 0):  # NaN, inf
+            return False
+    return True
 
 
 def _encode_other(value: Any) -> Any:

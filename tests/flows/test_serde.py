@@ -121,3 +121,19 @@ def test_the_checkpoint_writer_writes_the_bytes_of_the_general_path() -> None:
     ]
     for cp in checkpoints:
         assert dumps_checkpoint(cp, "json") == dumps(encode_doc(cp), "json")
+
+
+def test_is_flat_is_false_for_anything_the_fast_writer_would_change() -> None:
+    from ragloom.flows.serde import is_flat
+
+    assert is_flat({"a": 1, "b": "x", "c": None, "d": 1.5, "e": True})
+    for value in (
+        {"a": float("nan")},
+        {"a": float("-inf")},
+        {"a": (1,)},
+        {1: 1},
+        {"__rl__": 1},
+        [1],
+        {"a": [1]},
+    ):
+        assert not is_flat(value), value
