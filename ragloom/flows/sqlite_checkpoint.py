@@ -142,7 +142,7 @@ class SQLiteCheckpointer:
         self._log = StepLog(self.path) if durability == "step" and self.path != ":memory:" else None
         self._cursor = self._conn.cursor()
         self._queue: list[tuple[str, int, bytes, float]] = []  # "async": (run id, step, record, saved)
-        self._first = 0.0  # when the oldest queued row was saved (time.monotonic)
+        self._first = 0.0  # when the oldest queued row was saved (time.time)
         self._writer_error: BaseException | None = None
 
     # -- serialisation ----
@@ -186,10 +186,11 @@ class SQLiteCheckpointer:
                     self._fold()
             return
         with self._lock:
-            self._raise_writer_error()
+            if self._writer_error is not None:
+                self._raise_writer_error()
             pending = self._queue
-            pending.append((cp.run_id, cp.step, record, time.time()))
-            now = time.monotonic()
+            now = time.time()  # one clock read: when the step was saved, and the 2 ms window
+            pending.append((cp.run_id, cp.step, record, now))
             if len(pending) == 1:
                 self._first = now
             elif len(pending) >= _FOLD_EVERY or now - self._first >= _GROUP_S:
