@@ -144,10 +144,10 @@ def test_interrupt_then_resume_with_an_update(cli: CliRunner, tmp_path: Path) ->
     assert no_db.exit_code == 2 and "need a --checkpoint database" in no_db.stderr
 
 
-def test_run_a_searched_flow_over_its_dataset(
+def test_run_a_flow_over_a_datasets_corpus(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`ragloom search` writes best_flow.yaml of `search.*` operators; `ragloom run --dataset` runs it."""
+    """`ragloom run FLOW --dataset DIR`: the dataset's corpus, indexed into the cache, is the `retriever`."""
     monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(tmp_path / "cache"))
     data = tmp_path / "tiny"
     (data / "qrels").mkdir(parents=True)
@@ -164,7 +164,7 @@ def test_run_a_searched_flow_over_its_dataset(
     flow = tmp_path / "best_flow.yaml"
     flow.write_text(
         "name: best_flow\nstate:\n  question: str\n  hits:\n    type: list[Hit]\n    default: []\n"
-        "nodes:\n  retrieve:\n    uses: search.retrieve\n    with: {method: bm25, k: 1}\n"
+        "nodes:\n  retrieve:\n    uses: retrieval.hybrid\n    with: {resource: retriever, k: 1}\n"
         "edges:\n- {from: START, to: retrieve}\n- {from: retrieve, to: END}\n"
     )
     args = ["run", str(flow), "-i", '{"question": "Who is the clerk?"}']

@@ -33,9 +33,11 @@ def test_a_changed_result_changes_the_table_and_an_unknown_block_is_an_error(tmp
     for path in (ROOT / "benchmarks" / "results").glob("*.json"):
         (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     data = json.loads((tmp_path / "workflow_search.json").read_text())
-    data["summary"]["default"]["test"] = 0.123456
+    name, result = next(iter(data["datasets"].items()))
+    result["rows"][0][2] = 0.123456  # the seed flow's test score
     (tmp_path / "workflow_search.json").write_text(json.dumps(data))
     block = "<!-- table:workflow_search -->\nold\n<!-- /table -->"
-    assert "| default flow | 0.821 | 0.123 |" in tables.rewrite(f"x\n{block}\ny", tmp_path)
+    seed_row = f"| {name} ({result['objective']}) | seed (qa.yaml) | {result['rows'][0][1]:.3f} | 0.123 |"
+    assert seed_row in tables.rewrite(f"x\n{block}\ny", tmp_path)
     with pytest.raises(KeyError, match="table:nope has no generator"):
         tables.rewrite("<!-- table:nope -->\n<!-- /table -->", tmp_path)

@@ -42,22 +42,21 @@ def _load_dataset(opts: FlowEvalOptions) -> Any:
     from ragloom.eval.datasets import load_dataset
 
     assert opts.dataset is not None
-    dataset = load_dataset(opts.dataset, qrels_split=opts.qrels, corpus_optional=opts.index is not None)
+    dataset = load_dataset(opts.dataset, qrels_split=opts.qrels, corpus_optional=True)
     return dataset.split(opts.split).limit(opts.limit)  # type: ignore[arg-type]
 
 
 def run_flow_eval(opts: FlowEvalOptions) -> None:
     """Load, index (or open --index), evaluate, print, write."""
+    from ragloom.eval.files_index import resources_for_dataset
     from ragloom.eval.flow_eval import evaluate_flow
-    from ragloom.eval.flow_resources import dataset_resources, index_resources, make_llm
+    from ragloom.eval.flow_resources import make_llm
 
     if opts.dataset is None:
         raise typer.BadParameter("evaluating a flow needs --dataset DIR (the questions and their gold data)")
     dataset = _load_dataset(opts)
-    if opts.index is not None:
-        resources, facts = index_resources(opts.index)
-    else:
-        resources, facts = dataset_resources(dataset, opts.dataset, progress=opts.progress)
+    # --index DIR, else the BEIR corpus, else a document set's files/ (both indexed once into the cache)
+    resources, facts = resources_for_dataset(dataset, opts.dataset, opts.index, progress=opts.progress)
     llm = make_llm(opts.llm, opts.llm_base_url, opts.llm_model)
     if llm is not None:
         resources["llm"] = llm

@@ -50,11 +50,18 @@ def _clean_errors(flow_file: Path) -> Iterator[None]:
     try:
         yield
     except (NodeExecutionError, StepLimitError) as e:
-        raise _fail(f"{flow_file}: {e}", EXIT_RUN_FAILED) from None
+        raise _fail(f"{flow_file}: {e}{_resource_hint(str(e))}", EXIT_RUN_FAILED) from None
     except FlowDefinitionError as e:
         raise _fail(str(e) if e.file is not None else f"{flow_file}: {e}", EXIT_BAD_INPUT) from None
     except RagloomError as e:
         raise _fail(f"{flow_file}: {e}", EXIT_BAD_INPUT) from None
+
+
+def _resource_hint(message: str) -> str:
+    """The command-line options that give a missing ``retriever``/``index`` resource, for its error."""
+    if "no resource 'retriever'" in message or "no resource 'index'" in message:
+        return "; from the command line: --index DIR (an index folder) or --dataset DIR (a dataset's corpus)"
+    return ""
 
 
 def _load(flow_file: Path, allow_import: list[str] | None, compile: bool = False, **options: Any) -> Any:
@@ -89,20 +96,21 @@ def _parse_input(text: str) -> dict[str, Any]:
 
 
 def _resources(index: Path | None, dataset: Path | None = None) -> dict[str, Any]:
-    """Run resources from command-line options: retriever from --index, `search` (the resource of the
-    ``search.*`` operators in flows written by ``ragloom search``) from --dataset; the LLM defaults to the
-    local one."""
+    """Run resources from command-line options: ``retriever`` and ``index`` from --index, or from --dataset
+    (its BEIR corpus or files/ folder, indexed once into the cache, as ``ragloom eval`` and ``ragloom search``
+    do); the LLM defaults to the local one."""
     resources: dict[str, Any] = {}
     if index is not None:
+        from ragloom.eval.flow_resources import run_resources
         from ragloom.retrieval.index import Index
 
-        opened = Index.open(index)
-        resources |= {"retriever": opened.hybrid(), "index": opened}
-    if dataset is not None:
-        from ragloom.agents.search.resources import resources_for_dataset
+        resources |= run_resources(Index.open(index))  # + `graph` when DIR holds a graph index
+    elif dataset is not None:
         from ragloom.eval.datasets import load_dataset
+        from ragloom.eval.files_index import resources_for_dataset
 
-        resources["search"] = resources_for_dataset(load_dataset(dataset), dataset)
+        data = load_dataset(dataset, corpus_optional=True)
+        resources |= resources_for_dataset(data, dataset)[0]
     return resources
 
 
@@ -157,8 +165,8 @@ def run(
         Path | None,
         typer.Option(
             "--dataset",
-            help="A BEIR-layout dataset folder: the corpus the search.* operators of a flow written by "
-            "`ragloom search` (best_flow.yaml) retrieve from.",
+            help="A dataset folder (BEIR corpus.jsonl, or files/): indexed once into the cache, its hybrid "
+            "retriever is the `retriever` resource (as in `ragloom eval` and `ragloom search`).",
         ),
     ] = None,
 ) -> None:

@@ -1,10 +1,18 @@
-"""``ragloom search``: find a better flow for a dataset by tree search over a search space (AFlow-style)."""
+"""``ragloom search``: find a better flow than a seed flow file for a dataset, by MCTS over registry-derived
+edits, every candidate scored by the flow evaluator of ``ragloom eval FLOW.yaml``
+(:mod:`ragloom.agents.search`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
+
+from ragloom.cli.errors import clean_errors
+
+SEED_HELP = "The flow file to search from (default: the QA flow of examples/flows/qa.yaml)."
 
 
 def register(app: typer.Typer) -> None:
@@ -12,115 +20,138 @@ def register(app: typer.Typer) -> None:
 
 
 def search_command(
-    space: Path | None = typer.Option(
-        None,
-        "--space",
-        help="A search-space YAML (examples/search_space.yaml); without it, search real flows from --seed.",
+    dataset: Path = typer.Option(
+        ..., "--dataset", help="Questions with qrels and/or answers.jsonl (BEIR layout)."
     ),
-    dataset: Path = typer.Option(..., "--dataset", help="A BEIR-layout dataset folder."),
-    metric: str = typer.Option("recall@5", "--metric", help="recall@K, ndcg@K, mrr@K, span-hit@K, em or f1."),
-    budget: int = typer.Option(60, "--budget", min=1, help="Candidate evaluations (the seed flow included)."),
-    seed: str = typer.Option(
-        "0",
-        "--seed",
-        help="The seed flow file to search from (default examples/flows/qa.yaml); with --space, a number: "
-        "the random seed.",
+    seed: Path | None = typer.Option(None, "--seed", help=SEED_HELP),
+    index: Path | None = typer.Option(
+        None, "--index", help="Your own index folder (default: the dataset's corpus or files/, indexed once)."
     ),
-    random_seed: int = typer.Option(0, "--random-seed", help="Random seed of a flow search (deterministic)."),
-    index: Path | None = typer.Option(None, "--index", help="Your own index folder (flow search)."),
     objective: str | None = typer.Option(
         None,
         "--objective",
-        help="Flow search objective: an evaluator metric (context-support-R, answer-in-context, F1, ...); "
-        "default: context-support-R with qrels, else answer-in-context.",
+        help="An evaluator metric: context-support-R, answer@512, answer-in-context, F1, EM, ...; default: "
+        "context-support-R with qrels, else answer@512.",
     ),
-    out: Path = typer.Option(
-        Path("search-out"), "--out", help="Output folder (also holds state.json to resume)."
-    ),
-    method: str = typer.Option("mcts", "--method", help="mcts, random or hill."),
-    selection: str = typer.Option("soft", "--selection", help="MCTS parent selection: soft (AFlow) or uct."),
-    parallel: int = typer.Option(2, "--parallel", min=1, help="Candidates evaluated together per round."),
-    repeats: int = typer.Option(
-        1, "--repeats", min=1, help="Evaluations of each candidate (for noisy flows)."
-    ),
-    patience: int = typer.Option(
-        6, "--patience", min=0, help="Stop after N rounds without progress (0: never)."
-    ),
-    mu: float = typer.Option(0.0, "--mu", help="Scalarised objective: score - mu * cost."),
-    dev_fraction: float = typer.Option(
-        0.5, "--dev-fraction", help="Share of queries in the dev split searched on."
+    budget: int = typer.Option(20, "--budget", min=1, help="Candidate evaluations (the seed included)."),
+    method: str = typer.Option("mcts", "--method", help="mcts, or random (the baseline)."),
+    random_seed: int = typer.Option(0, "--random-seed", help="Seed of the search (deterministic)."),
+    dev_fraction: float = typer.Option(0.5, "--dev-fraction", help="Share of questions searched on (dev)."),
+    exclude: list[str] | None = typer.Option(
+        None, "--exclude", help="A component never swapped in or inserted (repeatable), e.g. a slow one."
     ),
     llm: str = typer.Option(
         "none",
         "--llm",
-        help="none, or local: the embedded LLM runs LLM operators and proposes edits (AFlow-style).",
+        help="none or local (embedded SmolLM2): runs LLM steps when the objective reads answers (F1, EM).",
     ),
-    executor: str = typer.Option("asyncio", "--executor", help="asyncio, or ray (when installed)."),
-    final: str = typer.Option(
-        "auto",
-        "--final",
-        help="How the returned flow is chosen: best (highest dev score), lcb (confidence bound), smooth "
-        "(averaged with one-step neighbours); auto: best.",
+    llm_base_url: str | None = typer.Option(None, "--llm-base-url", help="An OpenAI-compatible server."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="The model name that server serves."),
+    graph: bool = typer.Option(
+        False,
+        "--graph",
+        help="Build the dataset's graph index once (cached; minutes) so graph retrieval is in the space.",
     ),
+    advisor: bool = typer.Option(
+        False, "--advisor", help="The LLM also proposes edits and prompt rewrites (AFlow's optimizer)."
+    ),
+    propose_flows: bool = typer.Option(
+        False,
+        "--propose-flows",
+        help="With --advisor: the LLM also writes whole modified flows (long replies; a capable model).",
+    ),
+    out: Path = typer.Option(Path("search-out"), "--out", help="Output folder."),
 ) -> None:
-    """Search flows on DATASET's dev split; writes best_flow.yaml, pareto.json, report.md, tree.png/html."""
-    from ragloom.agents.search.api import search_flows
-    from ragloom.core.errors import RagloomError
-
-    if space is None:
-        from ragloom.cli.search_flow_cmds import DEFAULT_SEED, run_flow_search
-
-        flow_file = DEFAULT_SEED if seed.isdigit() else Path(seed)
-        try:
-            run_flow_search(
-                flow_file,
-                dataset,
-                index=index,
-                objective=objective,
-                budget=budget,
-                method=method,
-                rng_seed=random_seed,
-                out=out,
-                dev_fraction=dev_fraction,
-            )
-        except RagloomError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(code=2) from e
-        return
-    if not seed.lstrip("-").isdigit():
-        raise typer.BadParameter(f"with --space, --seed is the random seed (a number), not {seed!r}")
-    if llm not in ("none", "local"):
-        raise typer.BadParameter(f"--llm must be none or local, not {llm!r}")
-    try:
-        model = None
-        if llm == "local":
-            from ragloom.llm.local import default_llm
-
-            model = default_llm()
-        result = search_flows(
-            space,
-            dataset,
-            metric=metric,
-            budget=budget,
-            seed=int(seed),
-            out=out,
-            method=method,
-            dev_fraction=dev_fraction,
-            repeats=repeats,
-            selection=selection,
-            parallel=parallel,
-            patience=patience,
-            mu=mu,
-            log=typer.echo,
-            llm=model,
-            optimizer_llm=model,
-            executor=executor,
-            final=final,
+    """Search flows on DATASET's dev split from --seed; writes best_flow.yaml (an ordinary flow file),
+    pareto.json, records.jsonl, report.md and a picture of the search tree (tree.html, tree.png)."""
+    with clean_errors():
+        opts = SearchOptions(
+            dataset, seed, index, objective, budget, method, random_seed, dev_fraction, graph
         )
-    except RagloomError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from e
-    best = result.outcome.best
-    typer.echo(f"best {metric} on dev: {best.score:.4f}  {best.candidate.describe()}")
-    for name, path in sorted(result.files.items()):
+        helper = (advisor or propose_flows, propose_flows)
+        _search(opts, exclude or [], _llm(llm, llm_base_url, llm_model), helper, out)
+
+
+def _llm(llm: str, base_url: str | None, model: str | None) -> Any:
+    from ragloom.cli.llm_option import remote_llm
+    from ragloom.eval.flow_resources import make_llm
+
+    if base_url or model:
+        return remote_llm(base_url, model)
+    return make_llm(llm)
+
+
+def _seed_file(seed: Path | None, out: Path) -> Path:
+    """``seed``, or the QA flow (what examples/flows/qa.yaml holds) written to ``out/seed_flow.yaml``."""
+    if seed is not None:
+        return seed
+    from ragloom.apps.qa import qa_flow
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "seed_flow.yaml"
+    path.write_text(qa_flow().to_yaml(), encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """What to search on and how (the command's plain options)."""
+
+    dataset: Path
+    seed: Path | None
+    index: Path | None
+    objective: str | None
+    budget: int
+    method: str
+    random_seed: int
+    dev_fraction: float
+    graph: bool = False
+
+
+def _search(
+    opts: SearchOptions, exclude: list[str], llm: Any, optimizer: tuple[bool, bool], out: Path
+) -> None:
+    """Load the seed and the dev split, search, write the outcome and the report."""
+    from ragloom.agents.search import FlowEditAdvisor, read_seed, search_flow, write_outcome, write_report
+    from ragloom.agents.search.flow_search import ANSWER_OBJECTIVES, default_objective
+    from ragloom.core.errors import ConfigError
+    from ragloom.eval.datasets import load_dataset
+    from ragloom.eval.files_index import resources_for_dataset
+
+    seed_file = _seed_file(opts.seed, out)
+    flow = read_seed(seed_file)
+    data = load_dataset(opts.dataset, corpus_optional=True)
+    goal = opts.objective or default_objective(data)
+    advisor, propose_flows = optimizer
+    if (goal in ANSWER_OBJECTIVES or advisor) and llm is None:
+        why = "--advisor" if advisor else f"--objective {goal} (it scores answers)"
+        raise ConfigError(f"{why} needs an LLM: --llm local, or --llm-base-url URL --llm-model NAME")
+    dev = data.split("dev", dev_fraction=opts.dev_fraction)
+    resources, _facts = resources_for_dataset(data, opts.dataset, opts.index, graph=opts.graph)
+    if llm is not None:
+        resources["llm"] = llm
+    helper = FlowEditAdvisor(llm, propose_flows=propose_flows) if advisor else None
+    outcome = search_flow(
+        flow,
+        dev,
+        resources,
+        objective=goal,
+        budget=opts.budget,
+        method=opts.method,
+        seed=opts.random_seed,
+        exclude=exclude,
+        advisor=helper,
+        log=typer.echo,
+    )
+    meta: dict[str, Any] = {"seed_flow": str(seed_file), "dataset": str(opts.dataset), "objective": goal}
+    meta |= {
+        "method": opts.method,
+        "split": "dev",
+        "dev_questions": len(dev.queries),
+        "seconds": outcome.seconds,
+    }
+    files = write_outcome(outcome, out, meta)
+    files |= write_report(outcome, out, meta, helper.experience if helper else ())
+    typer.echo(f"seed {goal} on dev: {outcome.records[0].score:.4f}; best: {outcome.best.score:.4f}")
+    for name, path in sorted(files.items()):
         typer.echo(f"wrote {path} ({name})")

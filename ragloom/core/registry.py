@@ -33,8 +33,9 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "ragloom.llm.components",
     "ragloom.tools.components",
     "ragloom.agents.components",
-    "ragloom.agents.search.components",
     "ragloom.eval.pipelines",
+    "ragloom.retrieval.expansion",
+    "ragloom.llm.consistency",
 )
 
 
@@ -57,6 +58,9 @@ class Entry:
     role: str | None = None
     #: search ranges of its parameters (``{param: [values...]}``): workflow search derives its space from them
     search: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: parameter values workflow search sets when it brings the component into a flow (e.g. the run
+    #: resource it reads, ``{"resource": "graph"}``); a swap drops the old component's defaults first
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 _ENTRIES: dict[str, Entry] = {}
@@ -71,11 +75,13 @@ def register(
     kind: str = "node",
     role: str | None = None,
     search: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
 ) -> Callable[[F], F]:
     """Register ``factory`` under a dotted ``name`` (``retrieval.bm25``); a name registers once.
 
     ``role`` and ``search`` (``{param: [value, ...]}``) make the component part of workflow search's space:
-    declaring them is all a new component needs to become searchable.
+    declaring them is all a new component needs to become searchable. ``defaults`` are the parameters a
+    search sets when it swaps or inserts the component (the run resource it reads, say).
     """
     ranges = {param: tuple(values) for param, values in (search or {}).items()}
     for param, values in ranges.items():
@@ -92,7 +98,7 @@ def register(
                 f"{_origin(factory)} cannot register it again: pick another name"
             )
         summary = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
-        _ENTRIES[name] = Entry(name, factory, kind, summary, role, ranges)
+        _ENTRIES[name] = Entry(name, factory, kind, summary, role, ranges, dict(defaults or {}))
         return factory
 
     return decorate

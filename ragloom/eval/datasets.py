@@ -115,7 +115,8 @@ def load_dataset(path: str | Path, qrels_split: str = "test", corpus_optional: b
     """Load a BEIR-layout folder; ``qrels_split`` names ``qrels/<split>.tsv``.
 
     ``corpus_optional``: a folder without ``corpus.jsonl`` (a document set such as docs-a, whose files are
-    indexed separately) loads with an empty corpus; qrels are then not checked against it.
+    indexed separately) loads with an empty corpus; qrels are then not checked against it. A folder with
+    answers.jsonl and no qrels/ folder at all (a user's own small question set) loads its answered questions.
     """
     root = Path(path)
     if not root.is_dir():
@@ -125,10 +126,12 @@ def load_dataset(path: str | Path, qrels_split: str = "test", corpus_optional: b
     no_corpus = corpus_optional and not (root / "corpus.jsonl").is_file()
     corpus = {} if no_corpus else _load_corpus(root / "corpus.jsonl")
     all_queries = _load_queries(root / "queries.jsonl")
-    qrels = _load_qrels(_qrels_path(root, qrels_split), all_queries, None if no_corpus else corpus)
+    answers_only = not (root / "qrels").is_dir() and (root / "answers.jsonl").is_file()
+    checked = None if no_corpus else corpus
+    qrels = {} if answers_only else _load_qrels(_qrels_path(root, qrels_split), all_queries, checked)
     spans = _load_spans(root / "spans.jsonl", all_queries, corpus)
     answers = _load_answers(root / "answers.jsonl", all_queries)
-    judged = set(qrels) | set(spans)
+    judged = set(qrels) | set(spans) | (set(answers) if answers_only else set())
     queries = {q: t for q, t in all_queries.items() if q in judged}
     if not queries:
         raise DatasetError(

@@ -9,7 +9,7 @@ What the metrics read (the flow state contract, see :class:`ragloom.eval.flow_ev
 
 - ``answer``: the final answer text (EM and token F1, SQuAD normalisation);
 - ``hits``: the retrieved hits (support recall@k / nDCG@10 over documents, span-hit@k);
-- ``context``: what the LLM saw (answer-in-context, context support recall, context span-hit);
+- ``context``: what the LLM saw (answer-in-context, answer@512, context support recall, context span-hit);
   a flow without ``context`` is scored on its ``hits``;
 - ``citations``: ids of the context passages the answer cites (citation correctness).
 """
@@ -41,6 +41,7 @@ __all__ = [
     "ContextPassage",
     "Metric",
     "QuestionCase",
+    "answer_at_512",
     "answer_in_context",
     "answer_scores",
     "canonical_doc_id",
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 SUPPORT_KS = (2, 5, 10)
+#: answer@B's budget: the documents benchmark's headline budget (``ragloom eval`` on files reports it too).
+ANSWER_BUDGET = 512
 SPAN_KS = (1, 5, 10)
 RECALL_KS = (2, 5, 10, 100)
 
@@ -111,6 +114,23 @@ def answer_in_context(case: QuestionCase) -> dict[str, float]:
     text = f" {normalize_answer(' '.join(p.text for p in case.context))} "
     golds = [normalize_answer(a) for a in case.answers]
     return {"answer-in-context": float(any(g and f" {g} " in text for g in golds))}
+
+
+def answer_at_512(case: QuestionCase) -> dict[str, float]:
+    """answer@512: the canonical gold answer (``answers[0]``) occurs in the context the LLM saw, pasted in
+    order and cut at 512 tokens of the budget tokenizer (the one the selectors count in).
+
+    The same function as the files harness's answer@B (:func:`ragloom.eval.answers.answer_at_budget`), applied
+    to the flow's final context, so a flow that pastes more text cannot buy recall: it is cut like any other.
+    """
+    if not case.answers:
+        return {}
+    from ragloom.eval.answers import budget_context, normalize_text
+    from ragloom.retrieval.select.base import resolve_token_counter
+
+    gold = normalize_text(case.answers[0])
+    kept = budget_context([p.text for p in case.context], ANSWER_BUDGET, resolve_token_counter(None))
+    return {f"answer@{ANSWER_BUDGET}": float(bool(gold) and gold in normalize_text(" ".join(kept)))}
 
 
 def _ranked_docs(doc_ids: Sequence[str], qid: str, qrels: dict[str, int]) -> list[str]:
@@ -192,6 +212,7 @@ def scores_of(case: QuestionCase, metrics: Sequence[Metric]) -> dict[str, float]
 DEFAULT_METRICS: tuple[Metric, ...] = (
     answer_scores,
     answer_in_context,
+    answer_at_512,
     support_scores,
     span_scores,
     citation_scores,

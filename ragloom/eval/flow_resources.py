@@ -3,7 +3,10 @@
 The corpus is indexed with the library's own :class:`ragloom.retrieval.index.Index` (what ``ragloom index``
 builds), kept under the ragloom cache per dataset location and chunker, so the second evaluation only opens
 it; the resources are those ``ragloom run --index DIR`` gives a YAML flow (``retriever``: the index's hybrid
-retriever, ``index``: the index), so a flow evaluates exactly as it runs. Each call says what it cost and
+retriever, ``index``: the index, and ``graph``: a graph retriever when the folder holds a graph index,
+``DIR/graph`` as ``ragloom graph index`` writes it), so a flow evaluates exactly as it runs. With
+``graph=True`` the dataset's graph index is built once into the same cache folder (minutes: spaCy over the
+corpus), so workflow search can put graph retrieval in its space. Each call says what it cost and
 whether the on-disk caches served it (``facts``), because a warm cache makes index times meaningless.
 """
 
@@ -17,7 +20,18 @@ from typing import Any
 from ragloom.core.errors import ConfigError
 from ragloom.eval.datasets import Dataset, indexable_documents
 
-__all__ = ["dataset_index_dir", "dataset_resources", "index_resources", "make_llm"]
+__all__ = [
+    "GRAPH_RESOURCE",
+    "dataset_index_dir",
+    "dataset_resources",
+    "ensure_graph",
+    "index_resources",
+    "make_llm",
+    "run_resources",
+]
+
+#: The run resource name of the graph retriever (what ``graph.retrieve`` reads by default in searched flows).
+GRAPH_RESOURCE = "graph"
 
 
 def dataset_index_dir(dataset_path: str | Path, chunker: str) -> Path:
@@ -29,15 +43,26 @@ def dataset_index_dir(dataset_path: str | Path, chunker: str) -> Path:
     return cache_dir("eval-indexes", f"{Path(resolved).name}-{digest}")
 
 
-def _resources_of(index: Any) -> dict[str, Any]:
-    return {"retriever": index.hybrid(), "index": index}
+def run_resources(index: Any) -> dict[str, Any]:
+    """The run resources of an opened index: ``retriever`` (hybrid), ``index``, and ``graph`` (a lazily
+    opened GraphRetriever seeded by that hybrid) when the index folder holds a graph index."""
+    from ragloom.retrieval.graph.store import LazyGraphRetriever, has_graph
+
+    retriever = index.hybrid()
+    out: dict[str, Any] = {"retriever": retriever, "index": index}
+    if has_graph(index.path):
+        out[GRAPH_RESOURCE] = LazyGraphRetriever(index.path, first_stage=retriever)
+    return out
+
+
+_resources_of = run_resources
 
 
 def dataset_resources(
-    dataset: Dataset, dataset_path: str | Path, progress: bool = False
+    dataset: Dataset, dataset_path: str | Path, progress: bool = False, graph: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(resources, facts) over ``dataset``'s corpus: titles prepended, long documents cut in paragraphs (the
-    harness's "auto" chunker), indexed once into the cache."""
+    harness's "auto" chunker), indexed once into the cache; with ``graph`` its graph index too."""
     from ragloom.eval.build import resolve_chunker
     from ragloom.retrieval.index import Index
 
@@ -63,7 +88,52 @@ def dataset_resources(
         "index_texts_computed_by_model": model_runs,
         "index_cache": _cache_note(report.embedded, model_runs),
     }
+    if graph:
+        facts |= ensure_graph(folder, documents, chunker.uses, chunker.params)
     return _resources_of(index), facts
+
+
+def ensure_graph(
+    folder: str | Path, documents: list[Any], chunker: str = "document", params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Build (or bring up to date) the graph index of ``documents`` in ``folder/graph``, chunked as the flat
+    index in ``folder`` is (so graph and flat hits share chunk ids); facts say what it cost and whether it
+    was already there. Only new or changed documents are extracted (by content hash)."""
+    import json
+
+    from ragloom.retrieval.graph.graph_index import GraphIndex
+    from ragloom.retrieval.graph.store import graph_dir, has_graph
+    from ragloom.retrieval.manifest import document_hash
+
+    target = graph_dir(folder) if has_graph(folder) else Path(folder) / "graph"
+    started = time.perf_counter()
+    if has_graph(folder):
+        known = json.loads((target / "settings.json").read_text(encoding="utf-8")).get("docs", {})
+        wanted = {d.id: document_hash(d) for d in documents}
+        if known == wanted:
+            seconds = time.perf_counter() - started
+            return {"graph": str(target), "graph_seconds": seconds, "graph_cache": "warm: already built"}
+        graph = GraphIndex.load(target, chunker=_graph_chunker(chunker, params))
+    else:
+        graph = GraphIndex(chunker=_graph_chunker(chunker, params))
+    report = graph.update(documents, delete_missing=True)
+    graph.save(target)
+    return {
+        "graph": str(target),
+        "graph_seconds": time.perf_counter() - started,
+        "graph_cache": f"built: {report.extracted} chunks extracted, {report.embedded} entities embedded",
+        "graph_nodes": report.nodes,
+        "graph_edges": report.edges,
+    }
+
+
+def _graph_chunker(chunker: str, params: dict[str, Any] | None) -> Any:
+    """The flat index's chunker for the graph (None: one chunk per document, the graph's own default)."""
+    if chunker == "document":
+        return None
+    from ragloom.retrieval.chunkers import make_chunker
+
+    return make_chunker(chunker, dict(params or {}))
 
 
 def _cache_note(embedded: int, model_runs: int) -> str:
@@ -84,7 +154,9 @@ def index_resources(index_dir: str | Path) -> tuple[dict[str, Any], dict[str, An
 
     started = time.perf_counter()
     index = Index.open(index_dir)
-    return _resources_of(index), {
+    resources = _resources_of(index)
+    return resources, {
+        "graph": str(Path(index_dir) / "graph") if GRAPH_RESOURCE in resources else None,
         "index": str(index_dir),
         "index_open_seconds": time.perf_counter() - started,
     }

@@ -179,3 +179,33 @@ def rewrite_query(
         return {output_key: query or question}
 
     return rewrite_node
+
+
+SUPPORT_INSTRUCTION = "Is the answer fully supported by the context above? Reply with yes or no only."
+
+
+@register("llm.check_support", role="critic")
+def check_support(
+    max_tokens: int = 4,
+    question_key: str = "question",
+    answer_key: str = "answer",
+    context_key: str = "context",
+    output_key: str = "supported",
+    instruction: str = SUPPORT_INSTRUCTION,
+) -> Node:
+    """Review an answer: the LLM says whether the ``context`` supports it -> ``supported`` (bool).
+
+    The verdict routes a bounded "review -> regenerate when unsupported" loop; a reply that is neither yes
+    nor no counts as supported (a small model's noise must not trigger regeneration by itself)."""
+
+    @node(takes_context=True)
+    def check_support_node(state: Any, ctx: RunContext) -> dict[str, Any]:
+        answer = str(read_key(state, answer_key, "llm.check_support", ""))
+        question = str(read_key(state, question_key, "llm.check_support", ""))
+        items = list(read_key(state, context_key, "llm.check_support", None) or [])
+        user = f"Context:\n{format_context(items)}\n\nQuestion: {question}\nAnswer: {answer}\n{instruction}"
+        reply = llm_from_context(ctx).complete([Message("user", user)], max_tokens=max_tokens).text
+        words = _WORD.findall(reply.lower())
+        return {output_key: not (words and words[0] == "no")}
+
+    return check_support_node

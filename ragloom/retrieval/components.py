@@ -161,7 +161,9 @@ def dense_node(
     return _retriever_node("retrieval.dense", make, resource, k, input_key, output_key, scope)
 
 
-@register("retrieval.hybrid", role="retriever", search={"k": [10, 20, 30, 50]})
+@register(
+    "retrieval.hybrid", role="retriever", search={"k": [10, 20, 30, 50]}, defaults={"resource": "retriever"}
+)
 def hybrid_node(
     index: str | None = None,
     k: int = 5,
@@ -286,3 +288,7 @@ def llm_rerank_node(k: int | None = None, mode: str = "yesno", llm: str = "llm",
         return LLMReranker(model, mode)
 
     return _with_context(_rerank_node("retrieval.rerank.llm", get, k, dict(keys)))
+
+
+# the join and check components register with the rest of the retrieval room's components
+from ragloom.retrieval import flow_components as _flow_components  # noqa: E402, F401

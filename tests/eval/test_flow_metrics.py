@@ -106,3 +106,25 @@ def test_citations_by_location_match_the_passage_at_that_location() -> None:
         "q", "", context=context, citations=[context[0].label, "R-intro.pdf p. 40"], answers=["read.fwf"]
     )
     assert citation_scores(case) == {"citation-correct": 0.5}
+
+
+def test_answer_at_512_counts_only_the_first_512_budget_tokens_of_the_context() -> None:
+    from ragloom.eval.flow_metrics import answer_at_512
+    from ragloom.retrieval.select.base import resolve_token_counter
+
+    counter = resolve_token_counter(None)
+    filler = "The quick brown fox jumps over the lazy dog. " * 40
+    assert counter.count_tokens(filler) > 300  # two fillers are over the 512-token budget
+    early = [_passage("a", "d1", "The join limit is 64 tables."), _passage("b", "d2", filler)]
+    late = [_passage("b", "d2", filler), _passage("c", "d3", filler), early[0]]
+    # answers[0] is the canonical answer; typographic quotes and case are normalised as in docs-a
+    case = QuestionCase("q", "limit?", context=early, answers=["64 TABLES", "sixty-four"])
+    assert answer_at_512(case) == {"answer@512": 1.0}
+    assert answer_at_512(QuestionCase("q", "limit?", context=late, answers=["64 tables"])) == {
+        "answer@512": 0.0
+    }
+    assert answer_at_512(QuestionCase("q", "limit?", context=early, answers=["sixty-four", "64"])) == {
+        "answer@512": 0.0  # only answers[0] counts, as in the files harness
+    }
+    assert answer_at_512(QuestionCase("q", "limit?", context=early)) == {}  # no answers: no score
+    assert "answer@512" in scores_of(case, DEFAULT_METRICS)

@@ -123,7 +123,7 @@ def test_adapters_read_key_refuses_dunders_and_non_fields() -> None:
         read_key({"a": 1}, "__class__", "test")
 
 
-def test_search_space_uses_templates_are_plain_fields() -> None:
+def test_uses_templates_are_plain_fields() -> None:
     from ragloom.core.state_access import plain_fields
 
     assert plain_fields("retrieval.{retriever}", "op") == ["retriever"]

@@ -1,7 +1,7 @@
 """Search real flows (``ragloom search --seed FLOW.yaml``): MCTS or random search over registry-derived edits,
 every candidate scored by the one flow evaluator (:func:`ragloom.eval.flow_eval.evaluate_flow`).
 
-The objective is a metric of the evaluator's summary (``context-support-R`` with qrels, ``answer-in-context``
+The objective is a metric of the evaluator's summary (``context-support-R`` with qrels, ``answer@512``
 or ``F1`` with answers only); the second objective is cost (mean tokens per question, or latency when the
 flow spends no tokens), kept on a Pareto front. When the objective needs no answer the candidate is evaluated
 without its LLM steps (:func:`~ragloom.agents.search.flow_space.retrieval_only`), so retrieval searches stay
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -23,7 +24,15 @@ from typing import Any
 import yaml
 
 from ragloom.agents.search.flow_llm import Experience, FlowEditAdvisor
-from ragloom.agents.search.flow_space import FlowEdit, apply_edit, canonical, flow_edits, retrieval_only
+from ragloom.agents.search.flow_priors import order_edits
+from ragloom.agents.search.flow_space import (
+    FlowEdit,
+    apply_edit,
+    canonical,
+    flow_edits,
+    retrieval_only,
+    unavailable,
+)
 from ragloom.agents.search.kernels import pareto_front
 from ragloom.core import mcts
 from ragloom.core.errors import ConfigError
@@ -33,6 +42,7 @@ __all__ = [
     "ANSWER_OBJECTIVES",
     "FlowRecord",
     "FlowSearchOutcome",
+    "check_objective",
     "default_objective",
     "evaluate_candidates",
     "flow_yaml",
@@ -47,13 +57,15 @@ ANSWER_OBJECTIVES: tuple[str, ...] = ("F1", "EM", "citation-correct")
 
 @dataclass
 class FlowRecord:
-    """One evaluated candidate: its flow data, score on the objective, cost, and how it was reached."""
+    """One evaluated candidate: its flow data, score on the objective, cost, and how it was reached
+    (``parent``: the position in the search's records of the flow it was edited from, when known)."""
 
     data: dict[str, Any]
     score: float
     cost: float
     edits: tuple[str, ...] = ()
     metrics: dict[str, float] = field(default_factory=dict)
+    parent: int | None = None
 
 
 @dataclass
@@ -87,11 +99,12 @@ def flow_yaml(data: dict[str, Any]) -> str:
 
 
 def default_objective(dataset: Dataset) -> str:
-    """Support recall of the final context with qrels; else answer-in-context (answers, no qrels)."""
+    """Support recall of the final context with qrels; else answer@512 (answers, no qrels: a user's own
+    index with a small question set)."""
     if dataset.qrels:
         return "context-support-R"
     if dataset.answers:
-        return "answer-in-context"
+        return "answer@512"
     raise ConfigError(f"dataset {dataset.name!r} has neither qrels nor answers.jsonl: nothing to search for")
 
 
@@ -99,6 +112,25 @@ def _cost(summary: Mapping[str, Any]) -> float:
     totals = summary.get("totals", {})
     tokens = float(totals.get("tokens_mean", 0.0))
     return tokens if tokens > 0 else float(totals.get("ms_p50", 0.0))
+
+
+def check_objective(objective: str, dataset: Dataset) -> None:
+    """Raise ConfigError when ``objective`` is no metric the dataset's gold data allows (a typo would score
+    every candidate 0 and make the search a random walk)."""
+    from ragloom.eval.flow_metrics import DEFAULT_METRICS, QuestionCase, scores_of
+
+    names: set[str] = set()
+    for qid in dataset.queries:  # an empty output with one citation: every metric its gold allows
+        answers, qrels = dataset.answers.get(qid, []), dataset.qrels.get(qid, {})
+        spans = dataset.spans.get(qid, [])
+        case = QuestionCase(qid, "", "", citations=["?"], answers=answers, qrels=qrels, spans=spans)
+        names |= set(scores_of(case, DEFAULT_METRICS))
+        if objective in names:
+            return
+    raise ConfigError(
+        f"objective {objective!r} is not a metric of this dataset's evaluation; choose one of "
+        f"{', '.join(sorted(names))}"
+    )
 
 
 def evaluate_candidates(
@@ -114,6 +146,7 @@ def evaluate_candidates(
     from ragloom.eval.flow_eval import evaluate_flow
     from ragloom.flows.yaml_io import load_flow
 
+    check_objective(objective, dataset)
     needs_llm = objective in ANSWER_OBJECTIVES
     out: list[tuple[float, float, dict[str, float]]] = []
     for data in candidates:
@@ -135,20 +168,26 @@ class _Problem:
     the search's seed, so seeds explore differently; with an advisor, the optimizer LLM's picks first)."""
 
     def __init__(
-        self, rng: random.Random, exclude: Collection[str], scorer: _Scorer, advisor: FlowEditAdvisor | None
+        self,
+        rng: random.Random,
+        exclude: Collection[str],
+        scorer: _Scorer,
+        advisor: FlowEditAdvisor | None,
+        llm: bool = True,
     ) -> None:
         self.rng, self.exclude, self.scorer, self.advisor = rng, exclude, scorer, advisor
+        self.llm = llm
 
     def actions(self, state: str) -> Sequence[FlowEdit]:
         data = json.loads(state)
-        edits = flow_edits(data, self.exclude)
-        self.rng.shuffle(edits)
+        edits = order_edits(flow_edits(data, self.exclude, llm=self.llm), self.rng, self.scorer.gains())
         if self.advisor is None:
             return edits
         record = self.scorer.seen.get(self.scorer.key(state))
-        edits = self.advisor.choose(data, record.score if record else 0.0, edits)
-        prompt = self.advisor.prompt_edit(data)
-        return [prompt, *edits] if prompt is not None else edits
+        score = record.score if record else 0.0
+        edits = self.advisor.choose(data, score, edits)
+        llm_edits = (self.advisor.propose_flow(data, score), self.advisor.prompt_edit(data))
+        return [e for e in llm_edits if e is not None] + list(edits)
 
     def apply(self, state: str, action: FlowEdit) -> str:
         child = canonical(apply_edit(json.loads(state), action))
@@ -178,6 +217,17 @@ class _Scorer:
         self.parents: dict[str, tuple[str, str]] = {}  # child state -> (parent state, edit), for experience
         self.experience: list[Experience] | None = None
 
+    def gains(self) -> dict[str, float]:
+        """Mean score change per edit description over the evaluated (parent, child) pairs: the search's
+        experience, which orders the edits of nodes expanded later (:mod:`.flow_priors`)."""
+        deltas: dict[str, list[float]] = {}
+        for child, (parent, edit) in self.parents.items():
+            after, before = self.seen.get(self.key(child)), self.seen.get(self.key(parent))
+            if after is None or before is None or not math.isfinite(after.score - before.score):
+                continue
+            deltas.setdefault(edit, []).append(after.score - before.score)
+        return {edit: sum(d) / len(d) for edit, d in deltas.items()}
+
     def __call__(self, states: Sequence[str], edits: Sequence[tuple[str, ...]] | None = None) -> list[float]:
         keys = [self.key(s) for s in states]
         fresh = [i for i, k in enumerate(keys) if k not in self.seen and k not in keys[:i]]
@@ -191,7 +241,8 @@ class _Scorer:
             before = self.seen.get(self.key(parent[0])) if parent else None
             if self.experience is not None and parent and before is not None:
                 self.experience.append(Experience(parent[1], before.score, score))
-            record = FlowRecord(json.loads(states[i]), score, cost, path, metrics)
+            origin = next((n for n, r in enumerate(self.records) if r is before), None)
+            record = FlowRecord(json.loads(states[i]), score, cost, path, metrics, origin)
             self.seen[keys[i]] = record
             self.records.append(record)
             self.log(f"[{len(self.records)}/{self.budget}] {score:.4f} cost {cost:.1f} {'; '.join(path)}")
@@ -199,16 +250,26 @@ class _Scorer:
 
 
 def _mcts(
-    seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str], advisor: FlowEditAdvisor | None
+    seed_state: str,
+    scorer: _Scorer,
+    seed: int,
+    exclude: Collection[str],
+    advisor: FlowEditAdvisor | None,
+    llm: bool = True,
 ) -> None:
-    problem = _Problem(random.Random(seed), exclude, scorer, advisor)
+    problem = _Problem(random.Random(seed), exclude, scorer, advisor, llm)
     config = mcts.MCTSConfig(iterations=10 * scorer.budget, exploration=0.5, branching=3, seed=seed)
     with contextlib.suppress(_BudgetSpent):
         mcts.search(problem, seed_state, scorer, config)
 
 
 def _random(
-    seed_state: str, scorer: _Scorer, seed: int, exclude: Collection[str], max_depth: int = 4
+    seed_state: str,
+    scorer: _Scorer,
+    seed: int,
+    exclude: Collection[str],
+    max_depth: int = 4,
+    llm: bool = True,
 ) -> None:
     """Random search: random walks of 1..max_depth edits from the seed, each end point evaluated."""
     rng = random.Random(seed)
@@ -218,7 +279,7 @@ def _random(
             return
         state, path = seed_state, list[str]()
         for _ in range(rng.randint(1, max_depth)):
-            edits = flow_edits(json.loads(state), exclude)
+            edits = flow_edits(json.loads(state), exclude, llm=llm)
             if not edits:
                 break
             edit = rng.choice(edits)
@@ -259,17 +320,23 @@ def search_flow(
         (lambda s: s) if goal in ANSWER_OBJECTIVES else (lambda s: canonical(retrieval_only(json.loads(s))))
     )
     scorer = _Scorer(score, budget, log, same)
+    missing = [n for n in unavailable(resources) if n not in exclude]
+    if missing:
+        log(f"left out of the search space (their run resource is missing): {', '.join(missing)}")
+    exclude, llm = (*exclude, *missing), goal in ANSWER_OBJECTIVES
     if advisor is not None:
         if method != "mcts":
             raise ConfigError("LLM-proposed edits (an advisor) need method='mcts'")
         scorer.experience = advisor.experience
-        _mcts(canonical(seed_flow), scorer, seed, exclude, advisor)
+        _mcts(canonical(seed_flow), scorer, seed, exclude, advisor, llm)
     elif method == "mcts":
-        _mcts(canonical(seed_flow), scorer, seed, exclude, None)
+        _mcts(canonical(seed_flow), scorer, seed, exclude, None, llm)
     else:
-        _random(canonical(seed_flow), scorer, seed, exclude)
+        _random(canonical(seed_flow), scorer, seed, exclude, llm=llm)
     records = scorer.records
-    best = max(records, key=lambda r: (r.score, -r.cost))
+    # ties go to the first evaluated (the seed first): an edit is kept only when it raises the objective, not
+    # for a latency difference of a few ms (cost trade-offs are what the Pareto front is for)
+    best = max(records, key=lambda r: r.score)
     points = [(r.score, r.cost) for r in records]
     front = [records[i] for i in pareto_front(points)] if records else []
     return FlowSearchOutcome(records, best, front, time.perf_counter() - started)

@@ -9,7 +9,13 @@ component that declared a ``role`` and ``search`` ranges (:func:`ragloom.core.re
   factory accepts are kept, so resource names, state keys and token budgets survive the swap);
 - ``insert``: add a step of a role that reads and writes the same state key (a ``reranker``) after the
   retriever, rewiring the edge;
-- ``remove``: remove such a step again (its in-edge is rewired to its successor).
+- ``remove``: remove such a step again (its in-edge is rewired to its successor);
+- ``arm`` / ``unarm``: a second retriever in parallel, joined by a ``fusion`` component, and its removal;
+- ``loop``: bounded "retrieve again when the context scores low" and "review -> regenerate when
+  unsupported" loops (:mod:`ragloom.agents.search.flow_structure`), proposed only when the search runs LLMs.
+
+A component's declared ``defaults`` (``register(..., defaults={"resource": "graph"})``) are set when a swap
+or an arm brings it in, so ``graph.retrieve`` reads the graph resource, not the hybrid one.
 
 So a component registered tomorrow with ``role="reranker", search={...}`` is searched with no change here.
 Every edit produces an ordinary flow file: only registered components, runnable by ``ragloom run --index``.
@@ -23,6 +29,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from ragloom.agents.search.flow_structure import apply_structural, arm_edits, loop_edits, unarm_edits
 from ragloom.core import registry
 from ragloom.core.errors import ConfigError
 
@@ -34,6 +41,7 @@ __all__ = [
     "flow_edits",
     "node_role",
     "retrieval_only",
+    "unavailable",
 ]
 
 #: Roles whose steps read and write the same key (``hits`` -> ``hits``): they can be inserted and removed
@@ -59,6 +67,14 @@ class FlowEdit:
             return f"{self.node}: uses {self.name}"
         if self.kind == "insert":
             return f"insert {self.name} after {self.node}"
+        if self.kind == "arm":
+            return f"arm {self.name} beside {self.node}"
+        if self.kind == "unarm":
+            return f"unarm {self.name} from {self.node}"
+        if self.kind == "loop":
+            return f"loop {self.name} after {self.node} {self.value!r}"
+        if self.kind == "flow":  # a whole flow proposed by the optimizer LLM (value: its canonical JSON)
+            return f"llm: {self.name}"
         return f"remove {self.node}"
 
 
@@ -126,17 +142,35 @@ def _structural_edits(data: dict[str, Any], exclude: Collection[str]) -> list[Fl
     return out
 
 
-def flow_edits(data: dict[str, Any], exclude: Collection[str] = ()) -> list[FlowEdit]:
+def flow_edits(data: dict[str, Any], exclude: Collection[str] = (), llm: bool = True) -> list[FlowEdit]:
     """Every edit of the flow ``data`` the registry allows (the search's actions), in a stable order;
-    ``exclude`` names components never swapped or inserted (e.g. ones too slow for the user's machine)."""
+    ``exclude`` names components never swapped or inserted (e.g. ones too slow for the user's machine, or
+    whose run resource is missing); ``llm=False`` (an evaluation without an LLM) leaves out the loops, which
+    need one, and the edits of LLM steps, which such an evaluation drops (:func:`retrieval_only`): they would
+    be no-op actions taking the place of real ones in MCTS's expansions."""
     out: list[FlowEdit] = []
     for node, spec in (data.get("nodes") or {}).items():
         role = node_role(spec)
-        if role is None:
+        if role is None or (not llm and role in LLM_ROLES):
             continue
         out += _param_edits(node, spec)
         out += _swap_edits(node, spec, role, exclude)
-    return out + _structural_edits(data, exclude)
+    out += _structural_edits(data, exclude)
+    out += [FlowEdit("arm", node, name) for node, name in arm_edits(data, exclude)]
+    out += [FlowEdit("unarm", join, arm) for join, arm in unarm_edits(data)]
+    if llm:
+        out += [FlowEdit("loop", n, kind, (r, t)) for kind, n, r, t in loop_edits(data)]
+    return out
+
+
+def unavailable(resources: Collection[str]) -> list[str]:
+    """Searchable components whose declared run resource (``defaults["resource"]``) is not in
+    ``resources``: the search leaves them out (e.g. ``graph.retrieve`` when the index has no graph)."""
+    return [
+        e.name
+        for e in registry.searchable()
+        if isinstance(e.defaults.get("resource"), str) and e.defaults["resource"] not in resources
+    ]
 
 
 def _fresh_name(nodes: dict[str, Any], base: str) -> str:
@@ -148,6 +182,8 @@ def _fresh_name(nodes: dict[str, Any], base: str) -> str:
 
 def apply_edit(data: dict[str, Any], edit: FlowEdit) -> dict[str, Any]:
     """A new flow data with ``edit`` applied (``data`` is not changed)."""
+    if edit.kind == "flow":
+        return dict(json.loads(str(edit.value)))
     new = json.loads(json.dumps(data, default=str))
     nodes: dict[str, Any] = new.setdefault("nodes", {})
     if edit.node not in nodes:
@@ -157,8 +193,15 @@ def apply_edit(data: dict[str, Any], edit: FlowEdit) -> dict[str, Any]:
         spec["with"] = {**(spec.get("with") or {}), edit.name: edit.value}
     elif edit.kind == "swap":
         named, anything = _accepts(edit.name)
-        kept = {k: v for k, v in (spec.get("with") or {}).items() if anything or k in named}
+        old = registry.get(spec["uses"]).defaults
+        kept = {
+            k: v for k, v in (spec.get("with") or {}).items() if (anything or k in named) and k not in old
+        }
+        kept |= registry.get(edit.name).defaults
         nodes[edit.node] = {"uses": edit.name, "with": kept} if kept else {"uses": edit.name}
+    elif edit.kind in ("arm", "unarm", "loop"):
+        apply_structural(new, edit.kind, edit.node, edit.name, edit.value)
+        new = json.loads(json.dumps(new))  # no shared sub-objects: the file has no YAML anchors
     elif edit.kind == "insert":
         step = _fresh_name(nodes, edit.name.split(".")[-1])
         nodes[step] = {"uses": edit.name}
@@ -174,8 +217,15 @@ def apply_edit(data: dict[str, Any], edit: FlowEdit) -> dict[str, Any]:
                 e["to"] = after
         del nodes[edit.node]
     else:
-        raise ConfigError(f"unknown flow edit kind {edit.kind!r}; expected param, swap, insert or remove")
+        raise ConfigError(
+            f"unknown flow edit kind {edit.kind!r}; expected param, swap, insert, remove, arm, unarm or loop"
+        )
     return new
+
+
+def _names(end: Any) -> set[str]:
+    """The node names at one end of an edge (a name, or a list of names for fan-out / join edges)."""
+    return {n for n in end if isinstance(n, str)} if isinstance(end, list) else {end} - {None}
 
 
 def retrieval_only(data: dict[str, Any]) -> dict[str, Any]:
@@ -186,9 +236,9 @@ def retrieval_only(data: dict[str, Any]) -> dict[str, Any]:
     drop = {n for n, s in nodes.items() if node_role(s) in LLM_ROLES}
     if not drop:
         return new
-    edges = [e for e in new.get("edges") or [] if e.get("from") not in drop]
+    edges = [e for e in new.get("edges") or [] if not _names(e.get("from")) & drop]
     for e in edges:
-        if e.get("to") in drop:
+        if isinstance(e.get("to"), str) and e["to"] in drop:
             e["to"] = "END"
     new["edges"] = [dict(t) for t in {json.dumps(e, sort_keys=True): e for e in edges}.values()]
     new["nodes"] = {n: s for n, s in nodes.items() if n not in drop}

@@ -52,11 +52,12 @@ def _node(name: str, index: str | None, resource: str | None, first_stage: str, 
 
     def run(state: Any, ctx: Any) -> dict[str, Any]:
         if resource is not None:
-            retriever = ctx.resources.get(resource)
+            retriever = _resolve(ctx.resources.get(resource))
             if not isinstance(retriever, GraphRetriever):
                 raise ConfigError(
                     f"{name}: resource {resource!r} must be a GraphRetriever; "
-                    f"pass invoke(..., context={{{resource!r}: GraphRetriever(...)}})"
+                    f"pass invoke(..., context={{{resource!r}: GraphRetriever(...)}}), or build a graph "
+                    "index beside the index (ragloom graph index SOURCE --store DIR) and run with --index DIR"
                 )
         else:
             assert index is not None
@@ -65,6 +66,13 @@ def _node(name: str, index: str | None, resource: str | None, first_stage: str, 
 
     run.__name__ = name.replace(".", "_")
     return node(takes_context=True)(run)
+
+
+def _resolve(found: Any) -> Any:
+    """A GraphRetriever from a run resource: itself, or a lazy one opened now (LazyGraphRetriever)."""
+    from ragloom.retrieval.graph.store import LazyGraphRetriever
+
+    return found.open() if isinstance(found, LazyGraphRetriever) else found
 
 
 def _subgraph_node(name: str, make: Callable[[GraphRetriever], Any], params: dict[str, Any]) -> Node:
@@ -174,7 +182,17 @@ def pathrag_node(
     return _node(name, index, resource, first_stage, body)
 
 
-@register("graph.retrieve")
+@register(
+    "graph.retrieve",
+    role="retriever",
+    search={
+        "k": [10, 20, 30, 50],
+        "passages": [1, 2, 3, 5],
+        "passage_share": [0.5, 0.8, 0.9],
+        "damping": [0.3, 0.5, 0.7],
+    },
+    defaults={"resource": "graph"},
+)
 def retrieve_node(
     index: str | None = None,
     resource: str | None = None,
@@ -186,10 +204,15 @@ def retrieve_node(
     output_key: str = "hits",
     where: dict[str, Any] | None = None,
     where_key: str = "where",
+    passages: int | None = None,
+    passage_share: float | None = None,
+    damping: float | None = None,
 ) -> Node:
     """Ranked chunks of the graph (GraphRetriever); reuses an earlier node's seeds and subgraph scores.
 
     ``where`` (and a filter in state key ``where_key``, per request) keeps only matching chunks.
+    ``passages`` / ``passage_share`` (first-stage passage seeds and their share of the restart mass) and
+    ``damping`` (of the walk) override the graph's defaults for this node; workflow search tunes them.
     """
     if k <= 0:
         raise ConfigError(f"graph.retrieve: k must be > 0, got {k}")
@@ -197,9 +220,11 @@ def retrieve_node(
     from ragloom.retrieval.filters import merge_where
 
     scope = Scope("graph.retrieve", where, where_key)
+    _check_walk(passages, passage_share, damping)
 
-    def body(retriever: GraphRetriever, state: Any) -> dict[str, Any]:
+    def body(base: GraphRetriever, state: Any) -> dict[str, Any]:
         name = "graph.retrieve"
+        retriever = base.with_settings(passages, passage_share, damping)
         request = read_key(state, where_key, name, None)
         try:
             scoped = merge_where(scope.where, request)
@@ -212,3 +237,13 @@ def retrieve_node(
         return {output_key: retriever.retrieve(question, k, scoped)}
 
     return _node("graph.retrieve", index, resource, first_stage, body)
+
+
+def _check_walk(passages: int | None, share: float | None, damping: float | None) -> None:
+    """Bad walk settings fail when the flow is built, naming the parameter, not at the first question."""
+    if passages is not None and passages < 0:
+        raise ConfigError(f"graph.retrieve: passages must be >= 0, got {passages}")
+    if share is not None and not 0.0 <= share <= 1.0:
+        raise ConfigError(f"graph.retrieve: passage_share must be in [0, 1], got {share}")
+    if damping is not None and not 0.0 <= damping < 1.0:
+        raise ConfigError(f"graph.retrieve: damping must be in [0, 1), got {damping}")

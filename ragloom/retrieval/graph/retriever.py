@@ -45,6 +45,39 @@ class GraphRetriever:
         self.subgraph = subgraph or PPRSubgraph(index)
         self.path_filter = path_filter or PathFilter(index)
         self.pruner = pruner or PathPruner(index)
+        self._variants: dict[tuple[int | None, float | None, float | None], GraphRetriever] = {}
+
+    def with_settings(
+        self, passages: int | None = None, passage_share: float | None = None, damping: float | None = None
+    ) -> GraphRetriever:
+        """This retriever with other passage seeds / passage share / PPR damping (None keeps the current
+        value): one graph, several walks, as workflow search tries them. Variants are memoised, and share the
+        graph, the first stage and the entity-linking memo, so a variant costs no extra linking."""
+        key = (passages, passage_share, damping)
+        if key == (None, None, None):
+            return self
+        if key not in self._variants:
+            base = self.linker
+            linker = SeedLinker(
+                self.index,
+                extractor=base.extractor,
+                first_stage=base.first_stage,
+                top_k=base.top_k,
+                min_similarity=base.min_similarity,
+                sharpness=base.sharpness,
+                match_query=base.match_query,
+                passages=base.passages if passages is None else passages,
+                passage_share=base.passage_share if passage_share is None else passage_share,
+            )
+            linker._memo = base._memo  # entity links do not depend on the passage settings
+            subgraph = self.subgraph
+            if damping is not None:
+                edges = getattr(subgraph, "edge_weights", None)
+                subgraph = PPRSubgraph(self.index, damping, edges)
+            self._variants[key] = GraphRetriever(
+                self.index, linker=linker, subgraph=subgraph, path_filter=self.path_filter, pruner=self.pruner
+            )
+        return self._variants[key]
 
     def seeds(
         self,
