@@ -66,16 +66,16 @@ def _ragloom(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def _checkpointed_steps(db: Path, run_id: str) -> int:
-    import sqlite3
+    """Steps of the run durable so far, as another process sees them (the running writer's step log too)."""
+    from ragloom.flows import SQLiteCheckpointer
 
     if not db.exists():
         return 0
-    with sqlite3.connect(db) as conn:
-        try:
-            rows = conn.execute("SELECT COUNT(*) FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
-        except sqlite3.OperationalError:  # the table is not created yet
-            return 0
-    return int(rows[0])
+    reader = SQLiteCheckpointer(db, durability="async")  # async: a reader that writes no step log of its own
+    try:
+        return len(reader.history(run_id))
+    finally:
+        reader.close()
 
 
 def test_a_killed_run_prints_its_id_first_and_resumes(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from ragloom.core.errors import ConfigError, IndexError_
 from ragloom.core.types import Chunk, Completion, Hit, Message, Usage
 from ragloom.flows import END, START, Flow
 from ragloom.flows.sqlite_checkpoint import SQLiteCheckpointer
+from ragloom.flows.step_log import decode_rows, encode_row
 
 
 class Payload:
@@ -83,42 +84,65 @@ def _rich_flow() -> Flow:
     return flow
 
 
+def _stored_payloads(db: Path) -> list[bytes]:
+    """Every checkpoint payload committed to a SQLite checkpoint file (segments of step-log records)."""
+    with sqlite3.connect(db) as conn:
+        blobs = conn.execute("SELECT rows FROM segments").fetchall()
+    return [row[4] for (blob,) in blobs for row in decode_rows(blob)]
+
+
+def _tamper(db: Path, payload: bytes) -> None:
+    """What an attacker who can write the file does: every stored checkpoint payload replaced."""
+    with sqlite3.connect(db) as conn:
+        for run_id, seq, blob in conn.execute("SELECT run_id, seq, rows FROM segments").fetchall():
+            rows = b"".join(encode_row((*row[:4], payload)) for row in decode_rows(blob))
+            conn.execute("UPDATE segments SET rows = ? WHERE run_id = ? AND seq = ?", (rows, run_id, seq))
+
+
 def test_checkpoint_round_trips_ragloom_types_as_json(tmp_path: Path) -> None:
     path = tmp_path / "runs.sqlite"
-    compiled = _rich_flow().compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["after"])
+    store = SQLiteCheckpointer(path)
+    compiled = _rich_flow().compile(checkpointer=store, interrupt_before=["after"])
     compiled.invoke({"question": "capital?"}, run_id="r1")
+    store.commit()
     reopened = _rich_flow().compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["after"])
     state = reopened.get_state("r1")
     assert state.hits == [Hit(Chunk("Paris is in France.", "d1", 0, 19, {"page": 3}), 0.5, "bm25")]
     assert state.messages[1] == Message("assistant", "Paris") and state.usage == Usage(10, 2, 0.0, 1)
     assert state.doc == Doc(title="geo", tags=("a", "b")) and state.blob == b"\x00\x80\xff"
     assert state.pairs == {1: ("x", 0.25)}
-    payload = sqlite3.connect(path).execute("SELECT payload FROM checkpoints").fetchone()[0]
+    payload = _stored_payloads(path)[0]
     assert payload.startswith(b"RLJ1") and b"\x80" not in payload[:2]  # JSON, not a pickle
     assert reopened.resume("r1").status == "done"
 
 
 def test_pickled_checkpoint_row_is_refused_not_run(tmp_path: Path, marker: Path) -> None:
     path = tmp_path / "runs.sqlite"
-    compiled = _rich_flow().compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["after"])
-    compiled.invoke({"question": "q"}, run_id="r1")
-    with sqlite3.connect(path) as db:  # the attacker replaces the row with a pickle
-        db.execute("UPDATE checkpoints SET payload = ?", (pickle.dumps(Payload(marker)),))
+    store = SQLiteCheckpointer(path)
+    _rich_flow().compile(checkpointer=store, interrupt_before=["after"]).invoke(
+        {"question": "q"}, run_id="r1"
+    )
+    store.commit()
+    _tamper(path, pickle.dumps(Payload(marker)))  # the attacker replaces the checkpoints with a pickle
+    with sqlite3.connect(path) as db:  # and adds one in the per-step table of files written before segments
+        db.execute(
+            "INSERT INTO checkpoints VALUES ('r2', 1, 'running', 'f', ?)", (pickle.dumps(Payload(marker)),)
+        )
     again = _rich_flow().compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["after"])
-    with pytest.raises(ConfigError, match=r"is pickled.*serde='pickle'"):
-        again.resume("r1")
+    for run_id in ("r1", "r2"):
+        with pytest.raises(ConfigError, match=r"is pickled.*serde='pickle'"):
+            again.resume(run_id)
     assert not marker.exists()
 
 
 def test_checkpoint_naming_an_undeclared_class_is_refused(tmp_path: Path, marker: Path) -> None:
     path = tmp_path / "runs.sqlite"
-    _rich_flow().compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["after"]).invoke(
-        {}, run_id="r"
-    )
+    store = SQLiteCheckpointer(path)
+    _rich_flow().compile(checkpointer=store, interrupt_before=["after"]).invoke({}, run_id="r")
+    store.commit()
     evil = {"__rl__": "obj", "type": "subprocess:Popen", "fields": {"args": ["touch", str(marker)]}}
     doc = [{"question": evil}, {"__rl__": "tuple", "items": ["after"]}, {}, []]
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE checkpoints SET payload = ?", (b"RLJ1" + json.dumps(doc).encode(),))
+    _tamper(path, b"RLJ1" + json.dumps(doc).encode())
     with pytest.raises(ConfigError, match="not a declared state type"):
         SQLiteCheckpointer(path).latest("r")
     assert not marker.exists()
@@ -263,9 +287,8 @@ def test_the_cli_refuses_an_old_pickled_checkpoint_and_says_how_to_opt_in(
     monkeypatch.setenv("RAGLOOM_CHECKPOINT_SERDE", "pickle")  # an old file: pickled rows
     with pytest.warns(RuntimeWarning, match="pickled"):
         assert cli.invoke(app, ["run", str(flow), "--checkpoint", str(db)]).exit_code == 0
-    run_id = sqlite3.connect(db).execute("SELECT run_id FROM checkpoints").fetchone()[0]
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE checkpoints SET payload = ?", (pickle.dumps(Payload(marker)),))
+    run_id = sqlite3.connect(db).execute("SELECT run_id FROM segments").fetchone()[0]
+    _tamper(db, pickle.dumps(Payload(marker)))
     monkeypatch.delenv("RAGLOOM_CHECKPOINT_SERDE")
     result = cli.invoke(app, ["run", str(flow), "--checkpoint", str(db), "--resume", run_id])
     assert result.exit_code != 0 and "is pickled" in result.output

@@ -209,6 +209,9 @@ def run(
             result = compiled.invoke(values, context=resources, run_id=run_id)
         if trace is not None:
             result.trace.to_jsonl(trace)
+        close = getattr(checkpointer, "close", None)
+        if close is not None:
+            close()  # commits the run's steps to the file now, not at interpreter exit
     typer.echo(json.dumps(to_jsonable_python(result.state, fallback=repr), indent=2, ensure_ascii=False))
     sys.stderr.write(result.trace.summary())
     if result.status != "done":

@@ -90,53 +90,45 @@ class InMemoryCheckpointer:
     """Checkpoints in memory (lost with the process): for interrupts/human-in-the-loop and tests.
 
     Keeps every checkpoint of each run (shallow state copies: values are shared, not copied), so
-    ``history`` and ``fork`` work as with the SQLite checkpointer.
+    ``history`` and ``fork`` work as with the SQLite checkpointer. Stored as tuples (the fields of
+    ``Checkpoint`` after ``run_id``; rebuilt on read): a step's save is then one small tuple.
     """
 
     def __init__(self, retention: Any = None) -> None:
         self.retention = retention  # a ragloom.flows.retention.Retention applied by flush(), or None
-        self._runs: dict[str, list[Checkpoint]] = {}
+        self._runs: dict[str, list[tuple[Any, ...]]] = {}  # run id -> (step, state, next, ...) per step
         self._writes: dict[tuple[str, int], dict[int, TaskWrite]] = {}
         self._saved: dict[str, float] = {}  # run id -> when it last saved (retention by age)
         self._lock = threading.Lock()
 
     def save(self, checkpoint: Checkpoint) -> None:
+        cp, step = checkpoint, checkpoint.step
         # the runner mutates its state dict in place, so keep a shallow copy
-        stored = Checkpoint(
-            checkpoint.run_id,
-            checkpoint.step,
-            dict(checkpoint.state),
-            checkpoint.next,
-            checkpoint.arrived,
-            checkpoint.status,
-            checkpoint.flow,
-            checkpoint.records,
-            checkpoint.interrupts,
-        )
+        stored = (step, dict(cp.state), cp.next, cp.arrived, cp.status, cp.flow, cp.records, cp.interrupts)
         with self._lock:
-            self._saved[checkpoint.run_id] = time.time()
-            runs = self._runs.get(checkpoint.run_id)
+            self._saved[cp.run_id] = time.time()
+            runs = self._runs.get(cp.run_id)
             if runs is None:
-                self._runs[checkpoint.run_id] = [stored]
-            elif runs[-1].step == checkpoint.step:  # a re-save of one step (interrupt, resume update)
+                self._runs[cp.run_id] = [stored]
+            elif runs[-1][0] == step:  # a re-save of one step (interrupt, resume update)
                 runs[-1] = stored
             else:
-                if runs[-1].step > checkpoint.step:  # a run re-written from an earlier step
-                    runs[:] = [cp for cp in runs if cp.step < checkpoint.step]
+                if runs[-1][0] > step:  # a run re-written from an earlier step
+                    runs[:] = [row for row in runs if row[0] < step]
                 runs.append(stored)
 
     def latest(self, run_id: str) -> Checkpoint | None:
         with self._lock:
             runs = self._runs.get(run_id)
-            return runs[-1] if runs else None
+            return Checkpoint(run_id, *runs[-1]) if runs else None
 
     def history(self, run_id: str) -> list[Checkpoint]:
         with self._lock:
-            return list(self._runs.get(run_id, ()))
+            return [Checkpoint(run_id, *row) for row in self._runs.get(run_id, ())]
 
     def records(self, run_id: str) -> list[StepRecord]:
         with self._lock:
-            return [r for cp in self._runs.get(run_id, ()) for r in cp.records]
+            return [r for row in self._runs.get(run_id, ()) for r in row[6]]
 
     def put_write(self, run_id: str, step: int, task: int, write: TaskWrite) -> None:
         with self._lock:
@@ -167,14 +159,14 @@ class InMemoryCheckpointer:
 
         with self._lock:
             runs = {
-                r: retention.RunInfo([cp.step for cp in cps], cps[-1].status, self._saved.get(r, 0.0))
-                for r, cps in self._runs.items()
-                if cps
+                r: retention.RunInfo([row[0] for row in rows], rows[-1][4], self._saved.get(r, 0.0))
+                for r, rows in self._runs.items()
+                if rows
             }
             doomed = retention.plan(runs, keep_last, older_than, run_ids, include_unfinished)
             for run_id, steps in doomed.items():
                 gone = set(steps)
-                kept = [cp for cp in self._runs[run_id] if cp.step not in gone]
+                kept = [row for row in self._runs[run_id] if row[0] not in gone]
                 if kept:
                     self._runs[run_id] = kept
                 else:

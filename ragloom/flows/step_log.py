@@ -28,10 +28,14 @@ _HEAD = struct.Struct("<IqHHH")  # record length, step, len(run_id), len(status)
 
 
 def encode_row(row: Row) -> bytes:
-    run_id, step, status, flow, payload = row
+    return encode_record(*row)
+
+
+def encode_record(run_id: str, step: int, status: str, flow: str, payload: bytes) -> bytes:
+    """One length-prefixed record (what :func:`decode_rows` reads back)."""
     r, s, f = run_id.encode(), status.encode(), flow.encode()
     body_len = _HEAD.size - 4 + len(r) + len(s) + len(f) + len(payload)
-    return _HEAD.pack(body_len, step, len(r), len(s), len(f)) + r + s + f + bytes(payload)
+    return b"".join((_HEAD.pack(body_len, step, len(r), len(s), len(f)), r, s, f, payload))
 
 
 def decode_rows(data: bytes) -> Iterator[Row]:
@@ -61,17 +65,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 class StepLog:
-    """This checkpointer's log file: ``append`` rows, ``take`` them to fold, ``truncate`` once folded."""
+    """This checkpointer's log file: ``append`` records, fold ``pending`` into the table, then ``folded``."""
 
     def __init__(self, db_path: str) -> None:
         self.db_path = db_path
-        self.path = f"{db_path}.steps-{os.getpid()}-{os.urandom(4).hex()}"
+        self.pid = os.getpid()
+        self.path = f"{db_path}.steps-{self.pid}-{os.urandom(4).hex()}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.pending: list[Row] = []
+        self.pending: list[tuple[str, int, bytes, float]] = []  # (run id, step, record, saved) to fold
 
-    def append(self, row: Row) -> None:
-        os.write(self._fd, encode_row(row))
-        self.pending.append(row)
+    def append(self, run_id: str, step: int, record: bytes, saved: float) -> None:
+        """Append one record (:func:`encode_record`) of a run's step: durable against a kill on return."""
+        os.write(self._fd, record)
+        self.pending.append((run_id, step, record, saved))
 
     def folded(self) -> None:
         """The pending rows are committed to the table: the log can start over."""
@@ -84,29 +90,32 @@ class StepLog:
             os.remove(self.path)
 
 
-def other_logs(db_path: str, own: str | None) -> tuple[list[Row], list[str]]:
-    """Rows of the logs of ``db_path`` other than ``own``, and the claimed files of dead writers (remove them
-    once their rows are committed). A fold that died half-way (``.folding-<pid>``) is taken over."""
-    rows: list[Row] = []
+def other_logs(db_path: str, own: str | None) -> tuple[list[Row], list[Row], list[str]]:
+    """The logs of ``db_path`` other than ``own``: (rows of dead writers, rows of live writers, the claimed
+    files of the dead). Commit the dead writers' rows, then remove their files; a live writer's rows are only
+    read (it commits them itself). A fold that died half-way (``.folding-<pid>``) is taken over."""
+    dead: list[Row] = []
+    live: list[Row] = []
     claimed: list[str] = []
     for path in sorted(glob.glob(glob.escape(db_path) + ".steps-*")):
         if path == own:
             continue
         folder = path.rsplit(".folding-", 1)[1] if ".folding-" in path else None
         pid = _log_pid(path) if folder is None else (int(folder) if folder.isdigit() else None)
+        into = live
         if pid is not None and not _pid_alive(pid):
             target = f"{path.split('.folding-')[0]}.folding-{os.getpid()}"
             try:
                 os.rename(path, target)  # claim it: one reader folds a dead writer's log
             except FileNotFoundError:
                 continue
-            path = target
+            path, into = target, dead
             claimed.append(target)
         elif folder is not None:
             continue  # a live reader is folding it
         with contextlib.suppress(FileNotFoundError):
-            rows.extend(decode_rows(Path(path).read_bytes()))
-    return rows, claimed
+            into.extend(decode_rows(Path(path).read_bytes()))
+    return dead, live, claimed
 
 
 def _log_pid(path: str) -> int | None:

@@ -107,19 +107,34 @@ def test_resume_after_failure_skips_completed_steps(checkpointer: Checkpointer) 
 def test_sqlite_checkpoints_survive_a_new_checkpointer(tmp_path: Path) -> None:
     path = tmp_path / "cp.sqlite"
     calls: list[str] = []
-    first = review_flow(calls).compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["publish"])
+    stores = [SQLiteCheckpointer(path), SQLiteCheckpointer(path)]  # two processes, say, both left open
+    first = review_flow(calls).compile(checkpointer=stores[0], interrupt_before=["publish"])
     first.invoke({}, run_id="persist")
-    second = review_flow(calls).compile(checkpointer=SQLiteCheckpointer(path), interrupt_before=["publish"])
-    result = second.resume("persist", update={"approved": True})
+    second = review_flow(calls).compile(checkpointer=stores[1], interrupt_before=["publish"])
+    result = second.resume("persist", update={"approved": True})  # re-saves the paused step 1
     assert result.state.log == ["write", "publish v1 approved=True"]
     assert calls == ["write", "publish"]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        steps = [
-            row[0]
-            for row in conn.execute("SELECT step FROM checkpoints WHERE run_id='persist' ORDER BY step")
-        ]
-    assert steps == [0, 1, 2]  # the input, then one row per step
+    assert committed_steps(path, "persist") == [0, 1, 2]  # committed when each run returned
+    for each in reversed(stores):  # the first's pause was committed when it paused: closing the first one
+        each.close()  # last commits nothing that could override the update
+    history = SQLiteCheckpointer(path).history("persist")
+    assert [(cp.step, cp.state["approved"], cp.status) for cp in history] == [
+        (0, False, "running"),
+        (1, True, "running"),
+        (2, True, "done"),
+    ]
+
+
+def committed_steps(path: Path, run_id: str) -> list[int]:
+    """The steps of a run committed to the file, read by a plain sqlite3 connection (segments hold step-log
+    records, see ragloom/flows/sqlite_checkpoint.py)."""
+    from ragloom.flows.step_log import decode_rows
+
+    with sqlite3.connect(path) as conn:
+        blobs = conn.execute("SELECT rows FROM segments WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+    return sorted({row[1] for (blob,) in blobs for row in decode_rows(blob)})
 
 
 def test_state_is_saved_after_every_step(tmp_path: Path) -> None:
@@ -206,9 +221,8 @@ def test_async_durability_commits_before_the_run_returns(tmp_path: Path) -> None
     checkpointer = SQLiteCheckpointer(path, durability="async")
     for i in range(5):
         review_flow([]).compile(checkpointer=checkpointer).invoke({}, run_id=f"a{i}")
-        with sqlite3.connect(path) as conn:  # another connection sees every row as soon as invoke returned
-            rows = conn.execute("SELECT COUNT(*) FROM checkpoints WHERE run_id = ?", (f"a{i}",)).fetchone()[0]
-        assert rows == 3
+        # another connection sees every step as soon as invoke returned
+        assert committed_steps(path, f"a{i}") == [0, 1, 2]
     checkpointer.close()
 
 

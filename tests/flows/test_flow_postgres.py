@@ -126,3 +126,30 @@ def test_a_failed_save_names_the_dsn_and_the_step(postgres_dsn: str) -> None:
         cp.save(Checkpoint("r", 1, {"n": 2}, ("x",)))
     with pytest.raises(ConfigError, match="could not read checkpoints"):
         cp.latest("r")
+
+
+def test_a_failed_async_batch_is_reported_and_the_connection_recovers(postgres_dsn: str) -> None:
+    """durability="async" sends a batch in one libpq pipeline (one implicit transaction, one round trip): a
+    failure names the batch and leaves the connection usable (out of pipeline mode)."""
+    import psycopg
+
+    from ragloom.flows.checkpoint import Checkpoint
+    from ragloom.flows.postgres_checkpoint import PostgresCheckpointer, _schema
+
+    prefix = f"pipe{uuid.uuid4().hex[:8]}_"
+    cp = PostgresCheckpointer(postgres_dsn, durability="async", table_prefix=prefix)
+    for step in range(3):
+        cp.save(Checkpoint("r", step, {"n": step}, ("x",)))
+    cp.flush()
+    assert [c.state["n"] for c in cp.history("r")] == [0, 1, 2]
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:  # someone drops the table under us
+        conn.execute(f"DROP TABLE {prefix}checkpoints")
+        cp.save(Checkpoint("r", 3, {"n": 3}, ("x",)))
+        cp.save(Checkpoint("r", 4, {"n": 4}, ("x",)))
+        with pytest.raises(ConfigError, match=r"could not commit 2 checkpoints: .*does not exist"):
+            cp.flush()
+        conn.execute(_schema(prefix)[0])
+    cp.save(Checkpoint("r", 5, {"n": 5}, ()))  # the same connection, out of pipeline mode, works again
+    cp.flush()
+    assert [c.step for c in cp.history("r")] == [5]
+    cp.close()

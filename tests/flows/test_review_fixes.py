@@ -14,7 +14,7 @@ import pytest
 from ragloom.core.errors import ConfigError, FlowError, LLMTimeoutError, NodeTimeoutError
 from ragloom.flows.builder import END, START, Flow
 from ragloom.flows.checkpoint import Checkpoint
-from ragloom.flows.sqlite_checkpoint import _SCHEMA, SQLiteCheckpointer
+from ragloom.flows.sqlite_checkpoint import _SEGMENTS_SCHEMA, SQLiteCheckpointer
 
 
 class S(TypedDict, total=False):
@@ -65,12 +65,12 @@ def test_sqlite_async_writer_recovers_after_a_failed_commit(tmp_path: Path) -> N
     cp.save(Checkpoint("r", 1, {"a": 1}, ("x",)))
     cp.flush()
     other = sqlite3.connect(path, timeout=0.5)
-    other.execute("DROP TABLE checkpoints")
+    other.execute("DROP TABLE segments")
     other.commit()
     cp.save(Checkpoint("r", 2, {"a": 2}, ("x",)))
     with pytest.raises(ConfigError, match="no such table"):
         cp.flush()
-    other.execute(_SCHEMA)  # failed before the fix: the writer's open transaction locked the file
+    other.execute(_SEGMENTS_SCHEMA)  # failed before the fix: the writer's open transaction locked the file
     other.commit()
     other.close()
     cp.save(Checkpoint("r", 3, {"a": 3}, ("x",)))

@@ -72,3 +72,68 @@ def test_bad_tags_and_values_are_clear_errors() -> None:
         decode({"__rl__": "obj", "type": "ragloom.core.types:_private", "fields": {}})
     with pytest.raises(TypeError, match="no JSON form"):
         encode(object())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        [1.5, float("inf"), None],
+        {"deep": [{"x": -float("inf")}], "none": None},
+        2**70,
+        [-(2**64), "null"],
+        "\u2028 ü \U0001f600",
+    ],
+    ids=["nan", "inf-in-list", "nested-neg-inf", "big-int", "big-neg-int", "unicode"],
+)
+def test_values_the_fast_writer_cannot_hold_go_through_the_json_module(value: Any) -> None:
+    """orjson writes NaN/inf as null and refuses integers beyond 64 bits: those documents must still
+    round-trip exactly (NaN compared via repr)."""
+    got = loads(dumps({"v": value}, "json"), "json", "test")["v"]
+    assert repr(got) == repr(value)
+
+
+def test_the_checkpoint_writer_writes_the_bytes_of_the_general_path() -> None:
+    from ragloom.flows.checkpoint import Checkpoint
+    from ragloom.flows.checkpoint_doc import dumps_checkpoint, encode_doc
+    from ragloom.flows.control import Interrupt, Send
+    from ragloom.flows.trace import StepRecord
+
+    child = StepRecord("inner", 1, 1.0, 2.0, ("y",))
+    records = (
+        StepRecord("a", 3, 1.5, 2.5, ("x",), None, Usage(), 1, False, (child,)),
+        StepRecord("b", 3, 1.5, 2.75, (), "ValueError: boom", Usage(3, 4, 0.01, 1), 2, True),
+    )
+    checkpoints = [
+        Checkpoint("r", 0, {}, ()),
+        Checkpoint(
+            "r", 3, {"x": 1, "t": (1, 2), "n": float("nan")}, ("a",), {2: ("a", "b")}, records=records
+        ),
+        Checkpoint(
+            "r",
+            4,
+            {"x": 1},
+            ("a", Send("b", {"doc": 1})),
+            status="interrupted",
+            records=records,
+            interrupts=(Interrupt("a@4", "a", {"ask": 4}),),
+        ),
+    ]
+    for cp in checkpoints:
+        assert dumps_checkpoint(cp, "json") == dumps(encode_doc(cp), "json")
+
+
+def test_is_flat_is_false_for_anything_the_fast_writer_would_change() -> None:
+    from ragloom.flows.serde import is_flat
+
+    assert is_flat({"a": 1, "b": "x", "c": None, "d": 1.5, "e": True})
+    for value in (
+        {"a": float("nan")},
+        {"a": float("-inf")},
+        {"a": (1,)},
+        {1: 1},
+        {"__rl__": 1},
+        [1],
+        {"a": [1]},
+    ):
+        assert not is_flat(value), value
