@@ -24,7 +24,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ragloom.core.errors import ConfigError
-from ragloom.retrieval.torch_threads import one_thread_for_small
+from ragloom.retrieval.embed_batches import default_workers, length_sorted_batches, run_batches, token_lengths
+from ragloom.retrieval.torch_threads import SMALL_BATCH, one_thread_for_small
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: Tokens per macro window of ``embed_tokens`` (plus [CLS]/[SEP]). MiniLM has 512 positions and
@@ -39,6 +40,8 @@ DEFAULT_TOKEN_PREFIX = 32
 _PROGRESS_MIN_TEXTS = 64
 _CHARS_PER_TOKEN_GUESS = 16  # first head tried by ``model_input``: 16 characters per token the model reads
 _CUT_MARGIN_TOKENS = 8  # tokens beyond the model's window a head must hold (end-of-text effects stay out)
+#: Held while a batch is tokenized for the model (see ``_encode_batch``): models are shared across embedders.
+_TOKENIZER_LOCK = threading.Lock()
 _BLOCK = 256  # texts encoded (and committed to the cache) per block: a killed run keeps its progress
 
 
@@ -147,6 +150,7 @@ class SentenceTransformerEmbedder:
         token_window: int = DEFAULT_TOKEN_WINDOW,
         token_overlap: int = DEFAULT_TOKEN_OVERLAP,
         token_prefix: int = DEFAULT_TOKEN_PREFIX,
+        workers: int | None = None,
     ) -> None:
         if batch_size <= 0:
             raise ConfigError(f"SentenceTransformerEmbedder: batch_size must be > 0, got {batch_size}")
@@ -166,6 +170,7 @@ class SentenceTransformerEmbedder:
         self.token_window = token_window
         self.token_overlap = token_overlap
         self.token_prefix = token_prefix
+        self.workers = workers
         self.computed = 0
         self._cache_setting = cache_dir
         self._cache: _VectorCache | None = None
@@ -249,29 +254,68 @@ class SentenceTransformerEmbedder:
         return self._cache
 
     def _compute(self, items: list[tuple[str, str]], cache: _VectorCache | None) -> dict[str, np.ndarray]:
+        """Vectors of ``items`` (key, text): batches grouped by token length (no padding waste), on
+        ``workers`` threads for big inputs, committed to the cache every ``_BLOCK`` texts."""
         from tqdm.auto import tqdm
 
         show = len(items) > _PROGRESS_MIN_TEXTS if self.show_progress is None else self.show_progress
+        inputs = [self.model_input(t) for _, t in items]
         out: dict[str, np.ndarray] = {}
+        pending: list[tuple[str, np.ndarray]] = []
         desc = f"embedding ({self.model_name})"
         with tqdm(total=len(items), desc=desc, unit="text", disable=not show) as bar:
-            for i in range(0, len(items), _BLOCK):
-                block = items[i : i + _BLOCK]
-                with one_thread_for_small(len(items)):  # a query must not oversubscribe the cores
-                    vecs = self.model.encode(
-                        [self.model_input(t) for _, t in block],
-                        batch_size=self.batch_size,
-                        convert_to_numpy=True,
-                        normalize_embeddings=True,
-                        show_progress_bar=False,
-                    ).astype(np.float32)
-                pairs = [(k, v) for (k, _), v in zip(block, vecs, strict=True)]
-                if cache is not None:
-                    cache.put_many(self.model_name, pairs)
+
+            def done(batch: Sequence[int], vectors: np.ndarray) -> None:  # called under run_batches' lock
+                pairs = [(items[j][0], v) for j, v in zip(batch, vectors, strict=True)]
                 out.update(pairs)
-                self.computed += len(block)
-                bar.update(len(block))
+                pending.extend(pairs)
+                self.computed += len(batch)
+                bar.update(len(batch))
+                if cache is not None and len(pending) >= _BLOCK:  # a killed run keeps its progress
+                    cache.put_many(self.model_name, pending)
+                    pending.clear()
+
+            with one_thread_for_small(len(items)):  # a query must not oversubscribe the cores
+                run_batches(
+                    self._batches(inputs),
+                    lambda batch: self._encode_batch([inputs[j] for j in batch]),
+                    self._workers_for(len(items)),
+                    done,
+                )
+        if cache is not None and pending:
+            cache.put_many(self.model_name, pending)
         return out
+
+    def _batches(self, inputs: list[str]) -> list[list[int]]:
+        """Batches of similar token length (one batch, untokenized, when all fit: the query path)."""
+        if len(inputs) <= self.batch_size:
+            return [list(range(len(inputs)))]
+        limit = int(getattr(self.model, "max_seq_length", 0) or 0) or None
+        return length_sorted_batches(token_lengths(self.model.tokenizer, inputs, limit), self.batch_size)
+
+    def _workers_for(self, n_texts: int) -> int:
+        if self.workers is not None:
+            return self.workers
+        if n_texts <= SMALL_BATCH or not str(self.device).startswith("cpu"):
+            return 1
+        return default_workers()
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised sentence vectors of one batch (what ``encode`` computes, without its re-sorting).
+
+        Tokenizing holds a lock: a fast tokenizer's truncation settings are shared mutable state, and two
+        threads tokenizing at once can fail ("Already borrowed"); the forward pass runs unlocked.
+        """
+        import torch
+
+        model = self.model
+        with _TOKENIZER_LOCK:
+            features = (getattr(model, "preprocess", None) or model.tokenize)(texts)
+        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        with torch.inference_mode():
+            vectors = model(features)["sentence_embedding"]
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
 
     def model_input(self, text: str) -> str:
         """The leading part of ``text`` that gives the same embedding as the whole of it.
