@@ -25,6 +25,7 @@ import numpy as np
 
 from ragloom.core.errors import ConfigError
 from ragloom.retrieval.embed_batches import default_workers, length_sorted_batches, run_batches, token_lengths
+from ragloom.retrieval.precision import autocast, bf16_copy, identity_of, resolve_precision
 from ragloom.retrieval.torch_threads import SMALL_BATCH, one_thread_for_small
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -135,6 +136,9 @@ class SentenceTransformerEmbedder:
     ``cache_dir``: None = ``ragloom.core.paths.cache_dir("embeddings")``; a Path = that folder; False = no
     cache. ``show_progress``: None = a tqdm bar when more than 64 texts must be computed.
     ``computed`` counts texts actually run through the model (cache misses), which tests and benchmarks read.
+    ``workers``: threads for a big batch (None: one per core, see :mod:`ragloom.retrieval.embed_batches`).
+    ``precision``: ``fp32``, ``bf16`` or ``auto`` (bf16 on a CPU with AMX, see
+    :mod:`ragloom.retrieval.precision`).
     The model loads lazily on first use and is shared by all embedders of the same path and device
     (:func:`load_model`), so constructing an embedder is cheap.
     """
@@ -151,6 +155,7 @@ class SentenceTransformerEmbedder:
         token_overlap: int = DEFAULT_TOKEN_OVERLAP,
         token_prefix: int = DEFAULT_TOKEN_PREFIX,
         workers: int | None = None,
+        precision: str = "auto",
     ) -> None:
         if batch_size <= 0:
             raise ConfigError(f"SentenceTransformerEmbedder: batch_size must be > 0, got {batch_size}")
@@ -171,6 +176,7 @@ class SentenceTransformerEmbedder:
         self.token_overlap = token_overlap
         self.token_prefix = token_prefix
         self.workers = workers
+        self.precision = resolve_precision(precision, device)
         self.computed = 0
         self._cache_setting = cache_dir
         self._cache: _VectorCache | None = None
@@ -182,6 +188,12 @@ class SentenceTransformerEmbedder:
     @property
     def model_name(self) -> str:
         return self._model_name
+
+    @property
+    def identity(self) -> str:
+        """The model name, plus ``@bf16`` when sentence vectors are computed in bf16: what the vector cache
+        and an index manifest record, so vectors of the two precisions are never mixed."""
+        return identity_of(self._model_name, self.precision)
 
     @property
     def dim(self) -> int:
@@ -201,7 +213,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, dim), dtype=np.float32)
         keys = [text_key(t) for t in texts]
         cache = self._get_cache()
-        known = cache.get_many(self.model_name, keys, dim) if cache else {}
+        known = cache.get_many(self.identity, keys, dim) if cache else {}
         missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
         if missing:
             known.update(self._compute(list(missing.items()), cache))
@@ -238,6 +250,16 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         return load_model(self.model_path, self.device)
 
+    def _vector_model(self) -> Any:
+        """The model that computes sentence vectors: :attr:`model`, or its bf16 copy (shared per process)."""
+        if self.precision == "fp32":
+            return self.model
+        key = (str(Path(self.model_path).resolve()), self.device)
+        with _models_lock:
+            if key not in _bf16_models:
+                _bf16_models[key] = bf16_copy(self.model)
+            return _bf16_models[key]
+
     def _get_cache(self) -> _VectorCache | None:
         if self._cache_setting is False:
             return None
@@ -262,7 +284,7 @@ class SentenceTransformerEmbedder:
         inputs = [self.model_input(t) for _, t in items]
         out: dict[str, np.ndarray] = {}
         pending: list[tuple[str, np.ndarray]] = []
-        desc = f"embedding ({self.model_name})"
+        desc = f"embedding ({self.identity})"
         with tqdm(total=len(items), desc=desc, unit="text", disable=not show) as bar:
 
             def done(batch: Sequence[int], vectors: np.ndarray) -> None:  # called under run_batches' lock
@@ -272,7 +294,7 @@ class SentenceTransformerEmbedder:
                 self.computed += len(batch)
                 bar.update(len(batch))
                 if cache is not None and len(pending) >= _BLOCK:  # a killed run keeps its progress
-                    cache.put_many(self.model_name, pending)
+                    cache.put_many(self.identity, pending)
                     pending.clear()
 
             with one_thread_for_small(len(items)):  # a query must not oversubscribe the cores
@@ -283,7 +305,7 @@ class SentenceTransformerEmbedder:
                     done,
                 )
         if cache is not None and pending:
-            cache.put_many(self.model_name, pending)
+            cache.put_many(self.identity, pending)
         return out
 
     def _batches(self, inputs: list[str]) -> list[list[int]]:
@@ -308,12 +330,12 @@ class SentenceTransformerEmbedder:
         """
         import torch
 
-        model = self.model
+        model = self._vector_model()
         with _TOKENIZER_LOCK:
             features = (getattr(model, "preprocess", None) or model.tokenize)(texts)
         features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-        with torch.inference_mode():
-            vectors = model(features)["sentence_embedding"]
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            vectors = model(features)["sentence_embedding"].float()
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
         return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
 
@@ -389,7 +411,8 @@ class SentenceTransformerEmbedder:
 
 
 _models: dict[tuple[str, str], Any] = {}
-_models_lock = threading.Lock()
+_bf16_models: dict[tuple[str, str], Any] = {}
+_models_lock = threading.RLock()
 
 
 def load_model(model_path: str, device: str = "cpu") -> Any:
@@ -417,18 +440,19 @@ def _name_for(path: str, is_default: bool) -> str:
     return p.parent.name if p.name in {"model", "models"} else p.name
 
 
-_default: SentenceTransformerEmbedder | None = None
+_defaults: dict[str, SentenceTransformerEmbedder] = {}
 _default_lock = threading.Lock()
 
 
-def default_embedder() -> SentenceTransformerEmbedder:
-    """The process-wide shared embedder over the bundled all-MiniLM-L6-v2 (the model loads once, ~1 s)."""
-    global _default
-    if _default is None:
+def default_embedder(precision: str = "auto") -> SentenceTransformerEmbedder:
+    """The process-wide shared embedder over the bundled all-MiniLM-L6-v2 (the model loads once, ~1 s);
+    one per resolved precision (``auto``: bf16 on a CPU with AMX, else fp32)."""
+    resolved = resolve_precision(precision, "cpu")
+    if resolved not in _defaults:
         with _default_lock:
-            if _default is None:
-                _default = SentenceTransformerEmbedder()
-    return _default
+            if resolved not in _defaults:
+                _defaults[resolved] = SentenceTransformerEmbedder(precision=resolved)
+    return _defaults[resolved]
 
 
 __all__ = [

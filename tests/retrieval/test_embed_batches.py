@@ -75,7 +75,9 @@ def test_threaded_sorted_batches_give_the_vectors_of_one_plain_encode(tmp_path: 
     from ragloom.retrieval.embedders import SentenceTransformerEmbedder
 
     texts = [("word " * (3 + 7 * i)) + f"item {i}" for i in range(11)] + ["SELECT a,b FROM t;" * 9, "x"]
-    embedder = SentenceTransformerEmbedder(cache_dir=False, batch_size=4, workers=2, show_progress=False)
+    embedder = SentenceTransformerEmbedder(
+        cache_dir=False, batch_size=4, workers=2, show_progress=False, precision="fp32"
+    )
     ours = embedder.embed(texts)
     plain = embedder.model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
     assert ours.shape == (13, 384) and embedder.computed == 13
