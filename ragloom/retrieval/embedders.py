@@ -203,6 +203,21 @@ class SentenceTransformerEmbedder:
             self._dim = int(get())
         return self._dim
 
+    def warm_up(self) -> threading.Thread:
+        """Load the model (and its bf16 copy) on a background thread, so an index run reads and chunks its
+        files meanwhile instead of waiting ~2-5 s for imports and weights first; join the thread or not."""
+
+        def load() -> None:
+            try:
+                _ = self.dim
+                self._vector_model()
+            except Exception:  # the first real use loads again and raises with context
+                return
+
+        thread = threading.Thread(target=load, name="ragloom-embedder-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), dim) L2-normalised float32; cached texts are not recomputed, duplicates run once."""
         if isinstance(texts, str):

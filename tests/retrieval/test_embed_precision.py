@@ -76,3 +76,13 @@ def test_an_index_is_queried_in_the_precision_it_was_built_with(tmp_path: Path) 
         Index.open(tmp_path / "h", embedder=full).dense()
     with pytest.raises(ConfigError, match="bf16"):
         Index.create(tmp_path / "f", embedder=half)
+
+
+@pytest.mark.slow
+def test_warm_up_loads_the_vector_model_in_the_background() -> None:
+    from ragloom.retrieval.embedders import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(cache_dir=False, precision="bf16")
+    embedder.warm_up().join(120)
+    assert embedder._model is not None and embedder._vector_model() is not embedder.model
+    assert embedder.embed(["warm"]).shape == (1, 384)
