@@ -86,3 +86,13 @@ def test_warm_up_loads_the_vector_model_in_the_background() -> None:
     embedder.warm_up().join(120)
     assert embedder._model is not None and embedder._vector_model() is not embedder.model
     assert embedder.embed(["warm"]).shape == (1, 384)
+
+
+def test_a_worker_copy_keeps_the_precision() -> None:
+    """Ray workers rebuild the embedder from its settings: their vectors must have the driver's identity."""
+    from ragloom.retrieval.embedders import SentenceTransformerEmbedder
+    from ragloom.retrieval.parallel_embed import embedder_factory
+
+    for precision in ("bf16", "fp32"):
+        driver = SentenceTransformerEmbedder(cache_dir=False, precision=precision)
+        assert embedder_identity(embedder_factory(driver)()) == driver.identity
