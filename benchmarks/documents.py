@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -153,6 +154,15 @@ def describe_bars(bars: dict[str, Any]) -> list[str]:
     ]
 
 
+def embedder_settings() -> dict[str, Any]:
+    """How ragloom's default embedder computes here (precision, threads), printed next to the timings."""
+    from ragloom.retrieval.embed_batches import default_workers
+    from ragloom.retrieval.embedders import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(cache_dir=False)
+    return {"identity": embedder.identity, "precision": embedder.precision, "workers": default_workers()}
+
+
 def main() -> None:
     args = parse_args()
     results: list[FileEvalResult] = []
@@ -174,8 +184,12 @@ def main() -> None:
     for name, items in notes.items():
         for note in items:
             print(f"note ({name}): {note}")
+    embedder = embedder_settings()
+    print(f"ragloom embedder: {embedder}; load average {os.getloadavg()}")
     payload = {
         "dataset": str(args.dataset),
+        "ragloom_embedder": embedder,
+        "loadavg_end": os.getloadavg(),
         "cached_embeddings": args.cached_embeddings,
         "heading_prefix": args.heading_prefix,
         "results": [r.to_dict(per_query=True) for r in results],

@@ -73,7 +73,12 @@ class RagloomDocumentSystem:
         """Load every file, chunk along sections and pages, embed, build BM25 and the vector store."""
         from ragloom.documents.chunker import StructuredChunker
         from ragloom.documents.folder import load_folder
+        from ragloom.retrieval.embedders import default_embedder
 
+        embedder = self.embedder or default_embedder()
+        warm_up = getattr(embedder, "warm_up", None)
+        if self.dense and callable(warm_up):  # the model loads while the files are read and chunked
+            warm_up()
         documents, report = load_folder(files_dir)
         self.skipped = [f"{s.source}: {s.reason}" for s in report.skipped]
         splitter = StructuredChunker(**self.chunker)

@@ -24,7 +24,9 @@ from typing import Any, Literal
 import numpy as np
 
 from ragloom.core.errors import ConfigError
-from ragloom.retrieval.torch_threads import one_thread_for_small
+from ragloom.retrieval.embed_batches import default_workers, length_sorted_batches, run_batches, token_lengths
+from ragloom.retrieval.precision import autocast, bf16_copy, identity_of, resolve_precision
+from ragloom.retrieval.torch_threads import SMALL_BATCH, one_thread_for_small
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: Tokens per macro window of ``embed_tokens`` (plus [CLS]/[SEP]). MiniLM has 512 positions and
@@ -39,6 +41,8 @@ DEFAULT_TOKEN_PREFIX = 32
 _PROGRESS_MIN_TEXTS = 64
 _CHARS_PER_TOKEN_GUESS = 16  # first head tried by ``model_input``: 16 characters per token the model reads
 _CUT_MARGIN_TOKENS = 8  # tokens beyond the model's window a head must hold (end-of-text effects stay out)
+#: Held while a batch is tokenized for the model (see ``_encode_batch``): models are shared across embedders.
+_TOKENIZER_LOCK = threading.Lock()
 _BLOCK = 256  # texts encoded (and committed to the cache) per block: a killed run keeps its progress
 
 
@@ -132,6 +136,9 @@ class SentenceTransformerEmbedder:
     ``cache_dir``: None = ``ragloom.core.paths.cache_dir("embeddings")``; a Path = that folder; False = no
     cache. ``show_progress``: None = a tqdm bar when more than 64 texts must be computed.
     ``computed`` counts texts actually run through the model (cache misses), which tests and benchmarks read.
+    ``workers``: threads for a big batch (None: one per core, see :mod:`ragloom.retrieval.embed_batches`).
+    ``precision``: ``fp32``, ``bf16`` or ``auto`` (bf16 on a CPU with AMX, see
+    :mod:`ragloom.retrieval.precision`).
     The model loads lazily on first use and is shared by all embedders of the same path and device
     (:func:`load_model`), so constructing an embedder is cheap.
     """
@@ -147,6 +154,8 @@ class SentenceTransformerEmbedder:
         token_window: int = DEFAULT_TOKEN_WINDOW,
         token_overlap: int = DEFAULT_TOKEN_OVERLAP,
         token_prefix: int = DEFAULT_TOKEN_PREFIX,
+        workers: int | None = None,
+        precision: str = "auto",
     ) -> None:
         if batch_size <= 0:
             raise ConfigError(f"SentenceTransformerEmbedder: batch_size must be > 0, got {batch_size}")
@@ -166,6 +175,8 @@ class SentenceTransformerEmbedder:
         self.token_window = token_window
         self.token_overlap = token_overlap
         self.token_prefix = token_prefix
+        self.workers = workers
+        self.precision = resolve_precision(precision, device)
         self.computed = 0
         self._cache_setting = cache_dir
         self._cache: _VectorCache | None = None
@@ -179,12 +190,33 @@ class SentenceTransformerEmbedder:
         return self._model_name
 
     @property
+    def identity(self) -> str:
+        """The model name, plus ``@bf16`` when sentence vectors are computed in bf16: what the vector cache
+        and an index manifest record, so vectors of the two precisions are never mixed."""
+        return identity_of(self._model_name, self.precision)
+
+    @property
     def dim(self) -> int:
         if self._dim is None:
             model = self.model
             get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
             self._dim = int(get())
         return self._dim
+
+    def warm_up(self) -> threading.Thread:
+        """Load the model (and its bf16 copy) on a background thread, so an index run reads and chunks its
+        files meanwhile instead of waiting ~2-5 s for imports and weights first; join the thread or not."""
+
+        def load() -> None:
+            try:
+                _ = self.dim
+                self._vector_model()
+            except Exception:  # the first real use loads again and raises with context
+                return
+
+        thread = threading.Thread(target=load, name="ragloom-embedder-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), dim) L2-normalised float32; cached texts are not recomputed, duplicates run once."""
@@ -196,7 +228,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, dim), dtype=np.float32)
         keys = [text_key(t) for t in texts]
         cache = self._get_cache()
-        known = cache.get_many(self.model_name, keys, dim) if cache else {}
+        known = cache.get_many(self.identity, keys, dim) if cache else {}
         missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
         if missing:
             known.update(self._compute(list(missing.items()), cache))
@@ -233,6 +265,16 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         return load_model(self.model_path, self.device)
 
+    def _vector_model(self) -> Any:
+        """The model that computes sentence vectors: :attr:`model`, or its bf16 copy (shared per process)."""
+        if self.precision == "fp32":
+            return self.model
+        key = (str(Path(self.model_path).resolve()), self.device)
+        with _models_lock:
+            if key not in _bf16_models:
+                _bf16_models[key] = bf16_copy(self.model)
+            return _bf16_models[key]
+
     def _get_cache(self) -> _VectorCache | None:
         if self._cache_setting is False:
             return None
@@ -249,29 +291,68 @@ class SentenceTransformerEmbedder:
         return self._cache
 
     def _compute(self, items: list[tuple[str, str]], cache: _VectorCache | None) -> dict[str, np.ndarray]:
+        """Vectors of ``items`` (key, text): batches grouped by token length (no padding waste), on
+        ``workers`` threads for big inputs, committed to the cache every ``_BLOCK`` texts."""
         from tqdm.auto import tqdm
 
         show = len(items) > _PROGRESS_MIN_TEXTS if self.show_progress is None else self.show_progress
+        inputs = [self.model_input(t) for _, t in items]
         out: dict[str, np.ndarray] = {}
-        desc = f"embedding ({self.model_name})"
+        pending: list[tuple[str, np.ndarray]] = []
+        desc = f"embedding ({self.identity})"
         with tqdm(total=len(items), desc=desc, unit="text", disable=not show) as bar:
-            for i in range(0, len(items), _BLOCK):
-                block = items[i : i + _BLOCK]
-                with one_thread_for_small(len(items)):  # a query must not oversubscribe the cores
-                    vecs = self.model.encode(
-                        [self.model_input(t) for _, t in block],
-                        batch_size=self.batch_size,
-                        convert_to_numpy=True,
-                        normalize_embeddings=True,
-                        show_progress_bar=False,
-                    ).astype(np.float32)
-                pairs = [(k, v) for (k, _), v in zip(block, vecs, strict=True)]
-                if cache is not None:
-                    cache.put_many(self.model_name, pairs)
+
+            def done(batch: Sequence[int], vectors: np.ndarray) -> None:  # called under run_batches' lock
+                pairs = [(items[j][0], v) for j, v in zip(batch, vectors, strict=True)]
                 out.update(pairs)
-                self.computed += len(block)
-                bar.update(len(block))
+                pending.extend(pairs)
+                self.computed += len(batch)
+                bar.update(len(batch))
+                if cache is not None and len(pending) >= _BLOCK:  # a killed run keeps its progress
+                    cache.put_many(self.identity, pending)
+                    pending.clear()
+
+            with one_thread_for_small(len(items)):  # a query must not oversubscribe the cores
+                run_batches(
+                    self._batches(inputs),
+                    lambda batch: self._encode_batch([inputs[j] for j in batch]),
+                    self._workers_for(len(items)),
+                    done,
+                )
+        if cache is not None and pending:
+            cache.put_many(self.identity, pending)
         return out
+
+    def _batches(self, inputs: list[str]) -> list[list[int]]:
+        """Batches of similar token length (one batch, untokenized, when all fit: the query path)."""
+        if len(inputs) <= self.batch_size:
+            return [list(range(len(inputs)))]
+        limit = int(getattr(self.model, "max_seq_length", 0) or 0) or None
+        return length_sorted_batches(token_lengths(self.model.tokenizer, inputs, limit), self.batch_size)
+
+    def _workers_for(self, n_texts: int) -> int:
+        if self.workers is not None:
+            return self.workers
+        if n_texts <= SMALL_BATCH or not str(self.device).startswith("cpu"):
+            return 1
+        return default_workers()
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised sentence vectors of one batch (what ``encode`` computes, without its re-sorting).
+
+        Tokenizing holds a lock: a fast tokenizer's truncation settings are shared mutable state, and two
+        threads tokenizing at once can fail ("Already borrowed"); the forward pass runs unlocked.
+        """
+        import torch
+
+        model = self._vector_model()
+        with _TOKENIZER_LOCK:
+            features = (getattr(model, "preprocess", None) or model.tokenize)(texts)
+        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            vectors = model(features)["sentence_embedding"].float()
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
 
     def model_input(self, text: str) -> str:
         """The leading part of ``text`` that gives the same embedding as the whole of it.
@@ -345,7 +426,8 @@ class SentenceTransformerEmbedder:
 
 
 _models: dict[tuple[str, str], Any] = {}
-_models_lock = threading.Lock()
+_bf16_models: dict[tuple[str, str], Any] = {}
+_models_lock = threading.RLock()
 
 
 def load_model(model_path: str, device: str = "cpu") -> Any:
@@ -373,18 +455,19 @@ def _name_for(path: str, is_default: bool) -> str:
     return p.parent.name if p.name in {"model", "models"} else p.name
 
 
-_default: SentenceTransformerEmbedder | None = None
+_defaults: dict[str, SentenceTransformerEmbedder] = {}
 _default_lock = threading.Lock()
 
 
-def default_embedder() -> SentenceTransformerEmbedder:
-    """The process-wide shared embedder over the bundled all-MiniLM-L6-v2 (the model loads once, ~1 s)."""
-    global _default
-    if _default is None:
+def default_embedder(precision: str = "auto") -> SentenceTransformerEmbedder:
+    """The process-wide shared embedder over the bundled all-MiniLM-L6-v2 (the model loads once, ~1 s);
+    one per resolved precision (``auto``: bf16 on a CPU with AMX, else fp32)."""
+    resolved = resolve_precision(precision, "cpu")
+    if resolved not in _defaults:
         with _default_lock:
-            if _default is None:
-                _default = SentenceTransformerEmbedder()
-    return _default
+            if resolved not in _defaults:
+                _defaults[resolved] = SentenceTransformerEmbedder(precision=resolved)
+    return _defaults[resolved]
 
 
 __all__ = [

@@ -56,6 +56,7 @@ from ragloom.retrieval.manifest import (
 )
 from ragloom.retrieval.memory_store import InMemoryVectorStore
 from ragloom.retrieval.parallel_embed import batch_vectors, parallel_vectors
+from ragloom.retrieval.precision import embedder_identity
 from ragloom.retrieval.sources import documents_and_chunker
 from ragloom.scale.executor import Executor
 
@@ -129,13 +130,15 @@ class Index:
         an existing index.
         """
         root = Path(path)
-        embedder = embedder if embedder is not None else default_embedder()
         existing = cls.open(root, embedder) if (root / MANIFEST).is_file() else None
-        base = existing.manifest if existing is not None else Manifest(embedder.model_name)
+        if embedder is None:
+            embedder = existing.embedder if existing is not None else default_embedder()
+        identity = embedder_identity(embedder)
+        base = existing.manifest if existing is not None else Manifest(identity)
         if chunker is not None and chunker != base.chunker and chunker_params is None:
             chunker_params = {}
         wanted = Manifest(
-            embedder.model_name,
+            identity,
             base.chunker if chunker is None else chunker,
             base.chunker_params if chunker_params is None else dict(chunker_params),
             base.vector_store if vector_store is None else vector_store,
@@ -186,12 +189,13 @@ class Index:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = default_embedder()
-        if self._embedder.model_name != self.manifest.embedder:
+            self._embedder = default_embedder(self.manifest.embedder)
+        used = embedder_identity(self._embedder)
+        if used != self.manifest.embedder:
             raise ConfigError(
-                f"index at {str(self.path)!r} was built with embedder {self.manifest.embedder!r} "
-                f"but is used with "
-                f"{self._embedder.model_name!r}; pass the same embedder or rebuild the index"
+                f"index at {str(self.path)!r} was built with embedder {self.manifest.embedder!r} but is used "
+                f"with {used!r}; pass the same embedder (model and precision: "
+                f"SentenceTransformerEmbedder(precision=...)), or rebuild the index"
             )
         return self._embedder
 

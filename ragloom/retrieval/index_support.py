@@ -90,7 +90,12 @@ def parse_http(spec: str) -> tuple[str, int]:
     return url.hostname, url.port
 
 
-def default_embedder() -> Embedder:
+def default_embedder(recorded: str | None = None) -> Embedder:
+    """The shared default embedder; for an existing index (``recorded``: its manifest's embedder) the one in
+    the precision it was built with, so an index built in float32 keeps being queried in float32 on a
+    machine whose default is bf16 (and the other way round)."""
     from ragloom.retrieval.embedders import default_embedder
+    from ragloom.retrieval.precision import split_identity
 
-    return default_embedder()
+    precision = split_identity(recorded)[1] if recorded is not None else "auto"
+    return default_embedder(precision)

@@ -64,6 +64,7 @@ def embedder_factory(embedder: Embedder) -> Callable[[], Embedder]:
         token_window=embedder.token_window,
         token_overlap=embedder.token_overlap,
         token_prefix=embedder.token_prefix,
+        precision=embedder.precision,
     )
 
 

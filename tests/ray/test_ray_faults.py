@@ -8,11 +8,18 @@ import signal
 import threading
 import time
 
+from ragloom.retrieval.embedders import SentenceTransformerEmbedder
 from ragloom.retrieval.index import Index
 from ragloom.scale.ray_executor import RayExecutor
 from tests.ray.corpus import chunk_rows, documents, index_vectors
 
-SETTINGS = {"chunker": "sentence", "chunker_params": {"target_words": 40}, "vector_store": "memory"}
+SETTINGS = {
+    "chunker": "sentence",
+    "chunker_params": {"target_words": 40},
+    "vector_store": "memory",
+    # float32: bf16 vectors (the default on an AMX CPU) depend on the batch a text is in by ~1e-3
+    "embedder": SentenceTransformerEmbedder(precision="fp32"),
+}
 
 
 def _kill_first_worker(cluster, killed: list[int], stop: threading.Event) -> None:

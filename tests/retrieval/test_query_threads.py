@@ -60,20 +60,28 @@ def test_policy_by_batch_size(two_threads):
 
 
 def test_a_query_embedding_runs_on_one_thread(two_threads, monkeypatch):
-    """The real MiniLM encodes a query with one thread and an indexing batch with the default two."""
+    """The real MiniLM encodes a query with one thread; an indexing batch keeps the default two on one
+    worker, and runs one thread per worker thread with two workers (no oversubscription either way)."""
     from ragloom.retrieval.embedders import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder(cache_dir=False)
-    model = embedder.model
-    threads: list[int] = []
-    encode = model.encode
+    def recording(embedder):
+        threads: list[int] = []
+        encode = embedder._encode_batch
 
-    def recording_encode(*args, **kwargs):
-        threads.append(torch.get_num_threads())
-        return encode(*args, **kwargs)
+        def recording_encode(texts):
+            threads.append(torch.get_num_threads())
+            return encode(texts)
 
-    monkeypatch.setattr(model, "encode", recording_encode)
-    one = embedder.embed(["Which R function reads fixed-width files?"])
-    embedder.embed([f"passage number {i} about SQLite" for i in range(40)])
-    assert threads == [1, 2]
-    assert one.shape == (1, embedder.dim) and torch.get_num_threads() == 2
+        monkeypatch.setattr(embedder, "_encode_batch", recording_encode)
+        return threads
+
+    one_worker = SentenceTransformerEmbedder(cache_dir=False, workers=1)
+    threads = recording(one_worker)
+    one = one_worker.embed(["Which R function reads fixed-width files?"])
+    one_worker.embed([f"passage number {i} about SQLite" for i in range(40)])
+    assert threads == [1, 2, 2]
+    two_workers = SentenceTransformerEmbedder(cache_dir=False, workers=2)
+    threads = recording(two_workers)
+    two_workers.embed([f"passage number {i} about SQLite" for i in range(40)])
+    assert threads == [1, 1]
+    assert one.shape == (1, one_worker.dim) and torch.get_num_threads() == 2
