@@ -323,6 +323,10 @@ class SentenceTransformerEmbedder:
             cache.put_many(self.identity, pending)
         return out
 
+    def plan_batches(self, texts: Sequence[str]) -> list[list[int]]:
+        """Indices into ``texts`` in the batches :meth:`embed` computes them in (no cache, no duplicates)."""
+        return self._batches([self.model_input(t) for t in texts])
+
     def _batches(self, inputs: list[str]) -> list[list[int]]:
         """Batches of similar token length (one batch, untokenized, when all fit: the query path)."""
         if len(inputs) <= self.batch_size:

@@ -3,8 +3,9 @@
 The driver plans, chunks and writes; workers only turn chunks into vectors, so the commit path (generation
 folder, manifest rename, cleanup) is the one a local build takes and a dead worker or driver can never leave a
 half-written index: nothing is committed until every vector is back. Jobs are whole documents when late
-chunking (a document's token-level pass needs all of it) and fixed slices of chunk texts otherwise; either way
-a chunk's vector is the one a local build computes (the same model, the same per-document pass).
+chunking (a document's token-level pass needs all of it) and otherwise whole batches of the local build's own
+batching (so bf16 vectors, which depend on their batch, match too); either way a chunk's vector is the one a
+local build computes (the same model, the same batches, the same per-document pass).
 """
 
 from __future__ import annotations
@@ -101,6 +102,37 @@ def parallel_vectors(
         parts = first_error(executor.map(_embed_late, jobs, setup=setup))
     else:
         size = max(1, min(256, math.ceil(len(todo) / (4 * executor.workers))))
-        jobs = [[c.text for _, _, c in todo[s : s + size]] for s in range(0, len(todo), size)]
+        texts = [c.text for _, _, c in todo]
+        if _plans_batches(embedder):
+            return _planned_vectors(executor, embedder, setup, texts, size)
+        jobs = [texts[s : s + size] for s in range(0, len(texts), size)]
         parts = first_error(executor.map(_embed_texts, jobs, setup=setup))
     return np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
+
+
+def _plans_batches(embedder: Embedder) -> bool:
+    from ragloom.retrieval.embedders import SentenceTransformerEmbedder
+
+    return isinstance(embedder, SentenceTransformerEmbedder)
+
+
+def _planned_vectors(
+    executor: Executor, embedder: Any, setup: Callable[[], Embedder], texts: list[str], size: int
+) -> np.ndarray:
+    """Vectors of ``texts`` computed in exactly the batches a local build forms.
+
+    Why: in bf16 (the default on CPUs with AMX) a text's vector depends on its batch's padded length by
+    ~1e-3, so slicing the texts differently on workers would give vectors a local build never computes.
+    The driver forms the local build's batches (unique texts grouped by token length) and ships whole
+    batches, in that order; a worker's own grouping of such a job reproduces them.
+    """
+    unique = list(dict.fromkeys(texts))
+    batches = embedder.plan_batches(unique)
+    per_job = max(1, round(size / max(1, embedder.batch_size)))
+    groups = [batches[s : s + per_job] for s in range(0, len(batches), per_job)]
+    jobs = [[unique[i] for batch in group for i in batch] for group in groups]
+    parts = first_error(executor.map(_embed_texts, jobs, setup=setup))
+    vectors: dict[str, np.ndarray] = {}
+    for job, part in zip(jobs, parts, strict=True):
+        vectors.update(zip(job, np.asarray(part, dtype=np.float32), strict=True))
+    return np.stack([vectors[t] for t in texts])
