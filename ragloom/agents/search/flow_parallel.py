@@ -20,7 +20,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,8 @@ def evaluate_on_executor(
         make = worker_resources
     qids = list(dataset.queries)
     items = [(text, qid) for text in flows for qid in qids]
-    fn = functools.partial(_one, dataset, _offsets(dataset))
+    gold = replace(dataset, corpus={})  # scoring reads the questions' gold only: the corpus need not travel
+    fn = functools.partial(_one, gold, _offsets(dataset))
     records = first_error(runner.map(fn, items, setup=functools.partial(_state, make)))
     n = len(qids)
     return [summarize(records[i * n : (i + 1) * n], {}) for i in range(len(flows))]
