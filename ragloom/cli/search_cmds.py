@@ -145,7 +145,10 @@ def _search(
     from ragloom.core.errors import ConfigError
     from ragloom.eval.datasets import load_dataset
     from ragloom.eval.files_index import resources_for_dataset
+    from ragloom.scale.executor import EXECUTORS
 
+    if opts.executor not in EXECUTORS:  # before minutes of indexing
+        raise ConfigError(f"--executor {opts.executor!r} is unknown; choose one of {', '.join(EXECUTORS)}")
     seed_file = _seed_file(opts.seed, out)
     flow = read_seed(seed_file)
     data = load_dataset(opts.dataset, corpus_optional=True)

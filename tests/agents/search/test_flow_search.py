@@ -180,3 +180,10 @@ def test_candidates_x_questions_score_as_one_evaluation_on_any_executor(tiny: Pa
     assert [(s, m) for s, _, m in remote] == [(s, m) for s, _, m in local]
     with pytest.raises(ConfigError, match="needs worker_resources"):
         evaluate_candidates(flows, dataset, resources, "context-support-R", executor=FakeRemoteExecutor(2))
+
+
+def test_search_cli_names_an_unknown_executor_before_indexing(tiny: Path, tmp_path: Path) -> None:
+    args = ["search", "--dataset", str(tiny), "--executor", "spark", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert "--executor 'spark' is unknown; choose one of local, ray" in result.output
