@@ -4,7 +4,7 @@ edits, every candidate scored by the flow evaluator of ``ragloom eval FLOW.yaml`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,12 @@ def search_command(
         help="With --advisor: the LLM also writes whole modified flows (long replies; a capable model).",
     ),
     out: Path = typer.Option(Path("search-out"), "--out", help="Output folder."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local, or ray: candidates x questions across Ray workers (same scores)."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="auto, HOST:PORT or ray://HOST:10001 (default: $RAGLOOM_RAY_ADDRESS)."
+    ),
 ) -> None:
     """Search flows on DATASET's dev split from --seed; writes best_flow.yaml (an ordinary flow file),
     pareto.json, records.jsonl, report.md and a picture of the search tree (tree.html, tree.png)."""
@@ -68,6 +74,7 @@ def search_command(
         opts = SearchOptions(
             dataset, seed, index, objective, budget, method, random_seed, dev_fraction, graph
         )
+        opts = replace(opts, executor=executor, ray_address=ray_address, llm=(llm, llm_base_url, llm_model))
         helper = (advisor or propose_flows, propose_flows)
         _search(opts, exclude or [], _llm(llm, llm_base_url, llm_model), helper, out)
 
@@ -106,6 +113,27 @@ class SearchOptions:
     random_seed: int
     dev_fraction: float
     graph: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
+    llm: tuple[str, str | None, str | None] = ("none", None, None)  # --llm, --llm-base-url, --llm-model
+
+
+def _executor(opts: SearchOptions, data: Any, facts: dict[str, Any], needs_llm: bool) -> tuple[Any, Any]:
+    """(executor, worker_resources): None for the local default; else the executor and how its workers
+    build the run resources (opening the index built here when they can see it; an LLM only when the
+    objective reads answers)."""
+    if opts.executor == "local":
+        return None, None
+    from ragloom.agents.search.flow_parallel import DatasetResources
+    from ragloom.scale import make_executor
+
+    runner = make_executor(opts.executor, opts.ray_address)
+    llm = opts.llm if needs_llm else None
+    index = str(facts["index"]) if facts.get("index") else None
+    spec = DatasetResources(
+        data, str(opts.dataset), str(opts.index) if opts.index else None, index, opts.graph, llm
+    )
+    return runner, spec
 
 
 def _search(
@@ -117,7 +145,10 @@ def _search(
     from ragloom.core.errors import ConfigError
     from ragloom.eval.datasets import load_dataset
     from ragloom.eval.files_index import resources_for_dataset
+    from ragloom.scale.executor import EXECUTORS
 
+    if opts.executor not in EXECUTORS:  # before minutes of indexing
+        raise ConfigError(f"--executor {opts.executor!r} is unknown; choose one of {', '.join(EXECUTORS)}")
     seed_file = _seed_file(opts.seed, out)
     flow = read_seed(seed_file)
     data = load_dataset(opts.dataset, corpus_optional=True)
@@ -127,7 +158,8 @@ def _search(
         why = "--advisor" if advisor else f"--objective {goal} (it scores answers)"
         raise ConfigError(f"{why} needs an LLM: --llm local, or --llm-base-url URL --llm-model NAME")
     dev = data.split("dev", dev_fraction=opts.dev_fraction)
-    resources, _facts = resources_for_dataset(data, opts.dataset, opts.index, graph=opts.graph)
+    resources, facts = resources_for_dataset(data, opts.dataset, opts.index, graph=opts.graph)
+    runner, worker_resources = _executor(opts, data, facts, goal in ANSWER_OBJECTIVES)
     if llm is not None:
         resources["llm"] = llm
     helper = FlowEditAdvisor(llm, propose_flows=propose_flows) if advisor else None
@@ -142,10 +174,13 @@ def _search(
         exclude=exclude,
         advisor=helper,
         log=typer.echo,
+        executor=runner,
+        worker_resources=worker_resources,
     )
     meta: dict[str, Any] = {"seed_flow": str(seed_file), "dataset": str(opts.dataset), "objective": goal}
     meta |= {
         "method": opts.method,
+        "executor": opts.executor,
         "split": "dev",
         "dev_questions": len(dev.queries),
         "seconds": outcome.seconds,

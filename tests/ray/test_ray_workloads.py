@@ -1,5 +1,5 @@
-"""Eval and batch on a real two-node Ray cluster give what a local run gives: the same per-query metrics, the
-same flow results (and per-input errors)."""
+"""Eval, search and batch on a real two-node Ray cluster give what a local run gives: the same per-query
+metrics, the same search trajectory for a fixed seed, the same flow results (and per-input errors)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from ragloom.agents.search import read_seed, search_flow
+from ragloom.agents.search.flow_parallel import DatasetResources
 from ragloom.eval.build import build_pipeline
 from ragloom.eval.datasets import load_dataset
 from ragloom.eval.distributed import evaluate_on
+from ragloom.eval.flow_resources import dataset_resources
 from ragloom.eval.harness import evaluate
 from ragloom.eval.pipelines import pipeline_spec
 from ragloom.flows import Flow
@@ -45,6 +48,23 @@ def test_eval_on_ray_equals_local(ray_cluster, hotpot: Path) -> None:
     remote = evaluate_on(RayExecutor(ray_cluster.address), spec, dataset)
     assert remote.per_query == local.per_query and remote.metrics == local.metrics
     assert remote.n_queries == 8 and remote.metrics["R@10"] > 0
+
+
+def test_search_on_ray_follows_the_local_trajectory(ray_cluster, hotpot: Path) -> None:
+    """The QA flow as seed, scored on support recall (its retrieval steps only: no LLM), budget 4."""
+    dataset = load_dataset(hotpot)
+    resources, facts = dataset_resources(dataset, hotpot)  # built once here; the workers open it
+    on_workers = DatasetResources(dataset, str(hotpot), index_dir=facts["index"])
+    seed = read_seed(ROOT / "examples" / "flows" / "qa.yaml")
+    runs = {}
+    for name, executor in (("local", LocalExecutor(2)), ("ray", RayExecutor(ray_cluster.address, workers=2))):
+        outcome = search_flow(
+            seed, dataset, resources, budget=4, seed=3, executor=executor, worker_resources=on_workers
+        )
+        runs[name] = [(r.data, r.score, r.metrics) for r in outcome.records]
+    assert len(runs["ray"]) == 4 and runs["ray"] == runs["local"]
+    assert len({json.dumps(data, sort_keys=True) for data, _, _ in runs["ray"]}) == 4
+    assert runs["ray"][0][1] > 0  # the seed finds support
 
 
 def test_batch_on_ray_equals_local_batch_with_per_input_errors(ray_cluster) -> None:

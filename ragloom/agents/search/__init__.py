@@ -7,6 +7,7 @@ with the experience of past edits. The best flow is an ordinary flow file (``rag
 from __future__ import annotations
 
 from ragloom.agents.search.flow_llm import Experience, FlowEditAdvisor
+from ragloom.agents.search.flow_parallel import DatasetResources
 from ragloom.agents.search.flow_report import write_report
 from ragloom.agents.search.flow_search import (
     FlowRecord,
@@ -22,6 +23,7 @@ from ragloom.agents.search.flow_space import FlowEdit, apply_edit, flow_edits
 from ragloom.agents.search.kernels import pareto_front
 
 __all__ = [
+    "DatasetResources",
     "Experience",
     "FlowEdit",
     "FlowEditAdvisor",

@@ -6,7 +6,7 @@ or ``F1`` with answers only); the second objective is cost (mean tokens per ques
 flow spends no tokens), kept on a Pareto front. When the objective needs no answer the candidate is evaluated
 without its LLM steps (:func:`~ragloom.agents.search.flow_space.retrieval_only`), so retrieval searches stay
 fast and need no model. All candidate evaluation goes through :func:`evaluate_candidates` (one function
-mapping candidates over questions: the place a parallel executor hooks in).
+mapping candidates over questions, on any :class:`~ragloom.scale.Executor`: local threads or Ray).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from ragloom.agents.search.flow_llm import Experience, FlowEditAdvisor
+from ragloom.agents.search.flow_parallel import evaluate_on_executor, kept_workers
 from ragloom.agents.search.flow_priors import order_edits
 from ragloom.agents.search.flow_space import (
     FlowEdit,
@@ -37,6 +38,7 @@ from ragloom.agents.search.kernels import pareto_front
 from ragloom.core import mcts
 from ragloom.core.errors import ConfigError
 from ragloom.eval.datasets import Dataset
+from ragloom.scale.executor import Executor
 
 __all__ = [
     "ANSWER_OBJECTIVES",
@@ -139,28 +141,37 @@ def evaluate_candidates(
     resources: Mapping[str, Any],
     objective: str,
     concurrency: int = 4,
+    executor: Executor | None = None,
+    worker_resources: Callable[[], Mapping[str, Any]] | None = None,
 ) -> list[tuple[float, float, dict[str, float]]]:
-    """(score, cost, metrics) of each candidate flow on ``dataset`` through the one flow evaluator.
+    """(score, cost, metrics) of each candidate flow on ``dataset`` through the one flow evaluator, every
+    (candidate, question) pair an item of ``executor`` (default: local threads; a Ray executor needs
+    ``worker_resources``, see :mod:`~ragloom.agents.search.flow_parallel`): the same scores on any executor.
 
     A candidate whose flow does not build scores -inf (it is a dead end, not a crash of the search)."""
-    from ragloom.eval.flow_eval import evaluate_flow
     from ragloom.flows.yaml_io import load_flow
 
     check_objective(objective, dataset)
     needs_llm = objective in ANSWER_OBJECTIVES
-    out: list[tuple[float, float, dict[str, float]]] = []
+    out: list[tuple[float, float, dict[str, float]] | None] = []
+    texts: list[str] = []
     for data in candidates:
-        run = data if needs_llm else retrieval_only(data)
+        text = flow_yaml(data if needs_llm else retrieval_only(data))
         try:
-            flow = load_flow(flow_yaml(run))
+            load_flow(text)
         except Exception as e:  # an invalid candidate is scored, not raised
             out.append((float("-inf"), 0.0, {"error": 1.0, "_message": str(e)}))  # type: ignore[dict-item]
             continue
-        report = evaluate_flow(flow, dataset, resources, concurrency=concurrency)
-        metrics = report.metrics
-        score = float(metrics.get(objective, 0.0)) if report.summary["n_ok"] else float("-inf")
-        out.append((score, _cost(report.summary), metrics))
-    return out
+        out.append(None)
+        texts.append(text)
+    summaries = iter(evaluate_on_executor(texts, dataset, resources, executor, worker_resources, concurrency))
+    return [row if row is not None else _scored(next(summaries), objective) for row in out]
+
+
+def _scored(summary: Mapping[str, Any], objective: str) -> tuple[float, float, dict[str, float]]:
+    metrics = dict(summary["metrics"])
+    score = float(metrics.get(objective, 0.0)) if summary["n_ok"] else float("-inf")
+    return score, _cost(summary), metrics
 
 
 class _Problem:
@@ -303,18 +314,26 @@ def search_flow(
     exclude: Collection[str] = (),
     advisor: FlowEditAdvisor | None = None,
     log: Callable[[str], None] = lambda _m: None,
+    executor: Executor | None = None,
+    worker_resources: Callable[[], Mapping[str, Any]] | None = None,
 ) -> FlowSearchOutcome:
     """Search flows reachable from ``seed_flow`` by registry-derived edits; ``budget`` counts distinct
     candidate evaluations (the seed included). Deterministic given ``seed``. ``advisor``: an optimizer LLM
     (:class:`~ragloom.agents.search.flow_llm.FlowEditAdvisor`) ordering MCTS's edits and rewriting prompts,
-    fed the experience of every edit the search evaluated."""
+    fed the experience of every edit the search evaluated. ``executor``: where candidates x questions are
+    evaluated (default: ``concurrency`` local threads; a :class:`~ragloom.scale.RayExecutor` with
+    ``worker_resources``, e.g. :class:`~ragloom.agents.search.flow_parallel.DatasetResources`, gives the same
+    trajectory on a cluster)."""
     if budget < 1:
         raise ConfigError(f"search budget must be >= 1 evaluation, got {budget}")
     if method not in ("mcts", "random"):
         raise ConfigError(f"search method must be mcts or random, got {method!r}")
     goal = objective or default_objective(dataset)
     started = time.perf_counter()
-    score = lambda c: evaluate_candidates(c, dataset, resources, goal, concurrency)  # noqa: E731
+
+    def score(c: list[dict[str, Any]]) -> list[tuple[float, float, dict[str, float]]]:
+        return evaluate_candidates(c, dataset, resources, goal, concurrency, executor, worker_resources)
+
     # a retrieval objective ignores the LLM steps: flows that differ only there are one candidate
     same = (
         (lambda s: s) if goal in ANSWER_OBJECTIVES else (lambda s: canonical(retrieval_only(json.loads(s))))
@@ -324,15 +343,16 @@ def search_flow(
     if missing:
         log(f"left out of the search space (their run resource is missing): {', '.join(missing)}")
     exclude, llm = (*exclude, *missing), goal in ANSWER_OBJECTIVES
-    if advisor is not None:
-        if method != "mcts":
-            raise ConfigError("LLM-proposed edits (an advisor) need method='mcts'")
-        scorer.experience = advisor.experience
-        _mcts(canonical(seed_flow), scorer, seed, exclude, advisor, llm)
-    elif method == "mcts":
-        _mcts(canonical(seed_flow), scorer, seed, exclude, None, llm)
-    else:
-        _random(canonical(seed_flow), scorer, seed, exclude, llm=llm)
+    if advisor is not None and method != "mcts":
+        raise ConfigError("LLM-proposed edits (an advisor) need method='mcts'")
+    with kept_workers(executor):
+        if advisor is not None:
+            scorer.experience = advisor.experience
+            _mcts(canonical(seed_flow), scorer, seed, exclude, advisor, llm)
+        elif method == "mcts":
+            _mcts(canonical(seed_flow), scorer, seed, exclude, None, llm)
+        else:
+            _random(canonical(seed_flow), scorer, seed, exclude, llm=llm)
     records = scorer.records
     # ties go to the first evaluated (the seed first): an edit is kept only when it raises the objective, not
     # for a latency difference of a few ms (cost trade-offs are what the Pareto front is for)

@@ -11,13 +11,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ragloom.agents.search.flow_search import read_seed, search_flow
+from ragloom.agents.search.flow_parallel import DatasetResources
+from ragloom.agents.search.flow_search import evaluate_candidates, flow_yaml, read_seed, search_flow
 from ragloom.agents.search.flow_space import FlowEdit, apply_edit, flow_edits, retrieval_only
 from ragloom.cli import app
 from ragloom.core import registry
-from ragloom.core.errors import RegistryError
+from ragloom.core.errors import ConfigError, RegistryError
 from ragloom.eval.datasets import load_dataset
+from ragloom.eval.flow_eval import evaluate_flow
 from ragloom.eval.flow_resources import dataset_resources
+from ragloom.flows.yaml_io import load_flow
+from ragloom.scale import LocalExecutor
 
 QA = Path(__file__).resolve().parents[3] / "examples" / "flows" / "qa.yaml"
 DOCS = [
@@ -147,3 +151,39 @@ def test_search_from_qa_flow_writes_a_flow_that_ragloom_run_runs(tiny: Path, tmp
     )
     assert run.exit_code == 0, run.output
     assert '"answer"' in run.output
+
+
+class FakeRemoteExecutor(LocalExecutor):
+    """A stand-in for a remote executor (the collaborator): local threads under another name, so the search
+    builds its workers' resources from the spec instead of sharing the driver's."""
+
+    name = "fake-remote"
+
+
+def test_candidates_x_questions_score_as_one_evaluation_on_any_executor(tiny: Path) -> None:
+    dataset = load_dataset(tiny)
+    resources, facts = dataset_resources(dataset, tiny)
+    seed = read_seed(QA)
+    flows = [seed, apply_edit(seed, FlowEdit("param", "retrieve", "k", 2))]
+    whole = [evaluate_flow(load_flow(flow_yaml(retrieval_only(f))), dataset, resources) for f in flows]
+    local = evaluate_candidates(flows, dataset, resources, "context-support-R")
+    assert [m for _, _, m in local] == [r.metrics for r in whole]
+    on_workers = DatasetResources(dataset, str(tiny), index_dir=facts["index"])
+    remote = evaluate_candidates(
+        flows,
+        dataset,
+        resources,
+        "context-support-R",
+        executor=FakeRemoteExecutor(2),
+        worker_resources=on_workers,
+    )
+    assert [(s, m) for s, _, m in remote] == [(s, m) for s, _, m in local]
+    with pytest.raises(ConfigError, match="needs worker_resources"):
+        evaluate_candidates(flows, dataset, resources, "context-support-R", executor=FakeRemoteExecutor(2))
+
+
+def test_search_cli_names_an_unknown_executor_before_indexing(tiny: Path, tmp_path: Path) -> None:
+    args = ["search", "--dataset", str(tiny), "--executor", "spark", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert "--executor 'spark' is unknown; choose one of local, ray" in result.output
