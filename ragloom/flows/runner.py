@@ -106,14 +106,17 @@ class Run:
         """Merge one node's update into the state (reducers, validation, conflict detection)."""
         if update is None:
             return
-        if not isinstance(update, dict):
+        if type(update) is dict:  # the common case: no isinstance chain
+            overwrite: Any = ()
+        elif isinstance(update, dict):
+            overwrite = update.overwrite if isinstance(update, SubflowUpdate) else ()
+        else:
             if self._sends_from_node(update):
                 return
             raise StateUpdateError(
                 f"node {node!r} returned {type(update).__name__}; a node must return a dict of state updates "
                 "or None"
             )
-        overwrite = update.overwrite if isinstance(update, SubflowUpdate) else ()
         state, keys, schema = self.state, self.schema.keys, self.schema
         for key, value in update.items():
             spec = keys.get(key)

@@ -104,6 +104,9 @@ class StateSchema:
         for key, annotation in hints.items():
             base, reducer, meta = _split_annotated(annotation)
             self.keys[key] = KeySpec(key, base, reducer, _make_check(base, meta), _empty_for(base))
+        # a TypedDict's view is a plain copy: ``dict`` itself, so the engine's calls (one or two per step)
+        # cost no Python frame
+        self.view: Callable[[dict[str, Any]], Any] = self._model_view if self.is_model else dict
 
     @staticmethod
     def _model_hints(schema: Any) -> dict[str, Any]:
@@ -164,10 +167,9 @@ class StateSchema:
                 f"(or change the state declaration). Details: {_first_line(e)}"
             ) from e
 
-    def view(self, state: dict[str, Any]) -> Any:
-        """The state as the user's type, without re-validation (every stored value was checked on write)."""
-        if not self.is_model:
-            return dict(state)
+    def _model_view(self, state: dict[str, Any]) -> Any:
+        """``view`` of a pydantic state: the state as the user's type, without re-validation (every stored
+        value was checked on write)."""
         schema = self.schema
         obj = schema.__new__(schema)  # type: ignore[call-overload]
         _set = object.__setattr__
