@@ -141,7 +141,7 @@ class StateSchema:
                     f"the input of the run does not fit state {self.schema.__name__}: {e}"
                 ) from e
             return {k: getattr(model, k) for k in self.keys}
-        if not isinstance(values, Mapping):
+        if type(values) is not dict and not isinstance(values, Mapping):  # (the ABC check is slow)
             raise StateUpdateError(
                 f"the input of the run must be a dict of state keys, got {type(values).__name__}"
             )
