@@ -102,20 +102,25 @@ class InMemoryCheckpointer:
         self._lock = threading.Lock()
 
     def save(self, checkpoint: Checkpoint) -> None:
-        cp, step = checkpoint, checkpoint.step
+        cp, step, run_id = checkpoint, checkpoint.step, checkpoint.run_id
         # the runner mutates its state dict in place, so keep a shallow copy
         stored = (step, dict(cp.state), cp.next, cp.arrived, cp.status, cp.flow, cp.records, cp.interrupts)
-        with self._lock:
-            self._saved[cp.run_id] = time.time()
-            runs = self._runs.get(cp.run_id)
+        lock = self._lock
+        lock.acquire()  # (acquire/release: half the cost of ``with`` on this once-per-step path)
+        try:
+            self._saved[run_id] = time.time()
+            runs = self._runs.get(run_id)
             if runs is None:
-                self._runs[cp.run_id] = [stored]
+                self._runs[run_id] = [stored]
+            elif runs[-1][0] < step:  # the next step
+                runs.append(stored)
             elif runs[-1][0] == step:  # a re-save of one step (interrupt, resume update)
                 runs[-1] = stored
-            else:
-                if runs[-1][0] > step:  # a run re-written from an earlier step
-                    runs[:] = [row for row in runs if row[0] < step]
+            else:  # a run re-written from an earlier step
+                runs[:] = [row for row in runs if row[0] < step]
                 runs.append(stored)
+        finally:
+            lock.release()
 
     def latest(self, run_id: str) -> Checkpoint | None:
         with self._lock:

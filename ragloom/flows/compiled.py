@@ -14,7 +14,7 @@ from typing import Any
 from ragloom.core.errors import FlowError
 from ragloom.flows.async_runner import drive_async
 from ragloom.flows.batch import arun_batch, run_batch
-from ragloom.flows.builder import START, Flow
+from ragloom.flows.builder import END, START, Flow
 from ragloom.flows.checkpoint import Checkpoint, Checkpointer, InMemoryCheckpointer
 from ragloom.flows.control import current_task
 from ragloom.flows.node_exec import CNode, SubflowUpdate
@@ -75,6 +75,7 @@ def _tables(flow: Flow) -> tuple[dict[str, CNode], tuple[tuple[frozenset[str], s
         routers[router.source].append((router.router, dict(router.targets)))
     for name, cn in cnodes.items():
         cn.succ, cn.joins, cn.routers = tuple(succ[name]), tuple(joins_of[name]), tuple(routers[name])
+        cn.plain_next = tuple(t for t in cn.succ if t != END)
     return cnodes, tuple(joins)
 
 

@@ -59,6 +59,7 @@ class CNode:
     succ: tuple[str, ...] = ()
     joins: tuple[int, ...] = ()
     routers: tuple[tuple[Any, dict[str, str]], ...] = ()
+    plain_next: tuple[str, ...] = ()  # ``succ`` without END: the next step when there is no router or join
     plain: bool = False  # sync function, no context/timeout/subflow: called directly (the hot path)
     fast: bool = False  # plain, and no retries or cache either: one call, no attempt loop
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from ragloom.core.errors import (
     ConflictingWriteError,
     FlowError,
-    NodeExecutionError,
     StateUpdateError,
     StepLimitError,
 )
@@ -24,6 +23,7 @@ from ragloom.flows.builder import END
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
 from ragloom.flows.control import _TASK, Interrupt, NodeInterrupt, Send, reset_task, set_task
 from ragloom.flows.events import StreamEvent, stream_step
+from ragloom.flows.fast_step import call_router, one_step, route_targets
 from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_fast, execute_sync
 from ragloom.flows.observers import observe_run
 from ragloom.flows.tasks import run_tasks_sync, task_list
@@ -106,14 +106,17 @@ class Run:
         """Merge one node's update into the state (reducers, validation, conflict detection)."""
         if update is None:
             return
-        if not isinstance(update, dict):
+        if type(update) is dict:  # the common case: no isinstance chain
+            overwrite: Any = ()
+        elif isinstance(update, dict):
+            overwrite = update.overwrite if isinstance(update, SubflowUpdate) else ()
+        else:
             if self._sends_from_node(update):
                 return
             raise StateUpdateError(
                 f"node {node!r} returned {type(update).__name__}; a node must return a dict of state updates "
                 "or None"
             )
-        overwrite = update.overwrite if isinstance(update, SubflowUpdate) else ()
         state, keys, schema = self.state, self.schema.keys, self.schema
         for key, value in update.items():
             spec = keys.get(key)
@@ -184,11 +187,17 @@ class Run:
                 if view is None:
                     view = self.schema.view(self.state)
                 for router, targets in cn.routers:
-                    for target in self._route(cn.name, router, targets, view):
+                    picked = call_router(self, cn.name, router, view)
+                    for target in route_targets(self, cn.name, picked, targets):
                         if type(target) is str:
                             nxt[target] = None
                         else:
                             self._add_send(target)
+        return self.planned(nxt)
+
+    def planned(self, nxt: dict[str, None]) -> list[Any]:
+        """The next tasks from the planned node names ``nxt`` (END among them when a branch ended) and the
+        Sends of this step."""
         reached_end = nxt.pop(END, False) is None
         if self.node_sends:  # from routers and from nodes that returned Sends
             sends, self.node_sends = self.node_sends, None
@@ -234,37 +243,6 @@ class Run:
             "A join runs only when all its sources ran since it last fired: route back to a node that "
             "reaches every source, or use plain edges (add_edge(source, target)) instead of a join"
         )
-
-    def _route(self, source: str, router: Any, targets: dict[str, str], view: Any) -> list[Any]:
-        try:
-            picked = router(view)
-        except Exception as e:
-            raise NodeExecutionError(
-                f"the router after node {source!r} of flow {self.flow.name!r} raised {type(e).__name__}: {e}",
-                node=source,
-            ) from e
-        if type(picked) is str and picked in targets:  # the common case: one declared label
-            return [targets[picked]]
-        labels = [] if picked is None else [picked] if isinstance(picked, (str, Send)) else list(picked)
-        out: list[Any] = []
-        for label in labels:
-            if isinstance(label, Send):
-                out.append(label)
-                continue
-            target = targets.get(label) if targets else None
-            if target is None:
-                target = label if label in self.flow.nodes or label == END else None
-                if targets and label not in targets.values():
-                    target = None
-            if target is None:
-                allowed = sorted(targets) if targets else sorted(self.flow.nodes)
-                raise NodeExecutionError(
-                    f"the router after node {source!r} returned {label!r}, which is not one of its targets "
-                    f"{allowed}; return one of them (or END) or add it to targets=",
-                    node=source,
-                )
-            out.append(target)
-        return out
 
     # -- checkpoints and results ----
     def save(
@@ -481,7 +459,14 @@ def run_sync(run: Run, resumed: bool = False) -> RunResult:
             if run.sends:
                 ran, args = task_list(run)
             else:
-                ran, args = [nodes[name] for name in run.next], None
+                todo = run.next
+                if len(todo) == 1 and (cn := nodes[todo[0]]).fast:  # most steps: one plain node
+                    if not one_step(run, cn):
+                        return run.paused  # type: ignore[return-value]
+                    if after and (stopped := _stop_after(run, [cn])) is not None:
+                        return stopped
+                    continue
+                ran, args = [nodes[name] for name in todo], None
             if _step_sync(run, ran, args) is None:
                 return run.paused  # type: ignore[return-value]
             if after and (stopped := _stop_after(run, ran)) is not None:

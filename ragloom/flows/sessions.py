@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ragloom.core.errors import FlowError
 from ragloom.flows.builder import START
 from ragloom.flows.checkpoint import Checkpoint, Checkpointer
+from ragloom.flows.fast_step import plan_one
 from ragloom.flows.runner import Run
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def start_run(
             "pass a new run_id, or use thread_id= for a conversation that continues across runs"
         )
     run = Run(flow, run_id, dict(context or {}), flow.schema.initial(values), checkpointer=checkpointer)
-    run.next = run.plan([flow.cnodes[START]])
+    run.next = plan_one(run, flow.cnodes[START])
     if fresh and run.next and checkpointer is not None:
         # nobody can resume a run whose generated id they never saw, so the input row is only written if
         # the first step fails (the error carries the run id); otherwise step 1's row supersedes it

@@ -104,6 +104,9 @@ class StateSchema:
         for key, annotation in hints.items():
             base, reducer, meta = _split_annotated(annotation)
             self.keys[key] = KeySpec(key, base, reducer, _make_check(base, meta), _empty_for(base))
+        # a TypedDict's view is a plain copy: ``dict`` itself, so the engine's calls (one or two per step)
+        # cost no Python frame
+        self.view: Callable[[dict[str, Any]], Any] = self._model_view if self.is_model else dict
 
     @staticmethod
     def _model_hints(schema: Any) -> dict[str, Any]:
@@ -138,7 +141,7 @@ class StateSchema:
                     f"the input of the run does not fit state {self.schema.__name__}: {e}"
                 ) from e
             return {k: getattr(model, k) for k in self.keys}
-        if not isinstance(values, Mapping):
+        if type(values) is not dict and not isinstance(values, Mapping):  # (the ABC check is slow)
             raise StateUpdateError(
                 f"the input of the run must be a dict of state keys, got {type(values).__name__}"
             )
@@ -164,10 +167,9 @@ class StateSchema:
                 f"(or change the state declaration). Details: {_first_line(e)}"
             ) from e
 
-    def view(self, state: dict[str, Any]) -> Any:
-        """The state as the user's type, without re-validation (every stored value was checked on write)."""
-        if not self.is_model:
-            return dict(state)
+    def _model_view(self, state: dict[str, Any]) -> Any:
+        """``view`` of a pydantic state: the state as the user's type, without re-validation (every stored
+        value was checked on write)."""
         schema = self.schema
         obj = schema.__new__(schema)  # type: ignore[call-overload]
         _set = object.__setattr__
