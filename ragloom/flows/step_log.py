@@ -93,7 +93,8 @@ class StepLog:
 def other_logs(db_path: str, own: str | None) -> tuple[list[Row], list[Row], list[str]]:
     """The logs of ``db_path`` other than ``own``: (rows of dead writers, rows of live writers, the claimed
     files of the dead). Commit the dead writers' rows, then remove their files; a live writer's rows are only
-    read (it commits them itself). A fold that died half-way (``.folding-<pid>``) is taken over."""
+    read (it commits them itself), and so are those another live reader is folding. A fold that died half-way
+    (``.folding-<pid>``) is taken over."""
     dead: list[Row] = []
     live: list[Row] = []
     claimed: list[str] = []
@@ -111,8 +112,8 @@ def other_logs(db_path: str, own: str | None) -> tuple[list[Row], list[Row], lis
                 continue
             path, into = target, dead
             claimed.append(target)
-        elif folder is not None:
-            continue  # a live reader is folding it
+        # else a live writer's log, or a dead writer's log a live reader is folding: read, not committed (so
+        # two readers recovering one dead writer at once both see its last steps)
         with contextlib.suppress(FileNotFoundError):
             into.extend(decode_rows(Path(path).read_bytes()))
     return dead, live, claimed

@@ -4,6 +4,7 @@ and a live writer's uncommitted steps are read by another checkpointer but commi
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -111,3 +112,17 @@ def test_a_live_writers_steps_are_read_by_others_but_committed_by_it(tmp_path: P
     assert [c.step for c in reader.history("r")] == [0, 1]
     writer.close()
     reader.close()
+
+
+def test_a_dead_writers_steps_stay_visible_while_another_reader_folds_them(tmp_path: Path) -> None:
+    db = tmp_path / "fold.sqlite"
+    writer = SQLiteCheckpointer(db)
+    writer.save(Checkpoint("r", 0, {"x": 0}, ("n",)))
+    writer.save(Checkpoint("r", 1, {"x": 1}, ("n",)))
+    (log,) = tmp_path.glob("fold.sqlite.steps-*")
+    log.rename(f"{log}.folding-{os.getpid()}")  # a live reader's claim of a dead writer's log looks like this
+    reader = SQLiteCheckpointer(db, durability="async")
+    assert [c.step for c in reader.history("r")] == [0, 1]  # not missed while the other reader commits them
+    assert segments(db) == []  # committed by the folding reader, not by this one
+    reader.close()
+    writer.close()
