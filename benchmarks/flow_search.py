@@ -153,6 +153,9 @@ def main() -> None:
     parser.add_argument(
         "--dev-limit", type=int, default=0, help="search on the first N dev questions (0: the whole dev half)"
     )
+    parser.add_argument(
+        "--dev-fraction", type=float, default=0.0, help="the seeded dev share (0: the harness's default, 0.3)"
+    )
     parser.add_argument("--name", default="flow_search")
     parser.add_argument("--no-graph", action="store_true", help="leave graph retrieval out (no graph index)")
     args = parser.parse_args()
@@ -164,6 +167,7 @@ def main() -> None:
         budget=args.budget,
         seeds=args.seeds,
         dev_limit=args.dev_limit or None,
+        dev_fraction=args.dev_fraction or None,
         graph=not args.no_graph,
     )
     title = (
