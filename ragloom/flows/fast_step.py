@@ -11,15 +11,13 @@ Also here: calling a router and resolving what it returned, shared by both paths
 
 from __future__ import annotations
 
-import inspect
-from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ragloom.core.errors import NodeExecutionError
 from ragloom.flows.builder import END
 from ragloom.flows.control import NodeInterrupt, Send
 from ragloom.flows.events import stream_step
-from ragloom.flows.node_exec import CNode, _error_text, _failure, run_coroutine_sync
+from ragloom.flows.node_exec import CNode, call_timed
 from ragloom.flows.trace import StepRecord
 
 if TYPE_CHECKING:
@@ -35,7 +33,7 @@ def one_step(run: Run, cn: CNode) -> bool:
     record = StepRecord(cn.name, run.step + 1)
     run.current = record
     try:
-        update = _call(run, cn, record)
+        update = call_timed(run, cn, record)
         run.trace.records.append(record)  # before merging, so a bad update still shows in the trace
         if update is not None:
             run.apply(cn.name, update)
@@ -56,27 +54,6 @@ def one_step(run: Run, cn: CNode) -> bool:
     finally:
         run.current = None
     return True
-
-
-def _call(run: Run, cn: CNode, record: StepRecord) -> Any:
-    """The node's call, timed into ``record`` (``execute_fast`` without building its result list)."""
-    view = run.schema.view(run.state)
-    anchor = run.anchor
-    record.start = anchor + perf_counter()
-    try:
-        update = cn.fn(view)
-        if update is not None and type(update) is not dict and inspect.isawaitable(update):
-            update = run_coroutine_sync(update)
-    except Exception as e:
-        if type(e) is NodeInterrupt:
-            raise
-        record.end = anchor + perf_counter()
-        record.error = _error_text(e, cn)
-        raise _failure(run, cn, e, 1, [record]) from e
-    record.end = anchor + perf_counter()
-    if update:
-        record.changed = tuple(update)
-    return update
 
 
 def plan_one(run: Run, cn: CNode) -> list[Any]:

@@ -253,9 +253,15 @@ def _call_any_sync(fn: Any, args: tuple[Any, ...]) -> Any:
 
 def execute_fast(run: Run, cn: CNode) -> tuple[Any, list[StepRecord]]:
     """``execute_sync`` for a ``cn.fast`` node alone in its step, under the run's shared usage sink."""
-    view = run.schema.view(run.state)
     record = StepRecord(cn.name, run.step + 1)
     run.current = record
+    return call_timed(run, cn, record), [record]
+
+
+def call_timed(run: Run, cn: CNode, record: StepRecord) -> Any:
+    """A ``cn.fast`` node's call on the run's state, timed into ``record``; a failure is raised as the
+    step's NodeExecutionError (an interrupt passes through). Shared by ``execute_fast`` and the fused step."""
+    view = run.schema.view(run.state)
     anchor, perf = run.anchor, time.perf_counter
     record.start = anchor + perf()
     try:
@@ -271,7 +277,7 @@ def execute_fast(run: Run, cn: CNode) -> tuple[Any, list[StepRecord]]:
     record.end = anchor + perf()
     if update:
         record.changed = tuple(update)
-    return update, [record]
+    return update
 
 
 def execute_sync(
