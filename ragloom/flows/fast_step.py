@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragloom.core.errors import NodeExecutionError
 from ragloom.flows.builder import END
-from ragloom.flows.control import NodeInterrupt, Send
+from ragloom.flows.control import Send
 from ragloom.flows.events import stream_step
 from ragloom.flows.node_exec import CNode, call_timed
 from ragloom.flows.trace import StepRecord
@@ -45,11 +45,9 @@ def one_step(run: Run, cn: CNode) -> bool:
             run.save("running" if nxt else "done", (record,))
         if run.emit is not None:
             stream_step(run, [(cn, update, [record])])
-    except NodeInterrupt as e:
-        run.paused = run.pause(e.interrupts)
-        return False
     except Exception as e:
-        run.fail(e, getattr(e, "records", []))
+        if run.step_failed(e):
+            return False
         raise
     finally:
         run.current = None

@@ -322,6 +322,16 @@ class Run:
                 return node
         return None
 
+    def step_failed(self, error: Exception) -> bool:
+        """A step raised ``error``: an ``interrupt()`` pauses the run (True; ``self.paused`` holds the
+        result), anything else fails it (False; the caller re-raises ``error``, which now carries the trace).
+        Shared by every step loop (sync, fused, async), and only on their exception path."""
+        if isinstance(error, NodeInterrupt):
+            self.paused = self.pause(error.interrupts)
+            return True
+        self.fail(error, getattr(error, "records", []))
+        return False
+
     def fail(self, error: BaseException, records: list[StepRecord]) -> BaseException:
         if self.unsaved_input is not None and self.checkpointer is not None:
             self.checkpointer.save(self.unsaved_input)  # make the failed run resumable from its input
@@ -379,11 +389,9 @@ def _step_sync(run: Run, ran: list[CNode], args: list[Any] | None) -> Results | 
             run.current = None
             results = run_tasks_sync(run, ran, args)
         _after_step(run, results, ran)
-    except NodeInterrupt as e:
-        run.paused = run.pause(e.interrupts)
-        return None
     except Exception as e:
-        run.fail(e, getattr(e, "records", []))
+        if run.step_failed(e):
+            return None
         raise
     finally:
         run.current = None
