@@ -23,7 +23,7 @@ from ragloom.flows.builder import END
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
 from ragloom.flows.control import _TASK, Interrupt, NodeInterrupt, Send, reset_task, set_task
 from ragloom.flows.events import StreamEvent, stream_step
-from ragloom.flows.fast_step import call_router, one_step, route_targets
+from ragloom.flows.fast_step import add_routes, call_router, one_step
 from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_fast, execute_sync
 from ragloom.flows.observers import observe_run
 from ragloom.flows.tasks import run_tasks_sync, task_list
@@ -188,11 +188,7 @@ class Run:
                     view = self.schema.view(self.state)
                 for router, targets in cn.routers:
                     picked = call_router(self, cn.name, router, view)
-                    for target in route_targets(self, cn.name, picked, targets):
-                        if type(target) is str:
-                            nxt[target] = None
-                        else:
-                            self._add_send(target)
+                    add_routes(self, cn.name, picked, targets, nxt)
         return self.planned(nxt)
 
     def planned(self, nxt: dict[str, None]) -> list[Any]:
