@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,17 +24,5 @@ QUESTIONS = [
 
 
 @pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    root = tmp_path / "tiny"
-    (root / "qrels").mkdir(parents=True)
-    corpus = [json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in DOCS]
-    (root / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
-    (root / "queries.jsonl").write_text(
-        "\n".join(json.dumps({"_id": q, "text": t}) for q, t, _, _ in QUESTIONS)
-    )
-    (root / "answers.jsonl").write_text(
-        "\n".join(json.dumps({"_id": q, "answers": [a]}) for q, *_, a in QUESTIONS)
-    )
-    rows = "".join(f"{q}\t{d}\t1\n" for q, _, d, _ in QUESTIONS)
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
-    return root
+def tiny(beir_folder: Callable[..., Path]) -> Path:
+    return beir_folder(DOCS, QUESTIONS)

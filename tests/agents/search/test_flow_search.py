@@ -4,6 +4,7 @@ evaluator, and the best flow is an ordinary flow file that ``ragloom run --index
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +40,8 @@ QUESTIONS = [
 
 
 @pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    root = tmp_path / "tiny"
-    (root / "qrels").mkdir(parents=True)
-    corpus = [json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in DOCS]
-    (root / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
-    (root / "queries.jsonl").write_text(
-        "\n".join(json.dumps({"_id": q, "text": t}) for q, t, *_ in QUESTIONS)
-    )
-    answers = [json.dumps({"_id": q, "answers": [a]}) for q, *_, a in QUESTIONS]
-    (root / "answers.jsonl").write_text("\n".join(answers))
-    rows = "".join(f"{q}\t{d}\t1\n" for q, _, d, _ in QUESTIONS)
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
-    return root
+def tiny(beir_folder: Callable[..., Path]) -> Path:
+    return beir_folder(DOCS, QUESTIONS)
 
 
 def reverse_rerank(k: int = 3) -> Any:
