@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -25,29 +23,3 @@ def shared_data() -> Path:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep test caches out of the user cache dir; one cache per session (model conversions are shared)."""
     monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ragloom-cache"))
-
-
-@pytest.fixture
-def beir_folder(tmp_path: Path) -> Callable[..., Path]:
-    """Writes a tiny BEIR folder under ``tmp_path``: ``write(docs, questions, name="tiny")`` with docs as
-    (id, title, text) and questions as (id, text, gold doc id, answer); each question judges its one doc."""
-
-    def write(
-        docs: Sequence[tuple[str, str, str]],
-        questions: Sequence[tuple[str, str, str, str]],
-        name: str = "tiny",
-    ) -> Path:
-        root = tmp_path / name
-        (root / "qrels").mkdir(parents=True)
-        corpus = [json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in docs]
-        (root / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
-        (root / "queries.jsonl").write_text(
-            "\n".join(json.dumps({"_id": q, "text": t}) for q, t, *_ in questions)
-        )
-        answers = [json.dumps({"_id": q, "answers": [a]}) for q, *_, a in questions]
-        (root / "answers.jsonl").write_text("\n".join(answers))
-        rows = "".join(f"{q}\t{d}\t1\n" for q, _, d, _ in questions)
-        (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
-        return root
-
-    return write
