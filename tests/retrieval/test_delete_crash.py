@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from index_kill import kill_at_stage
+from index_crashes import Crash, crash_at, kill_at_stage
 
 from ragloom.core.types import Document
 from ragloom.retrieval.index import Index
@@ -38,10 +38,6 @@ CHILD = textwrap.dedent(
     print("DONE", flush=True)
     """
 )
-
-
-class Crash(Exception):
-    pass
 
 
 def check_consistent(path, embedder) -> dict[str, str]:
@@ -79,13 +75,8 @@ def finish_and_check_clean(path, embedder, seen) -> None:
 def test_interrupted_delete_in_process(stage, store, embedder, tmp_path):
     path = tmp_path / "idx"
     Index.build(path, [Document(i, t) for i, t in DOCS.items()], embedder=embedder, vector_store=store)
-
-    def crash(name, info):
-        if name == stage:
-            raise Crash(name)
-
     with pytest.raises(Crash):
-        Index.open(path, embedder).delete(GONE, on_stage=crash)
+        Index.open(path, embedder).delete(GONE, on_stage=crash_at(stage))
     seen = check_consistent(path, embedder)
     assert seen == (DOCS if stage in ("plan", "write") else AFTER)
     finish_and_check_clean(path, embedder, seen)

@@ -6,7 +6,7 @@ import json
 import textwrap
 
 import pytest
-from index_kill import kill_at_stage
+from index_crashes import Crash, crash_at, kill_at_stage
 
 from ragloom.core.types import Document
 from ragloom.retrieval.index import Index
@@ -40,10 +40,6 @@ CHILD = textwrap.dedent(
 )
 
 
-class Crash(Exception):
-    pass
-
-
 def content(index: Index) -> dict[str, str]:
     return {c.doc_id: c.text for c in index.chunks}
 
@@ -75,13 +71,8 @@ def finish_and_check_clean(path, embedder) -> None:
 def test_interrupted_update_in_process(stage, store, embedder, tmp_path):
     path = tmp_path / "idx"
     Index.build(path, [Document(i, t) for i, t in OLD.items()], embedder=embedder, vector_store=store)
-
-    def crash(name, info):
-        if name == stage:
-            raise Crash(name)
-
     with pytest.raises(Crash):
-        Index.open(path, embedder).update([Document(i, t) for i, t in NEW.items()], on_stage=crash)
+        Index.open(path, embedder).update([Document(i, t) for i, t in NEW.items()], on_stage=crash_at(stage))
     expected = OLD if stage in ("embed", "write") else NEW
     assert check_consistent(path, embedder) == expected
     finish_and_check_clean(path, embedder)

@@ -1,9 +1,9 @@
-"""SIGKILL a child process at a named stage of an index operation (shared by the update and delete crash
-tests).
+"""Crashing an index operation at a named stage (shared by the update and delete crash tests): in process,
+an ``on_stage`` callback that raises :class:`Crash`; in a child process, SIGKILL.
 
-The child script is the caller's: it must print ``STAGE <name>`` and then block reading stdin when its
-``on_stage`` callback reaches the stage to block at. Killing it there leaves the index exactly as a killed
-process leaves it, at the riskiest points, with no timing guesswork.
+For :func:`kill_at_stage` the child script is the caller's: it must print ``STAGE <name>`` and then block
+reading stdin when its ``on_stage`` callback reaches the stage to block at. Killing it there leaves the index
+exactly as a killed process leaves it, at the riskiest points, with no timing guesswork.
 """
 
 from __future__ import annotations
@@ -12,7 +12,23 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_at(stage: str) -> Callable[[str, Any], None]:
+    """An ``on_stage`` callback that raises :class:`Crash` when the operation reaches ``stage``."""
+
+    def crash(name: str, info: Any) -> None:
+        if name == stage:
+            raise Crash(name)
+
+    return crash
 
 
 def kill_at_stage(script: str, tmp_path: Path, stage: str, args: list[str]) -> None:
