@@ -21,19 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import print_table, write_results
 from fusion_runs import Runs, load_runs
+from retrieval_specs import DATASETS, PRIMARY
 
 from ragloom.core.types import Hit
 from ragloom.eval.fusion_choice import choose_fusion, fuse_runs
 from ragloom.eval.harness import body_offsets, mean_metrics, score_query
 from ragloom.retrieval.hybrid import HybridRetriever
 
-DATASETS = ("scifact", "msmarco-5k", "hotpotqa-300", "squad-articles-a")
-PRIMARY = {
-    "scifact": "nDCG@10",
-    "msmarco-5k": "nDCG@10",
-    "hotpotqa-300": "R@5",
-    "squad-articles-a": "span-hit@1",
-}
 Fuser = Callable[[list[Hit], list[Hit]], list[Hit]]
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from ragloom.core.protocols import Retriever, TokenCounter
 from ragloom.core.types import Chunk, Hit
 from ragloom.eval.answers import answer_at_budget, answer_at_k, page_at_k, source_at_k
 from ragloom.eval.filesets import FilesDataset
+from ragloom.eval.harness import ResultJSON
 from ragloom.eval.metrics import mean
 
 __all__ = [
@@ -56,7 +57,7 @@ class FileSystem(Protocol):
 
 
 @dataclass
-class FileEvalResult:
+class FileEvalResult(ResultJSON):
     """One retriever of one system on one files dataset: metric means, ingestion and query timings."""
 
     dataset: str
@@ -73,18 +74,6 @@ class FileEvalResult:
     chunk_stats: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def to_dict(self, per_query: bool = False) -> dict[str, Any]:
-        data = asdict(self)
-        if not per_query:
-            data.pop("per_query")
-        return data
-
-    def write_json(self, path: str | Path, per_query: bool = True) -> None:
-        """Strict JSON (non-finite numbers become null)."""
-        from ragloom.eval.harness import write_strict_json
-
-        write_strict_json(path, self.to_dict(per_query))
 
 
 def score_file_query(

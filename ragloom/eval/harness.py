@@ -58,8 +58,24 @@ class EvalPipeline(Protocol):
     def retrieve(self, query: str, k: int = 10) -> list[Hit]: ...
 
 
+class ResultJSON:
+    """``to_dict``/``write_json`` of the result dataclasses (:class:`EvalResult`, ``FileEvalResult``): the
+    per-query rows only on request, and strict JSON: a non-finite number (``inf`` docs/s when nothing was
+    timed, a ``nan`` metric) is written ``null``, since ``Infinity``/``NaN`` are not JSON and strict readers
+    reject the whole file."""
+
+    def to_dict(self, per_query: bool = False) -> dict[str, Any]:
+        data = asdict(self)  # type: ignore[call-overload]  # the subclasses are dataclasses
+        if not per_query:
+            data.pop("per_query")
+        return data
+
+    def write_json(self, path: str | Path, per_query: bool = True) -> None:
+        write_strict_json(path, self.to_dict(per_query))
+
+
 @dataclass
-class EvalResult:
+class EvalResult(ResultJSON):
     """Metrics (means over queries) and timings of one pipeline on one dataset split."""
 
     dataset: str
@@ -75,18 +91,6 @@ class EvalResult:
     queries_per_s: float
     config: dict[str, Any] = field(default_factory=dict)
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def to_dict(self, per_query: bool = False) -> dict[str, Any]:
-        data = asdict(self)
-        if not per_query:
-            data.pop("per_query")
-        return data
-
-    def write_json(self, path: str | Path, per_query: bool = True) -> None:
-        """Write :meth:`to_dict` as strict JSON: a non-finite number (``inf`` docs/s when nothing was timed,
-        a ``nan`` metric) is written ``null``, since ``Infinity``/``NaN`` are not JSON and strict readers
-        reject the whole file."""
-        write_strict_json(path, self.to_dict(per_query))
 
 
 def write_strict_json(path: str | Path, data: Any) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ragloom.flows.control import NodeInterrupt, Task, reset_task, set_task
+from ragloom.flows.control import Task, reset_task, set_task
 from ragloom.flows.node_exec import CNode, execute_async
 from ragloom.flows.runner import Results, Run, _after_step, _stop_after
 from ragloom.flows.tasks import run_tasks_async, task_list
@@ -25,10 +25,9 @@ async def _step_async(run: Run, ran: list[CNode], args: list[Any] | None) -> Res
         else:
             results = await run_tasks_async(run, ran, args)
         _after_step(run, results, ran)
-    except NodeInterrupt as e:
-        return run.pause(e.interrupts)
     except Exception as e:
-        run.fail(e, getattr(e, "records", []))
+        if run.step_failed(e):
+            return run.paused  # type: ignore[return-value]
         raise
     return results
 

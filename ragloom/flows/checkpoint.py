@@ -23,11 +23,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ragloom.flows import retention as _ret
 from ragloom.flows.trace import StepRecord
+
+#: the retention rules applied to a checkpointer's runs: the steps to delete per run id
+PrunePlan = Callable[[dict[str, _ret.RunInfo]], dict[str, list[int]]]
 
 
 @dataclass(slots=True)
@@ -86,7 +90,32 @@ class Checkpointer(Protocol):
         ...
 
 
-class InMemoryCheckpointer:
+class Pruning:
+    """``prune`` written once for every shipped checkpointer: the rules are checked here (before any I/O) and
+    decided by :mod:`ragloom.flows.retention`; the storage lists its runs and deletes what the plan says
+    under its own lock or transaction (``_prune``)."""
+
+    def prune(
+        self,
+        keep_last: int | None = None,
+        older_than: dt.timedelta | None = None,
+        run_ids: Iterable[str] | None = None,
+        include_unfinished: bool = False,
+    ) -> int:
+        """Delete old checkpoints (rules: :mod:`ragloom.flows.retention`); returns how many were deleted."""
+        _ret.check(keep_last, older_than)
+
+        def plan(runs: dict[str, _ret.RunInfo]) -> dict[str, list[int]]:
+            return _ret.plan(runs, keep_last, older_than, run_ids, include_unfinished)
+
+        return self._prune(plan)
+
+    def _prune(self, plan: PrunePlan) -> int:
+        """Delete the steps ``plan(runs)`` lists for this storage's runs; return how many."""
+        raise NotImplementedError
+
+
+class InMemoryCheckpointer(Pruning):
     """Checkpoints in memory (lost with the process): for interrupts/human-in-the-loop and tests.
 
     Keeps every checkpoint of each run (shallow state copies: values are shared, not copied), so
@@ -152,23 +181,14 @@ class InMemoryCheckpointer:
         with self._lock:
             return sorted(self._runs)
 
-    def prune(
-        self,
-        keep_last: int | None = None,
-        older_than: dt.timedelta | None = None,
-        run_ids: Iterable[str] | None = None,
-        include_unfinished: bool = False,
-    ) -> int:
-        """Delete old checkpoints (rules: :mod:`ragloom.flows.retention`); returns how many were deleted."""
-        from ragloom.flows import retention
-
+    def _prune(self, plan: PrunePlan) -> int:
         with self._lock:
             runs = {
-                r: retention.RunInfo([row[0] for row in rows], rows[-1][4], self._saved.get(r, 0.0))
+                r: _ret.RunInfo([row[0] for row in rows], rows[-1][4], self._saved.get(r, 0.0))
                 for r, rows in self._runs.items()
                 if rows
             }
-            doomed = retention.plan(runs, keep_last, older_than, run_ids, include_unfinished)
+            doomed = plan(runs)
             for run_id, steps in doomed.items():
                 gone = set(steps)
                 kept = [row for row in self._runs[run_id] if row[0] not in gone]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragloom.core.errors import NodeExecutionError
 from ragloom.flows.builder import END
-from ragloom.flows.control import NodeInterrupt, Send
+from ragloom.flows.control import Send
 from ragloom.flows.events import stream_step
 from ragloom.flows.node_exec import CNode, call_timed
 from ragloom.flows.trace import StepRecord
@@ -45,11 +45,9 @@ def one_step(run: Run, cn: CNode) -> bool:
             run.save("running" if nxt else "done", (record,))
         if run.emit is not None:
             stream_step(run, [(cn, update, [record])])
-    except NodeInterrupt as e:
-        run.paused = run.pause(e.interrupts)
-        return False
     except Exception as e:
-        run.fail(e, getattr(e, "records", []))
+        if run.step_failed(e):
+            return False
         raise
     finally:
         run.current = None
@@ -74,11 +72,7 @@ def plan_one(run: Run, cn: CNode) -> list[Any]:
         if target is not None:
             return [] if target == END else [target]
     nxt: dict[str, None] = {}
-    for target in route_targets(run, cn.name, picked, targets):
-        if type(target) is str:
-            nxt[target] = None
-        else:
-            run._add_send(target)
+    add_routes(run, cn.name, picked, targets, nxt)
     return run.planned(nxt)
 
 
@@ -92,10 +86,12 @@ def call_router(run: Run, source: str, router: Any, view: Any) -> Any:
         ) from e
 
 
-def route_targets(run: Run, source: str, picked: Any, targets: dict[str, str]) -> list[Any]:
-    """What a router's return value means: target node names (or END) and Sends, checked."""
+def add_routes(run: Run, source: str, picked: Any, targets: dict[str, str], nxt: dict[str, None]) -> None:
+    """What a router's return value means, checked (every label before any is used): target node names (or
+    END) go into ``nxt``, Sends to the run's sends of this step."""
     if type(picked) is str and picked in targets:  # the common case: one declared label
-        return [targets[picked]]
+        nxt[targets[picked]] = None
+        return
     labels = [] if picked is None else [picked] if isinstance(picked, (str, Send)) else list(picked)
     out: list[Any] = []
     nodes = run.flow.nodes
@@ -116,4 +112,8 @@ def route_targets(run: Run, source: str, picked: Any, targets: dict[str, str]) -
                 node=source,
             )
         out.append(target)
-    return out
+    for target in out:
+        if type(target) is str:
+            nxt[target] = None
+        else:
+            run._add_send(target)

@@ -154,6 +154,18 @@ def _failure(
     return exc
 
 
+def _attempt_failed(run: Run, cn: CNode, error: Exception, attempt: int, records: list[StepRecord]) -> float:
+    """Close the failed attempt's record (``records[-1]``); raise the step's NodeExecutionError when no
+    attempt is left (or the error is not retryable), else return the backoff in seconds before the next.
+    Shared by the sync, async and fast paths, on their exception path only."""
+    record = records[-1]
+    record.end = run.anchor + time.perf_counter()
+    record.error = _error_text(error, cn)
+    if attempt > cn.retries or not _retryable(cn, error):
+        raise _failure(run, cn, error, attempt, records) from (None if isinstance(error, _Timeout) else error)
+    return cn.backoff * 2 ** (attempt - 1)
+
+
 def _error_text(error: BaseException, cn: CNode) -> str:
     if isinstance(error, _Timeout):
         return f"timeout after {cn.timeout} s"
@@ -271,9 +283,8 @@ def call_timed(run: Run, cn: CNode, record: StepRecord) -> Any:
     except Exception as e:
         if type(e) is NodeInterrupt:
             raise
-        record.end = anchor + perf()
-        record.error = _error_text(e, cn)
-        raise _failure(run, cn, e, 1, [record]) from e
+        _attempt_failed(run, cn, e, 1, [record])  # raises: a fast node has no retries
+        raise
     record.end = anchor + perf()
     if update:
         record.changed = tuple(update)
@@ -318,11 +329,7 @@ def execute_sync(
         except Exception as e:
             if type(e) is NodeInterrupt:
                 raise
-            record.end = anchor + perf()
-            record.error = _error_text(e, cn)
-            if attempt > cn.retries or not _retryable(cn, e):
-                raise _failure(run, cn, e, attempt, records) from (None if isinstance(e, _Timeout) else e)
-            time.sleep(cn.backoff * 2 ** (attempt - 1))
+            time.sleep(_attempt_failed(run, cn, e, attempt, records))
             continue
         record.end = anchor + perf()
         if update:
@@ -380,11 +387,7 @@ async def execute_async(run: Run, cn: CNode, arg: Any = NO_ARG) -> tuple[Any, li
         except Exception as e:
             if type(e) is NodeInterrupt:
                 raise
-            record.end = anchor + perf()
-            record.error = _error_text(e, cn)
-            if attempt > cn.retries or not _retryable(cn, e):
-                raise _failure(run, cn, e, attempt, records) from (None if isinstance(e, _Timeout) else e)
-            await asyncio.sleep(cn.backoff * 2 ** (attempt - 1))
+            await asyncio.sleep(_attempt_failed(run, cn, e, attempt, records))
             continue
         record.end = anchor + perf()
         if update:

@@ -12,18 +12,16 @@ processes starting together do not race. Errors name the DSN with its password h
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import re
 import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from ragloom.core.errors import ConfigError
 from ragloom.flows import retention as _ret
 from ragloom.flows import serde as _serde
-from ragloom.flows.checkpoint import Checkpoint, TaskWrite
+from ragloom.flows.checkpoint import Checkpoint, PrunePlan, Pruning, TaskWrite
 from ragloom.flows.checkpoint_doc import decode_doc, dumps_checkpoint, record_from_list, record_to_list
 from ragloom.flows.control import Interrupt, Send  # noqa: F401  (imported: typed JSON rebuilds them)
 from ragloom.flows.trace import StepRecord
@@ -52,7 +50,7 @@ def _schema(prefix: str) -> list[str]:
     ]
 
 
-class PostgresCheckpointer:
+class PostgresCheckpointer(Pruning):
     """Checkpoints in a PostgreSQL database given by ``dsn`` (``postgresql://user:pw@host:port/db``).
 
     Thread-safe (one connection per checkpointer, behind a lock). ``retention`` prunes automatically after
@@ -261,15 +259,7 @@ class PostgresCheckpointer:
         """Every stored run id (subflow runs included), sorted."""
         return [r[0] for r in self._rows(f"SELECT DISTINCT run_id FROM {self._t}checkpoints ORDER BY 1", ())]
 
-    def prune(
-        self,
-        keep_last: int | None = None,
-        older_than: dt.timedelta | None = None,
-        run_ids: Iterable[str] | None = None,
-        include_unfinished: bool = False,
-    ) -> int:
-        """Delete old checkpoints (rules: :mod:`ragloom.flows.retention`); returns how many were deleted."""
-        _ret.check(keep_last, older_than)
+    def _prune(self, plan: PrunePlan) -> int:
         rows = self._rows(
             f"SELECT c.run_id, array_agg(c.step ORDER BY c.step), max(c.saved_at), "
             f"(SELECT status FROM {self._t}checkpoints l WHERE l.run_id = c.run_id "
@@ -278,7 +268,7 @@ class PostgresCheckpointer:
             (),
         )
         runs = {r: _ret.RunInfo(list(steps), status, saved) for r, steps, saved, status in rows}
-        doomed = _ret.plan(runs, keep_last, older_than, run_ids, include_unfinished)
+        doomed = plan(runs)
         pairs = [(r, s) for r, steps in doomed.items() for s in steps]
         if not pairs:
             return 0

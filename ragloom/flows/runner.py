@@ -23,7 +23,7 @@ from ragloom.flows.builder import END
 from ragloom.flows.checkpoint import Checkpoint, TaskWrite
 from ragloom.flows.control import _TASK, Interrupt, NodeInterrupt, Send, reset_task, set_task
 from ragloom.flows.events import StreamEvent, stream_step
-from ragloom.flows.fast_step import call_router, one_step, route_targets
+from ragloom.flows.fast_step import add_routes, call_router, one_step
 from ragloom.flows.node_exec import CNode, SubflowUpdate, execute_fast, execute_sync
 from ragloom.flows.observers import observe_run
 from ragloom.flows.tasks import run_tasks_sync, task_list
@@ -188,11 +188,7 @@ class Run:
                     view = self.schema.view(self.state)
                 for router, targets in cn.routers:
                     picked = call_router(self, cn.name, router, view)
-                    for target in route_targets(self, cn.name, picked, targets):
-                        if type(target) is str:
-                            nxt[target] = None
-                        else:
-                            self._add_send(target)
+                    add_routes(self, cn.name, picked, targets, nxt)
         return self.planned(nxt)
 
     def planned(self, nxt: dict[str, None]) -> list[Any]:
@@ -322,6 +318,16 @@ class Run:
                 return node
         return None
 
+    def step_failed(self, error: Exception) -> bool:
+        """A step raised ``error``: an ``interrupt()`` pauses the run (True; ``self.paused`` holds the
+        result), anything else fails it (False; the caller re-raises ``error``, which now carries the trace).
+        Shared by every step loop (sync, fused, async), and only on their exception path."""
+        if isinstance(error, NodeInterrupt):
+            self.paused = self.pause(error.interrupts)
+            return True
+        self.fail(error, getattr(error, "records", []))
+        return False
+
     def fail(self, error: BaseException, records: list[StepRecord]) -> BaseException:
         if self.unsaved_input is not None and self.checkpointer is not None:
             self.checkpointer.save(self.unsaved_input)  # make the failed run resumable from its input
@@ -379,11 +385,9 @@ def _step_sync(run: Run, ran: list[CNode], args: list[Any] | None) -> Results | 
             run.current = None
             results = run_tasks_sync(run, ran, args)
         _after_step(run, results, ran)
-    except NodeInterrupt as e:
-        run.paused = run.pause(e.interrupts)
-        return None
     except Exception as e:
-        run.fail(e, getattr(e, "records", []))
+        if run.step_failed(e):
+            return None
         raise
     finally:
         run.current = None

@@ -118,22 +118,8 @@ def resume_run(
         raise FlowError(
             f"no checkpoint for run {run_id!r} in {checkpointer!r}; was it started with this checkpointer?"
         )
-    run = Run(
-        flow,
-        run_id,
-        dict(context or {}),
-        dict(last.state),
-        step=last.step,
-        arrived={k: set(v) for k, v in last.arrived.items()},
-        records=checkpointer.records(run_id),
-        checkpointer=checkpointer,
-    )
-    run.next = list(last.next)
-    run.sends = any(type(t) is not str for t in run.next)
-    run.step_records = last.records
+    run = _run_at(flow, run_id, last, dict(context or {}), checkpointer)
     run.resume_values = resume_values(last, value)
-    if last.status != "done" and len(run.next) > 1:
-        run.writes = checkpointer.writes(run_id, last.step)
     if update:
         run.apply("resume", dict(update))
         run.save("running" if run.next else "done", interrupts=last.interrupts)
@@ -185,19 +171,28 @@ def sub_run(
         run.next = run.plan([flow.cnodes[START]])
         run.save("running" if run.next else "done")
         return run
+    return _run_at(flow, sub_id, last, resources, checkpointer)
+
+
+def _run_at(
+    flow: CompiledFlow, run_id: str, last: Checkpoint, resources: Any, checkpointer: Checkpointer
+) -> Run:
+    """The run as its last checkpoint left it, ready to continue: state, step, join arrivals, trace so far,
+    the tasks to run next and the writes of those that finished before it stopped. Shared by ``resume_run``
+    and ``sub_run``."""
     run = Run(
         flow,
-        sub_id,
+        run_id,
         resources,
         dict(last.state),
         step=last.step,
         arrived={k: set(v) for k, v in last.arrived.items()},
-        records=checkpointer.records(sub_id),
+        records=checkpointer.records(run_id),
         checkpointer=checkpointer,
     )
     run.next = list(last.next)
     run.sends = any(type(t) is not str for t in run.next)
     run.step_records = last.records
     if last.status != "done" and len(run.next) > 1:
-        run.writes = checkpointer.writes(sub_id, last.step)
+        run.writes = checkpointer.writes(run_id, last.step)
     return run

@@ -29,19 +29,17 @@ a long-running node (they are re-run on resume).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ragloom.core.errors import ConfigError
 from ragloom.flows import retention as _ret
 from ragloom.flows import serde as _serde
-from ragloom.flows.checkpoint import Checkpoint, TaskWrite
+from ragloom.flows.checkpoint import Checkpoint, PrunePlan, Pruning, TaskWrite
 from ragloom.flows.checkpoint_doc import decode_doc, dumps_checkpoint, record_from_list, record_to_list
 from ragloom.flows.control import Interrupt, Send  # noqa: F401  (imported: typed JSON rebuilds them)
 from ragloom.flows.step_log import Row, StepLog, decode_rows, encode_record, encode_row, other_logs
@@ -98,7 +96,7 @@ CREATE TABLE IF NOT EXISTS segments (
 """
 
 
-class SQLiteCheckpointer:
+class SQLiteCheckpointer(Pruning):
     """Checkpoints in ``path`` (created if missing). Thread-safe; one connection per checkpointer."""
 
     def __init__(
@@ -372,24 +370,15 @@ class SQLiteCheckpointer:
             stored = {r for (r,) in self._conn.execute(query)}
         return sorted(stored | {row[0] for row in live})
 
-    def prune(
-        self,
-        keep_last: int | None = None,
-        older_than: dt.timedelta | None = None,
-        run_ids: Iterable[str] | None = None,
-        include_unfinished: bool = False,
-    ) -> int:
-        """Delete old checkpoints (rules: :mod:`ragloom.flows.retention`); returns how many were deleted.
-
-        A run that loses steps has its segments rewritten as one, in the transaction that read them."""
-        _ret.check(keep_last, older_than)
+    def _prune(self, plan: PrunePlan) -> int:
+        """A run that loses steps has its segments rewritten as one, in the transaction that read them."""
         self._sync()
         live = self._recover()
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 runs, saved = self._run_infos(live)
-                doomed = _ret.plan(runs, keep_last, older_than, run_ids, include_unfinished)
+                doomed = plan(runs)
                 for run_id, steps in doomed.items():
                     self._rewrite(run_id, set(steps), saved.get(run_id, time.time()), live)
                 pairs = [(r, s) for r, steps in doomed.items() for s in steps]

@@ -129,6 +129,25 @@ def _open(index: str) -> Any:
     return Index.open(index)
 
 
+def _index_node(
+    name: str,
+    mode: str,
+    options: dict[str, Any],
+    index: str | None,
+    resource: str | None,
+    k: int,
+    input_key: str,
+    output_key: str,
+    where: dict[str, Any] | None,
+    where_key: str,
+) -> Node:
+    """What the index-backed retriever factories share: the ``where`` scope checked now, the index folder
+    opened on first use (``mode``: bm25, dense or hybrid with ``options``), or the run resource instead."""
+    scope = Scope(name, where, where_key)
+    make = (lambda: _open(index).retriever(mode, **options)) if index is not None else None
+    return _retriever_node(name, make, resource, k, input_key, output_key, scope)
+
+
 @register("retrieval.bm25")
 def bm25_node(
     index: str | None = None,
@@ -140,9 +159,9 @@ def bm25_node(
     where_key: str = "where",
 ) -> Node:
     """BM25 (bm25s, stemmed) over an index folder's chunks."""
-    make = (lambda: _open(index).bm25()) if index is not None else None
-    scope = Scope("retrieval.bm25", where, where_key)
-    return _retriever_node("retrieval.bm25", make, resource, k, input_key, output_key, scope)
+    return _index_node(
+        "retrieval.bm25", "bm25", {}, index, resource, k, input_key, output_key, where, where_key
+    )
 
 
 @register("retrieval.dense")
@@ -156,9 +175,9 @@ def dense_node(
     where_key: str = "where",
 ) -> Node:
     """Dense retrieval (embedder + vector store) over an index folder."""
-    make = (lambda: _open(index).dense()) if index is not None else None
-    scope = Scope("retrieval.dense", where, where_key)
-    return _retriever_node("retrieval.dense", make, resource, k, input_key, output_key, scope)
+    return _index_node(
+        "retrieval.dense", "dense", {}, index, resource, k, input_key, output_key, where, where_key
+    )
 
 
 @register(
@@ -182,9 +201,9 @@ def hybrid_node(
     from ragloom.retrieval.hybrid import HybridRetriever
 
     HybridRetriever([_NoRetriever(), _NoRetriever()], **options)  # validate parameters now, not at run time
-    make = (lambda: _open(index).hybrid(**options)) if index is not None else None
-    scope = Scope("retrieval.hybrid", where, where_key)
-    return _retriever_node("retrieval.hybrid", make, resource, k, input_key, output_key, scope)
+    return _index_node(
+        "retrieval.hybrid", "hybrid", options, index, resource, k, input_key, output_key, where, where_key
+    )
 
 
 @register("retrieval.index")
@@ -205,9 +224,9 @@ def index_node(
         raise ConfigError(f"retrieval.index: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if options and mode != "hybrid":
         raise ConfigError(f"retrieval.index: options {sorted(options)} only apply to mode 'hybrid'")
-    scope = Scope("retrieval.index", where, where_key)
-    make = lambda: _open(path).retriever(mode, **options)  # noqa: E731
-    return _retriever_node("retrieval.index", make, None, k, input_key, output_key, scope)
+    return _index_node(
+        "retrieval.index", mode, options, path, None, k, input_key, output_key, where, where_key
+    )
 
 
 class _NoRetriever:

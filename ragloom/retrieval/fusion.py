@@ -17,7 +17,7 @@ which ids were first seen (ranking by ranking, best first), so results are deter
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -179,6 +179,14 @@ def weighted_score_fusion(
         floor = float(norm.min()) if normalization == "zscore" and norm.size else 0.0
         per_ranking.append((dict(zip(ids, norm.tolist(), strict=True)), floor))
         order.update(dict.fromkeys(ids))
+    return _weighted_sum(w, per_ranking, order)
+
+
+def _weighted_sum(
+    w: Sequence[float], per_ranking: Sequence[tuple[dict[str, float], float]], order: Iterable[str]
+) -> list[tuple[str, float]]:
+    """Each id's weighted sum of its normalised scores, best first; an id a ranking lacks counts at that
+    ranking's floor (``per_ranking``: (scores by id, floor) per ranking)."""
     totals = {
         doc_id: sum(
             weight * scores.get(doc_id, floor) for weight, (scores, floor) in zip(w, per_ranking, strict=True)
@@ -231,13 +239,7 @@ def confidence_weighted_fusion(
     raw_w = [p * c for p, c in zip(prior, confidences, strict=True)]
     total = sum(raw_w)
     w = [x / total for x in raw_w] if total > 0 else [p / max(sum(prior), 1e-12) for p in prior]
-    totals = {
-        doc_id: sum(
-            weight * scores.get(doc_id, floor) for weight, (scores, floor) in zip(w, per_ranking, strict=True)
-        )
-        for doc_id in order
-    }
-    return _sorted(totals)
+    return _weighted_sum(w, per_ranking, order)
 
 
 def fuse(

@@ -43,7 +43,27 @@ class Executor(Protocol):
     ) -> list[Any]: ...
 
 
-class LocalExecutor:
+class ExecutorBase:
+    """``Executor.map`` as every executor here starts it: the items listed once, empty input answered with an
+    empty list before any worker starts; ``_map`` does the work on a non-empty list."""
+
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[Any],
+        *,
+        setup: Callable[[], Any] | None = None,
+    ) -> list[Any]:
+        items = list(items)
+        if not items:
+            return []
+        return self._map(fn, items, setup)
+
+    def _map(self, fn: Callable[..., Any], items: list[Any], setup: Callable[[], Any] | None) -> list[Any]:
+        raise NotImplementedError
+
+
+class LocalExecutor(ExecutorBase):
     """Threads in this process; ``setup`` runs once (all threads share its state, like one actor)."""
 
     name = "local"
@@ -57,16 +77,7 @@ class LocalExecutor:
     def workers(self) -> int:
         return self._workers
 
-    def map(
-        self,
-        fn: Callable[..., Any],
-        items: Sequence[Any],
-        *,
-        setup: Callable[[], Any] | None = None,
-    ) -> list[Any]:
-        items = list(items)
-        if not items:
-            return []
+    def _map(self, fn: Callable[..., Any], items: list[Any], setup: Callable[[], Any] | None) -> list[Any]:
         state = setup() if setup is not None else None
         call = (lambda item: fn(state, item)) if setup is not None else fn
 

@@ -6,10 +6,11 @@ had setup); an item still failing after that gets a Ray error in its slot, so ca
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from ragloom.core.errors import ConfigError
+from ragloom.scale.executor import ExecutorBase
 
 __all__ = ["RayExecutor", "import_ray"]
 
@@ -54,7 +55,7 @@ class _Worker:
         return os.getpid()
 
 
-class RayExecutor:
+class RayExecutor(ExecutorBase):
     """Maps over a Ray cluster. ``address``: see :func:`ragloom.scale.make_executor`; ``workers``: actors
     (or tasks in flight), default the cluster's CPU count; ``retries``: re-runs of an item whose worker
     died; ``runtime_env``: passed to ``ray.init`` (e.g. ``{"env_vars": {...}}``); ``keep_workers``: keep the
@@ -102,16 +103,7 @@ class RayExecutor:
             self._workers = max(cpus, 1)
         return self._workers
 
-    def map(
-        self,
-        fn: Callable[..., Any],
-        items: Sequence[Any],
-        *,
-        setup: Callable[[], Any] | None = None,
-    ) -> list[Any]:
-        items = list(items)
-        if not items:
-            return []
+    def _map(self, fn: Callable[..., Any], items: list[Any], setup: Callable[[], Any] | None) -> list[Any]:
         ray = self._init()
         if setup is None:
             return [self._result(ray, ref) for ref in self._with_tasks(fn, items)]

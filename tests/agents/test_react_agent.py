@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from agent_fakes import CompleteOnlyFakeLLM
 from pydantic import BaseModel
 
 from ragloom.agents.react import ReActAgent
@@ -23,7 +24,7 @@ ACTION = (
 FINAL = "Thought: I know the answer\nFinal Answer: 126"
 
 
-class FakeLLM:
+class FakeLLM(CompleteOnlyFakeLLM):
     """Replays scripted responses (strings, Completions or exceptions) and records every call."""
 
     def __init__(
@@ -47,15 +48,6 @@ class FakeLLM:
         if isinstance(item, str):
             return Completion(item, Usage(10, 5, 0.0, 1))
         return item
-
-    async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
-        return self.complete(messages, **options)
-
-    def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[str]:
-        yield self.complete(messages, **options).text
-
-    async def astream(self, messages: Sequence[Message], **options: Any) -> AsyncIterator[str]:
-        yield self.complete(messages, **options).text
 
 
 def test_fake_satisfies_the_llm_protocol() -> None:

@@ -3,10 +3,11 @@ approves, edits the arguments or rejects with a message, and the run goes on fro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from agent_fakes import CompleteOnlyFakeLLM
 from pydantic import BaseModel
 
 from ragloom.agents.react import ReActAgent
@@ -16,7 +17,7 @@ from ragloom.flows import END, START, Flow, InMemoryCheckpointer
 from ragloom.tools import calculator
 
 
-class ReplayingFakeLLM:
+class ReplayingFakeLLM(CompleteOnlyFakeLLM):
     """A deterministic FakeLLM: the reply depends only on how many observations the transcript holds (like
     greedy decoding), so the agent's node can run again from its start after a resume."""
 
@@ -36,15 +37,6 @@ class ReplayingFakeLLM:
         """Observations inside the built-in worked examples (before the real question)."""
         question = max(i for i, m in enumerate(messages) if m.content.startswith("Question: What is"))
         return sum(1 for m in messages[:question] if m.content.startswith("Observation:"))
-
-    async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
-        return self.complete(messages, **options)
-
-    def stream(self, messages: Sequence[Message], **options: Any) -> Iterator[str]:
-        yield self.complete(messages, **options).text
-
-    async def astream(self, messages: Sequence[Message], **options: Any) -> AsyncIterator[str]:
-        yield self.complete(messages, **options).text
 
 
 ACTION = 'Thought: compute it.\nAction: calculator\nAction Input: {"expression": "6 * 7"}'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from embedder_spy import CountingEmbedder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,28 +108,6 @@ def test_naive_weight_mixes_in_the_naive_vector(late: LateChunkingEmbedder, caro
         late_chunk_embed(late.embedder, text, chunks, naive_weight=-1)
 
 
-class RecordingEmbedder:
-    """The real embedder, recording the length of every text given a token-level pass."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner, self.token_texts = inner, []  # type: ignore[var-annotated]
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def model_name(self) -> str:
-        return self.inner.model_name
-
-    def embed(self, texts):  # type: ignore[no-untyped-def]
-        return self.inner.embed(texts)
-
-    def embed_tokens(self, text):  # type: ignore[no-untyped-def]
-        self.token_texts.append(len(text))
-        return self.inner.embed_tokens(text)
-
-
 @pytest.mark.slow
 def test_long_documents_are_late_chunked_section_by_section(
     late: LateChunkingEmbedder, carol_slice: str, monkeypatch: pytest.MonkeyPatch
@@ -139,9 +118,9 @@ def test_long_documents_are_late_chunked_section_by_section(
 
     text = carol_slice[:5_000]
     chunks = SentenceChunker(target_words=40).split(text, "carol")
-    recorder = RecordingEmbedder(late.embedder)
+    recorder = CountingEmbedder(late.embedder)
     whole = late_chunk_embed_long(recorder, text, chunks)  # short: one exact pass
-    assert recorder.token_texts == [len(text)]
+    assert recorder.token_texts == [text]
     assert np.allclose(whole, late_chunk_embed(late.embedder, text, chunks), atol=1e-6)
     monkeypatch.setattr(late_module, "LONG_DOCUMENT_CHARS", 2_000)
     monkeypatch.setattr(late_module, "SECTION_CHARS", 1_500)
@@ -150,7 +129,8 @@ def test_long_documents_are_late_chunked_section_by_section(
     tokens = DocumentTokens(recorder)
     halves = [late_chunk_embed_long(recorder, text, part, tokens=tokens) for part in (chunks[:7], chunks[7:])]
     sectioned = np.concatenate(halves)
-    assert max(recorder.token_texts) < 1_500 + 500 + 400  # a section, its overhang and the last chunk's end
+    longest = max(map(len, recorder.token_texts))
+    assert longest < 1_500 + 500 + 400  # a section, its overhang and the last chunk's end
     assert np.allclose(sectioned, late_chunk_embed_long(recorder, text, chunks), atol=1e-6)  # batching-free
     assert np.allclose(np.linalg.norm(sectioned, axis=1), 1.0, atol=1e-5)
     assert np.sum(sectioned * whole, axis=1).min() > 0.9  # close to the one-pass vectors

@@ -3,33 +3,18 @@ an uninterrupted run and no completed node ran twice."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from flow_crashes import effects, kill_when, run_json
 
 SCRIPT = Path(__file__).with_name("crash_flow.py")
 
 
 def run_script(mode: str, db: Path | str, workdir: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), mode, str(db), str(workdir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def effects(workdir: Path) -> Counter[str]:
-    return Counter((workdir / "effects").read_text().split())
+    return run_json(SCRIPT, mode, db, workdir)
 
 
 @pytest.mark.integration
@@ -55,18 +40,6 @@ def test_sigkill_mid_run_then_resume_in_new_process(tmp_path: Path) -> None:
 
 def kill_in_slow(db: str, workdir: Path) -> Counter[str]:
     """Start the flow (checkpointing to ``db``: a file or a postgresql:// URL), SIGKILL it in node "slow"."""
-    (workdir / "block").write_text("block")
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "start", db, str(workdir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while not (workdir / "ready").exists():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() < deadline, "the flow never reached the slow node"
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    ready, late = (workdir / "ready").exists, lambda: "the flow never reached the slow node"
+    kill_when(SCRIPT, ["start", db, str(workdir)], workdir, ready, late)
     return effects(workdir)

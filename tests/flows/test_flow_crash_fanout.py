@@ -3,17 +3,13 @@ human: the resumed run (a new process) loses nothing and re-runs no finished tas
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from flow_crashes import effects, kill_when, run_json
 
 SCRIPT = Path(__file__).with_name("crash_fanout_flow.py")
 pytestmark = [
@@ -23,19 +19,7 @@ pytestmark = [
 
 
 def run_script(shape: str, mode: str, db: Path, workdir: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), shape, mode, str(db), str(workdir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def effects(workdir: Path) -> Counter[str]:
-    path = workdir / "effects"
-    return Counter(path.read_text().split()) if path.exists() else Counter()
+    return run_json(SCRIPT, shape, mode, db, workdir)
 
 
 def stored_writes(db: Path) -> int:
@@ -47,23 +31,15 @@ def stored_writes(db: Path) -> int:
         return 0
 
 
-def kill_when(shape: str, db: Path, workdir: Path, done: Counter[str], writes: int) -> None:
+def kill_after(shape: str, db: Path, workdir: Path, done: Counter[str], writes: int) -> None:
     """Start the run, wait until the blocking node is ready, ``done`` effects happened and ``writes`` task
     writes are committed, then SIGKILL it."""
-    (workdir / "block").write_text("block")
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), shape, "start", str(db), str(workdir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while not ((workdir / "ready").exists() and effects(workdir) >= done and stored_writes(db) >= writes):
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() < deadline, f"the run never got to {done}: {effects(workdir)}"
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+
+    def ready() -> bool:
+        return (workdir / "ready").exists() and effects(workdir) >= done and stored_writes(db) >= writes
+
+    args = [shape, "start", str(db), str(workdir)]
+    kill_when(SCRIPT, args, workdir, ready, lambda: f"the run never got to {done}: {effects(workdir)}")
     (workdir / "block").unlink()
 
 
@@ -75,7 +51,7 @@ def test_sigkill_mid_map_fan_out_resumes_only_unfinished_instances(tmp_path: Pat
     workdir.mkdir()
     db = tmp_path / "runs.sqlite"
     finished = Counter({"split": 1, "work:a": 1, "work:b": 1, "work:c": 1, "work:d": 1})
-    kill_when("map", db, workdir, finished, writes=4)
+    kill_after("map", db, workdir, finished, writes=4)
     assert effects(workdir) == finished  # killed inside the "slow" instance
     resumed = run_script("map", "resume", db, workdir)
     assert resumed["status"] == "done"
@@ -89,7 +65,7 @@ def test_sigkill_mid_interrupted_parallel_branch_loses_nothing(tmp_path: Path) -
     workdir = tmp_path / "crash"
     workdir.mkdir()
     db = tmp_path / "runs.sqlite"
-    kill_when("hitl", db, workdir, Counter({"split": 1, "fast": 1}), writes=1)
+    kill_after("hitl", db, workdir, Counter({"split": 1, "fast": 1}), writes=1)
     assert effects(workdir) == Counter({"split": 1, "fast": 1})  # "ask" waits for a human, "slow" was killed
     paused = run_script("hitl", "resume", db, workdir)  # the crashed step again: only ask and slow run
     assert (paused["status"], paused["pending"]) == ("interrupted", ["ask"])

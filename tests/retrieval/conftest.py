@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
+from embedder_spy import CountingEmbedder
 
 from ragloom.core.types import Chunk, Document
 
@@ -69,32 +68,6 @@ def scifact_slice(shared_data: Path) -> tuple[list[Chunk], dict[str, str]]:
             if obj["_id"] in gold:
                 queries[obj["_id"]] = obj["text"]
     return chunks, queries
-
-
-class CountingEmbedder:
-    """Wraps the real embedder and records the texts it is asked to embed (``texts``) and to run through the
-    token-level pass (``token_texts``, one entry per ``embed_tokens`` call); the caller is under test."""
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.texts: list[str] = []
-        self.token_texts: list[str] = []
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def model_name(self) -> str:
-        return self.inner.model_name
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.texts.extend(texts)
-        return self.inner.embed(texts)
-
-    def embed_tokens(self, text: str):
-        self.token_texts.append(text)
-        return self.inner.embed_tokens(text)
 
 
 @pytest.fixture

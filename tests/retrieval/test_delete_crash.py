@@ -3,13 +3,10 @@ the documents or without them, every part agreeing, and the next delete finishes
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from index_crashes import Crash, crash_at, kill_at_stage
 
 from ragloom.core.types import Document
 from ragloom.retrieval.index import Index
@@ -41,10 +38,6 @@ CHILD = textwrap.dedent(
     print("DONE", flush=True)
     """
 )
-
-
-class Crash(Exception):
-    pass
 
 
 def check_consistent(path, embedder) -> dict[str, str]:
@@ -82,13 +75,8 @@ def finish_and_check_clean(path, embedder, seen) -> None:
 def test_interrupted_delete_in_process(stage, store, embedder, tmp_path):
     path = tmp_path / "idx"
     Index.build(path, [Document(i, t) for i, t in DOCS.items()], embedder=embedder, vector_store=store)
-
-    def crash(name, info):
-        if name == stage:
-            raise Crash(name)
-
     with pytest.raises(Crash):
-        Index.open(path, embedder).delete(GONE, on_stage=crash)
+        Index.open(path, embedder).delete(GONE, on_stage=crash_at(stage))
     seen = check_consistent(path, embedder)
     assert seen == (DOCS if stage in ("plan", "write") else AFTER)
     finish_and_check_clean(path, embedder, seen)
@@ -101,27 +89,7 @@ def test_sigkill_mid_delete(stage, embedder, tmp_path):
     stale vectors and the old generation not yet removed (``commit``): old or new state, never a mix."""
     path = tmp_path / "idx"
     Index.build(path, [Document(i, t) for i, t in DOCS.items()], embedder=embedder)
-    script = tmp_path / "child.py"
-    script.write_text(CHILD, encoding="utf-8")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(path), stage, *GONE],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    try:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        assert line.startswith("STAGE"), f"child ended before reaching {stage!r}: {line!r}"
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    kill_at_stage(CHILD, tmp_path, stage, [str(path), stage, *GONE])
     seen = check_consistent(path, embedder)
     assert seen == (DOCS if stage == "write" else AFTER)
     finish_and_check_clean(path, embedder, seen)

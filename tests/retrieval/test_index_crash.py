@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from index_crashes import Crash, crash_at, kill_at_stage
 
 from ragloom.core.types import Document
 from ragloom.retrieval.index import Index
@@ -43,10 +40,6 @@ CHILD = textwrap.dedent(
 )
 
 
-class Crash(Exception):
-    pass
-
-
 def content(index: Index) -> dict[str, str]:
     return {c.doc_id: c.text for c in index.chunks}
 
@@ -78,13 +71,8 @@ def finish_and_check_clean(path, embedder) -> None:
 def test_interrupted_update_in_process(stage, store, embedder, tmp_path):
     path = tmp_path / "idx"
     Index.build(path, [Document(i, t) for i, t in OLD.items()], embedder=embedder, vector_store=store)
-
-    def crash(name, info):
-        if name == stage:
-            raise Crash(name)
-
     with pytest.raises(Crash):
-        Index.open(path, embedder).update([Document(i, t) for i, t in NEW.items()], on_stage=crash)
+        Index.open(path, embedder).update([Document(i, t) for i, t in NEW.items()], on_stage=crash_at(stage))
     expected = OLD if stage in ("embed", "write") else NEW
     assert check_consistent(path, embedder) == expected
     finish_and_check_clean(path, embedder)
@@ -99,26 +87,6 @@ def test_sigkill_during_indexing(embedder, tmp_path):
     Index.build(path, [Document(i, t) for i, t in OLD.items()], embedder=embedder)
     docs_file = tmp_path / "new.json"
     docs_file.write_text(json.dumps(NEW), encoding="utf-8")
-    script = tmp_path / "child.py"
-    script.write_text(CHILD, encoding="utf-8")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(path), stage, str(docs_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    try:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        assert line.startswith("STAGE"), f"child ended before reaching {stage!r}: {line!r}"
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    kill_at_stage(CHILD, tmp_path, stage, [str(path), stage, str(docs_file)])
     assert check_consistent(path, embedder) == OLD
     finish_and_check_clean(path, embedder)

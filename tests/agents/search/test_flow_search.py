@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tiny_beir
 import yaml
 from typer.testing import CliRunner
 
@@ -24,34 +25,14 @@ from ragloom.flows.yaml_io import load_flow
 from ragloom.scale import LocalExecutor
 
 QA = Path(__file__).resolve().parents[3] / "examples" / "flows" / "qa.yaml"
-DOCS = [
-    ("d1", "Limits", "SQLite does not support joins containing more than 64 tables."),
-    ("d2", "WAL", "By default SQLite checkpoints the write-ahead log when it reaches 1000 pages."),
-    ("d3", "Affinity", "A column declared DATETIME gets NUMERIC affinity in an ordinary table."),
-    ("d5", "Vacuum", "The VACUUM command rebuilds the database file, repacking it into minimal space."),
-    ("d6", "Rtree", "An R*Tree index is a special index designed for doing range queries."),
-]
-QUESTIONS = [
-    ("q1", "How many tables can a join contain at most?", "d1", "64"),
-    ("q2", "How large does the WAL get before a checkpoint?", "d2", "1000 pages"),
-    ("q3", "Which affinity does a DATETIME column get?", "d3", "NUMERIC"),
-]
+# the tiny BEIR folder without the markup document and the fourth question: a smaller search
+DOCS = [d for d in tiny_beir.DOCS if d[0] != "d4"]
+QUESTIONS = tiny_beir.QUESTIONS[:3]
 
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
-    root = tmp_path / "tiny"
-    (root / "qrels").mkdir(parents=True)
-    corpus = [json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in DOCS]
-    (root / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
-    (root / "queries.jsonl").write_text(
-        "\n".join(json.dumps({"_id": q, "text": t}) for q, t, *_ in QUESTIONS)
-    )
-    answers = [json.dumps({"_id": q, "answers": [a]}) for q, *_, a in QUESTIONS]
-    (root / "answers.jsonl").write_text("\n".join(answers))
-    rows = "".join(f"{q}\t{d}\t1\n" for q, _, d, _ in QUESTIONS)
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
-    return root
+    return tiny_beir.write_beir(tmp_path / "tiny", DOCS, QUESTIONS)
 
 
 def reverse_rerank(k: int = 3) -> Any:

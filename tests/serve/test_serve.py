@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import BaseModel
+from serve_fakes import CliServer
 
 from ragloom.core.errors import LLMHTTPError
 from ragloom.core.types import Usage
@@ -22,25 +18,6 @@ from ragloom.flows import END, START, Flow
 from ragloom.flows.yaml_io import compile_file
 from ragloom.llm.openai_compat import OpenAICompatibleLLM
 from ragloom.serve import serving
-
-ECHO_FLOW = """
-name: echo
-state:
-  question: str
-  answer: {type: str, default: ""}
-nodes:
-  respond: {uses: flows.template, with: {template: "You asked: {question}", output_key: answer}}
-edges:
-  - {from: START, to: respond}
-  - {from: respond, to: END}
-"""
-
-
-@pytest.fixture
-def echo_flow(tmp_path: Path) -> Path:
-    path = tmp_path / "echo.yaml"
-    path.write_text(ECHO_FLOW)
-    return path
 
 
 class State(BaseModel):
@@ -55,8 +32,8 @@ def _answer(state: State) -> dict:
     return {"answer": state.question.upper()}
 
 
-def test_chat_completions_through_our_client(echo_flow: Path) -> None:
-    with serving(compile_file(echo_flow)) as server:
+def test_chat_completions_through_our_client(echo_yaml: Path) -> None:
+    with serving(compile_file(echo_yaml)) as server:
         llm = OpenAICompatibleLLM("echo", server.url + "/v1", max_retries=0, timeout=30)
         c = llm.complete([{"role": "system", "content": "x"}, {"role": "user", "content": "Who is Scrooge?"}])
         assert c.text == "You asked: Who is Scrooge?" and c.finish_reason == "stop" and c.model == "echo"
@@ -136,30 +113,14 @@ def test_a_failed_run_keeps_its_state_and_resumes(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_ragloom_serve_command(echo_flow: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-c", "from ragloom.cli import main; main()", "serve", str(echo_flow)]
-    cmd += ["--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
+def test_ragloom_serve_command(echo_yaml: Path) -> None:
+    server = CliServer(echo_yaml)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            assert time.monotonic() < deadline, "ragloom serve did not come up within 60 s"
-            time.sleep(0.1)
-        answer = OpenAICompatibleLLM("echo", url + "/v1", max_retries=0).complete("from the CLI")
+        server.wait()
+        answer = OpenAICompatibleLLM("echo", server.url + "/v1", max_retries=0).complete("from the CLI")
         assert answer.text == "You asked: from the CLI"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 class Answered(BaseModel):
@@ -168,7 +129,7 @@ class Answered(BaseModel):
     citations: list[str] = []
 
 
-def test_streaming_sends_the_answer_tokens_while_generate_runs(echo_flow: Path) -> None:
+def test_streaming_sends_the_answer_tokens_while_generate_runs(echo_yaml: Path) -> None:
     """The answer's LLM is itself a served flow (a real OpenAI-compatible server on loopback): with
     ``stream: true`` its pieces reach the client before the generate step has finished."""
     from ragloom.llm.components import generate
@@ -177,7 +138,7 @@ def test_streaming_sends_the_answer_tokens_while_generate_runs(echo_flow: Path) 
     flow.add_node("generate", generate(max_tokens=32))
     flow.add_edge(START, "generate")
     flow.add_edge("generate", END)
-    with serving(compile_file(echo_flow)) as upstream:
+    with serving(compile_file(echo_yaml)) as upstream:
         llm = OpenAICompatibleLLM("echo", upstream.url + "/v1", max_retries=0, timeout=30)
         with serving(flow.compile(), context={"llm": llm}) as server:
             lines = httpx.post(
