@@ -9,7 +9,8 @@ What the metrics read (the flow state contract, see :class:`ragloom.eval.flow_ev
 
 - ``answer``: the final answer text (EM and token F1, SQuAD normalisation);
 - ``hits``: the retrieved hits (support recall@k / nDCG@10 over documents, span-hit@k);
-- ``context``: what the LLM saw (answer-in-context, answer@512, context support recall, context span-hit);
+- ``context``: what the LLM saw (answer-in-context, answer@512 and answer-early@512, context support recall,
+  context span-hit);
   a flow without ``context`` is scored on its ``hits``;
 - ``citations``: ids of the context passages the answer cites (citation correctness).
 """
@@ -54,6 +55,8 @@ __all__ = [
 SUPPORT_KS = (2, 5, 10)
 #: answer@B's budget: the documents benchmark's headline budget (``ragloom eval`` on files reports it too).
 ANSWER_BUDGET = 512
+#: The budgets answer-early@512 averages answer@B over (the last one is answer@512 itself).
+EARLY_BUDGETS = (128, 256, 384, ANSWER_BUDGET)
 SPAN_KS = (1, 5, 10)
 RECALL_KS = (2, 5, 10, 100)
 
@@ -122,6 +125,11 @@ def answer_at_512(case: QuestionCase) -> dict[str, float]:
 
     The same function as the files harness's answer@B (:func:`ragloom.eval.answers.answer_at_budget`), applied
     to the flow's final context, so a flow that pastes more text cannot buy recall: it is cut like any other.
+
+    Also ``answer-early@512``: the mean of answer@B over B = 128, 256, 384, 512, a finer measure of the same
+    thing (1.0: the answer is in the first 128 tokens; 0.25: only in the last 128 of the 512). On a small
+    question set answer@512 ties between many flows; this separates them by how early the answer comes,
+    which is what a reader, or an LLM reading a long prompt, profits from.
     """
     if not case.answers:
         return {}
@@ -129,8 +137,13 @@ def answer_at_512(case: QuestionCase) -> dict[str, float]:
     from ragloom.retrieval.select.base import resolve_token_counter
 
     gold = normalize_text(case.answers[0])
-    kept = budget_context([p.text for p in case.context], ANSWER_BUDGET, resolve_token_counter(None))
-    return {f"answer@{ANSWER_BUDGET}": float(bool(gold) and gold in normalize_text(" ".join(kept)))}
+    counter = resolve_token_counter(None)
+    texts = [p.text for p in case.context]
+    found = [
+        float(bool(gold) and gold in normalize_text(" ".join(budget_context(texts, b, counter))))
+        for b in EARLY_BUDGETS
+    ]
+    return {f"answer@{ANSWER_BUDGET}": found[-1], f"answer-early@{ANSWER_BUDGET}": sum(found) / len(found)}
 
 
 def _ranked_docs(doc_ids: Sequence[str], qid: str, qrels: dict[str, int]) -> list[str]:

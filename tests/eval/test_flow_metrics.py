@@ -119,12 +119,33 @@ def test_answer_at_512_counts_only_the_first_512_budget_tokens_of_the_context() 
     late = [_passage("b", "d2", filler), _passage("c", "d3", filler), early[0]]
     # answers[0] is the canonical answer; typographic quotes and case are normalised as in docs-a
     case = QuestionCase("q", "limit?", context=early, answers=["64 TABLES", "sixty-four"])
-    assert answer_at_512(case) == {"answer@512": 1.0}
+    assert answer_at_512(case) == {"answer@512": 1.0, "answer-early@512": 1.0}
     assert answer_at_512(QuestionCase("q", "limit?", context=late, answers=["64 tables"])) == {
-        "answer@512": 0.0
+        "answer@512": 0.0,
+        "answer-early@512": 0.0,
     }
     assert answer_at_512(QuestionCase("q", "limit?", context=early, answers=["sixty-four", "64"])) == {
-        "answer@512": 0.0  # only answers[0] counts, as in the files harness
+        "answer@512": 0.0,  # only answers[0] counts, as in the files harness
+        "answer-early@512": 0.0,
     }
     assert answer_at_512(QuestionCase("q", "limit?", context=early)) == {}  # no answers: no score
     assert "answer@512" in scores_of(case, DEFAULT_METRICS)
+
+
+def test_answer_early_grades_where_in_the_512_tokens_the_answer_comes() -> None:
+    from ragloom.eval.flow_metrics import answer_at_512
+    from ragloom.retrieval.select.base import resolve_token_counter
+
+    counter = resolve_token_counter(None)
+    answer = _passage("a", "d1", "The join limit is 64 tables.")
+    words = "The quick brown fox jumps over the lazy dog. " * 15
+    filler = _passage("f", "d2", words)
+    assert 140 < counter.count_tokens(words) < 190  # one filler: past 128, two: past 256, not past 384
+
+    def early(context: list[ContextPassage]) -> dict[str, float]:
+        return answer_at_512(QuestionCase("q", "limit?", context=context, answers=["64 tables"]))
+
+    first, second, third = early([answer, filler]), early([filler, answer]), early([filler, filler, answer])
+    assert first == {"answer@512": 1.0, "answer-early@512": 1.0}
+    assert second == {"answer@512": 1.0, "answer-early@512": 0.75}  # found at 256, 384, 512
+    assert third == {"answer@512": 1.0, "answer-early@512": 0.5}  # found at 384, 512
