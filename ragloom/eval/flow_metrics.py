@@ -47,6 +47,7 @@ __all__ = [
     "answer_scores",
     "canonical_doc_id",
     "citation_scores",
+    "context_support",
     "retrieval_scores",
     "span_scores",
     "support_scores",
@@ -65,7 +66,8 @@ RECALL_KS = (2, 5, 10, 100)
 class ContextPassage:
     """One passage the LLM saw: its id, document id, text, span in the document, and its location label
     (``R-intro.pdf p. 42, § 5.1 Arrays``): a citation names a passage by either (``llm.generate`` cites ids,
-    or locations with ``cite: location``)."""
+    or locations with ``cite: location``). ``share``: the part of the retrieved passage it keeps (1.0; less
+    for a fragment a compressing selector cut, see :func:`support_scores`)."""
 
     id: str
     doc_id: str
@@ -73,6 +75,7 @@ class ContextPassage:
     start: int = -1
     end: int = -1
     label: str = ""
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -158,9 +161,24 @@ def support_scores(case: QuestionCase) -> dict[str, float]:
     ranked = _ranked_docs([h.doc_id for h in case.hits], case.qid, case.qrels)
     out = {f"support-R@{k}": recall_at_k(ranked, case.qrels, k) for k in SUPPORT_KS}
     out["nDCG@10"] = ndcg_at_k(ranked, case.qrels, 10)
-    in_context = _ranked_docs([p.doc_id for p in case.context], case.qid, case.qrels)
-    out["context-support-R"] = recall_at_k(in_context, case.qrels, max(len(in_context), 1))
+    out["context-support-R"] = context_support(case)
     return out
+
+
+def context_support(case: QuestionCase) -> float:
+    """Recall of the relevant documents in the context; a document seen only through fragments (passages
+    with ``share`` < 1, e.g. ``select.sentences``' sentence runs) counts for the share of its passages they
+    keep, capped at 1: one sentence of a passage need not hold what the document supports the answer with.
+    Whole passages count fully, so a flow of whole chunks scores exactly its plain recall."""
+    relevant = {d for d, r in case.qrels.items() if r > 0}
+    if not relevant:
+        return 0.0
+    seen: dict[str, float] = {}
+    for p in case.context:
+        doc = canonical_doc_id(p.doc_id, case.qrels)
+        if doc != case.qid:
+            seen[doc] = min(1.0, seen.get(doc, 0.0) + max(0.0, min(1.0, p.share)))
+    return sum(seen.get(d, 0.0) for d in relevant) / len(relevant)
 
 
 def _covers(passage: ContextPassage, span: GoldSpan) -> bool:

@@ -149,3 +149,25 @@ def test_answer_early_grades_where_in_the_512_tokens_the_answer_comes() -> None:
     assert first == {"answer@512": 1.0, "answer-early@512": 1.0}
     assert second == {"answer@512": 1.0, "answer-early@512": 0.75}  # found at 256, 384, 512
     assert third == {"answer@512": 1.0, "answer-early@512": 0.5}  # found at 384, 512
+
+
+def test_context_support_credits_a_fragment_with_the_share_of_its_passage_it_keeps() -> None:
+    from ragloom.eval.flow_metrics import context_support
+
+    qrels = {"d1": 1, "d2": 1}
+    whole = [_passage("a", "d1", "x"), _passage("b", "d3", "y")]
+    assert context_support(QuestionCase("q", "", context=whole, qrels=qrels)) == 0.5  # plain recall
+    cut = ContextPassage("c", "d2", "one sentence", share=0.25)
+    again = ContextPassage("e", "d2", "another one", share=0.25)
+    assert context_support(QuestionCase("q", "", context=[*whole, cut], qrels=qrels)) == 0.625
+    assert context_support(QuestionCase("q", "", context=[*whole, cut, again], qrels=qrels)) == 0.75
+    full = [*whole, ContextPassage("f", "d2", "z", share=0.8), ContextPassage("g", "d2", "w", share=0.8)]
+    assert context_support(QuestionCase("q", "", context=full, qrels=qrels)) == 1.0  # capped at the document
+
+
+def test_a_cut_chunk_passes_its_kept_share_to_the_passage() -> None:
+    from ragloom.eval.flow_records import context_passages
+
+    cut = Hit(Chunk("half", "d1", 0, 4, {"kept_share": 0.5}), 1.0)
+    passages = context_passages([cut, _hit("d2")])
+    assert [p.share for p in passages] == [0.5, 1.0]

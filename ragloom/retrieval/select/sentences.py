@@ -17,7 +17,10 @@ A sentence's score mixes three min-max-normalised signals, all computed on the c
 Sentences are taken best first while they fit (``window`` > 0 takes their neighbours along); the output is one
 passage per contiguous run of kept sentences, each a real sub-span of its chunk (``source[start:end] == text``
 still holds, metadata such as page and section is kept, so citations by location work), ordered by the best
-sentence they hold, so the most relevant text comes first in the prompt.
+sentence they hold, so the most relevant text comes first in the prompt. Each passage's metadata says which
+share of its chunk it keeps (``kept_share``): context support recall credits a fragment with that share of its
+document, since a sentence need not hold the fact a document supports the answer with (on hotpotqa's
+multi-hop questions whole-sentence packing reaches more documents but holds the answer less often).
 """
 
 from __future__ import annotations
@@ -34,7 +37,11 @@ from ragloom.core.protocols import Embedder, TokenCounter
 from ragloom.core.types import Hit
 from ragloom.retrieval.select.base import check_budget, minmax, resolve_embedder, resolve_token_counter
 
-__all__ = ["Sentence", "SentenceSelector", "split_hits"]
+__all__ = ["KEPT_SHARE", "Sentence", "SentenceSelector", "split_hits"]
+
+#: Metadata key of a cut passage: the share (0..1] of the retrieved chunk's text it keeps. Support recall
+#: credits a fragment with this share of its document (a sentence need not carry the passage's support).
+KEPT_SHARE = "kept_share"
 
 _TOKENIZER: Any = None
 
@@ -194,9 +201,12 @@ class SentenceSelector:
 
 def _sub_hit(hit: Hit, first: Sentence, last: Sentence) -> Hit:
     """``hit`` cut to the text from ``first`` to ``last`` (a real span of its document when the chunk's span
-    matches its text; else the chunk's span is kept, as its text is not a plain slice of the document)."""
+    matches its text; else the chunk's span is kept, as its text is not a plain slice of the document), its
+    metadata marked with the share of the retrieved chunk it keeps (:data:`KEPT_SHARE`)."""
     chunk = hit.chunk
     text = chunk.text[first.start : last.end]
     exact = chunk.end - chunk.start == len(chunk.text)
     start, end = (chunk.start + first.start, chunk.start + last.end) if exact else (chunk.start, chunk.end)
-    return replace(hit, chunk=replace(chunk, text=text, start=start, end=end))
+    share = float(chunk.metadata.get(KEPT_SHARE, 1.0)) * len(text) / max(len(chunk.text), 1)
+    metadata = {**chunk.metadata, KEPT_SHARE: round(share, 4)}
+    return replace(hit, chunk=replace(chunk, text=text, start=start, end=end, metadata=metadata))

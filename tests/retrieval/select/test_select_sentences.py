@@ -49,7 +49,8 @@ def test_passages_are_real_sub_spans_with_the_chunk_metadata() -> None:
     start = 17
     chunk = Chunk(source[start:], "doc.pdf", start, len(source), {"page": 3, "section": "Locks"})
     chosen = _selector().select("Which journal lock does a writer hold?", [Hit(chunk, 1.0)], 12)
-    assert chosen and all(h.chunk.metadata == {"page": 3, "section": "Locks"} for h in chosen)
+    kept = [{k: v for k, v in h.chunk.metadata.items() if k != "kept_share"} for h in chosen]
+    assert chosen and kept == [{"page": 3, "section": "Locks"}] * len(chosen)
     for hit in chosen:
         assert source[hit.chunk.start : hit.chunk.end] == hit.text
     assert len({h.id for h in chosen}) == len(chosen)
@@ -112,3 +113,11 @@ def test_the_node_with_the_real_embedder_and_tokenizer_keeps_the_budget() -> Non
     counter = resolve_token_counter(None)
     assert ANSWER in context[0].text
     assert sum(counter.count_tokens(h.text) for h in context) <= 30
+
+
+def test_each_passage_says_which_share_of_its_chunk_it_keeps() -> None:
+    text = "Alpha beta gamma. The RESERVED lock comes first. Delta epsilon zeta."
+    chosen = _selector().select("which lock comes first", [Hit(Chunk(text, "d", 0, len(text)), 1.0)], 5)
+    assert chosen[0].chunk.metadata["kept_share"] == round(
+        len("The RESERVED lock comes first.") / len(text), 4
+    )
