@@ -25,6 +25,7 @@ multi-hop questions whole-sentence packing reaches more documents but holds the 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -43,17 +44,18 @@ __all__ = ["KEPT_SHARE", "Sentence", "SentenceSelector", "split_hits"]
 #: credits a fragment with this share of its document (a sentence need not carry the passage's support).
 KEPT_SHARE = "kept_share"
 
-_TOKENIZER: Any = None
+
+@functools.cache
+def _tokenizer() -> Any:
+    """One BM25 tokenizer for every selector (its stem memo is shared; built on first use)."""
+    from ragloom.retrieval.bm25 import BM25Tokenizer
+
+    return BM25Tokenizer()
 
 
 def _words(text: str) -> set[str]:
-    """BM25's view of ``text``: lower-cased, stopword-free, stemmed words (one shared tokenizer)."""
-    global _TOKENIZER
-    if _TOKENIZER is None:
-        from ragloom.retrieval.bm25 import BM25Tokenizer
-
-        _TOKENIZER = BM25Tokenizer()
-    return set(_TOKENIZER.words(text))
+    """BM25's view of ``text``: lower-cased, stopword-free, stemmed words."""
+    return set(_tokenizer().words(text))
 
 
 class Sentence:

@@ -13,6 +13,7 @@ from ragloom.agents.search import flow_edits, read_seed
 from ragloom.agents.search.flow_space import FlowEdit, apply_edit
 from ragloom.core import registry
 from ragloom.core.errors import ConfigError
+from ragloom.core.protocols import Selector
 from ragloom.core.types import Chunk, Hit
 from ragloom.retrieval.select import SentenceSelector, TopKSelector
 from ragloom.retrieval.select.base import resolve_token_counter
@@ -95,6 +96,7 @@ def test_bad_settings_and_budgets_say_what_was_wrong() -> None:
     with pytest.raises(ConfigError, match="budget_tokens"):
         _selector().select("q", make_hits(["a."]), -1)
     assert _selector().select("q", [], 10) == [] and _selector().select("q", make_hits(["a."]), 0) == []
+    assert isinstance(_selector(), Selector)
 
 
 def test_registered_with_ranges_and_in_the_search_space() -> None:
