@@ -9,7 +9,8 @@ What the metrics read (the flow state contract, see :class:`ragloom.eval.flow_ev
 
 - ``answer``: the final answer text (EM and token F1, SQuAD normalisation);
 - ``hits``: the retrieved hits (support recall@k / nDCG@10 over documents, span-hit@k);
-- ``context``: what the LLM saw (answer-in-context, answer@512, context support recall, context span-hit);
+- ``context``: what the LLM saw (answer-in-context, answer@512 and answer-early@512, context support recall,
+  context span-hit);
   a flow without ``context`` is scored on its ``hits``;
 - ``citations``: ids of the context passages the answer cites (citation correctness).
 """
@@ -46,6 +47,7 @@ __all__ = [
     "answer_scores",
     "canonical_doc_id",
     "citation_scores",
+    "context_support",
     "retrieval_scores",
     "span_scores",
     "support_scores",
@@ -54,6 +56,8 @@ __all__ = [
 SUPPORT_KS = (2, 5, 10)
 #: answer@B's budget: the documents benchmark's headline budget (``ragloom eval`` on files reports it too).
 ANSWER_BUDGET = 512
+#: The budgets answer-early@512 averages answer@B over (the last one is answer@512 itself).
+EARLY_BUDGETS = (128, 256, 384, ANSWER_BUDGET)
 SPAN_KS = (1, 5, 10)
 RECALL_KS = (2, 5, 10, 100)
 
@@ -62,7 +66,8 @@ RECALL_KS = (2, 5, 10, 100)
 class ContextPassage:
     """One passage the LLM saw: its id, document id, text, span in the document, and its location label
     (``R-intro.pdf p. 42, § 5.1 Arrays``): a citation names a passage by either (``llm.generate`` cites ids,
-    or locations with ``cite: location``)."""
+    or locations with ``cite: location``). ``share``: the part of the retrieved passage it keeps (1.0; less
+    for a fragment a compressing selector cut, see :func:`support_scores`)."""
 
     id: str
     doc_id: str
@@ -70,6 +75,7 @@ class ContextPassage:
     start: int = -1
     end: int = -1
     label: str = ""
+    share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,11 @@ def answer_at_512(case: QuestionCase) -> dict[str, float]:
 
     The same function as the files harness's answer@B (:func:`ragloom.eval.answers.answer_at_budget`), applied
     to the flow's final context, so a flow that pastes more text cannot buy recall: it is cut like any other.
+
+    Also ``answer-early@512``: the mean of answer@B over B = 128, 256, 384, 512, a finer measure of the same
+    thing (1.0: the answer is in the first 128 tokens; 0.25: only in the last 128 of the 512). On a small
+    question set answer@512 ties between many flows; this separates them by how early the answer comes,
+    which is what a reader, or an LLM reading a long prompt, profits from.
     """
     if not case.answers:
         return {}
@@ -129,8 +140,13 @@ def answer_at_512(case: QuestionCase) -> dict[str, float]:
     from ragloom.retrieval.select.base import resolve_token_counter
 
     gold = normalize_text(case.answers[0])
-    kept = budget_context([p.text for p in case.context], ANSWER_BUDGET, resolve_token_counter(None))
-    return {f"answer@{ANSWER_BUDGET}": float(bool(gold) and gold in normalize_text(" ".join(kept)))}
+    counter = resolve_token_counter(None)
+    texts = [p.text for p in case.context]
+    found = [
+        float(bool(gold) and gold in normalize_text(" ".join(budget_context(texts, b, counter))))
+        for b in EARLY_BUDGETS
+    ]
+    return {f"answer@{ANSWER_BUDGET}": found[-1], f"answer-early@{ANSWER_BUDGET}": sum(found) / len(found)}
 
 
 def _ranked_docs(doc_ids: Sequence[str], qid: str, qrels: dict[str, int]) -> list[str]:
@@ -145,9 +161,24 @@ def support_scores(case: QuestionCase) -> dict[str, float]:
     ranked = _ranked_docs([h.doc_id for h in case.hits], case.qid, case.qrels)
     out = {f"support-R@{k}": recall_at_k(ranked, case.qrels, k) for k in SUPPORT_KS}
     out["nDCG@10"] = ndcg_at_k(ranked, case.qrels, 10)
-    in_context = _ranked_docs([p.doc_id for p in case.context], case.qid, case.qrels)
-    out["context-support-R"] = recall_at_k(in_context, case.qrels, max(len(in_context), 1))
+    out["context-support-R"] = context_support(case)
     return out
+
+
+def context_support(case: QuestionCase) -> float:
+    """Recall of the relevant documents in the context; a document seen only through fragments (passages
+    with ``share`` < 1, e.g. ``select.sentences``' sentence runs) counts for the share of its passages they
+    keep, capped at 1: one sentence of a passage need not hold what the document supports the answer with.
+    Whole passages count fully, so a flow of whole chunks scores exactly its plain recall."""
+    relevant = {d for d, r in case.qrels.items() if r > 0}
+    if not relevant:
+        return 0.0
+    seen: dict[str, float] = {}
+    for p in case.context:
+        doc = canonical_doc_id(p.doc_id, case.qrels)
+        if doc != case.qid:
+            seen[doc] = min(1.0, seen.get(doc, 0.0) + max(0.0, min(1.0, p.share)))
+    return sum(seen.get(d, 0.0) for d in relevant) / len(relevant)
 
 
 def _covers(passage: ContextPassage, span: GoldSpan) -> bool:

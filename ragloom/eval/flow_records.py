@@ -46,9 +46,17 @@ def context_passages(items: Iterable[Any]) -> list[ContextPassage]:
                     int(getattr(chunk, "start", -1)),
                     int(getattr(chunk, "end", -1)),
                     cite(item),
+                    _share(chunk),
                 )
             )
     return out
+
+
+def _share(chunk: Any) -> float:
+    """The share of its retrieved chunk a passage keeps (``kept_share`` metadata of a cut; 1.0: whole)."""
+    metadata = getattr(chunk, "metadata", None)
+    share = metadata.get("kept_share", 1.0) if isinstance(metadata, dict) else 1.0
+    return float(share) if isinstance(share, int | float) else 1.0
 
 
 def trace_summary(trace: Any) -> dict[str, Any]:

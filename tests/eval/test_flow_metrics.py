@@ -119,12 +119,55 @@ def test_answer_at_512_counts_only_the_first_512_budget_tokens_of_the_context() 
     late = [_passage("b", "d2", filler), _passage("c", "d3", filler), early[0]]
     # answers[0] is the canonical answer; typographic quotes and case are normalised as in docs-a
     case = QuestionCase("q", "limit?", context=early, answers=["64 TABLES", "sixty-four"])
-    assert answer_at_512(case) == {"answer@512": 1.0}
+    assert answer_at_512(case) == {"answer@512": 1.0, "answer-early@512": 1.0}
     assert answer_at_512(QuestionCase("q", "limit?", context=late, answers=["64 tables"])) == {
-        "answer@512": 0.0
+        "answer@512": 0.0,
+        "answer-early@512": 0.0,
     }
     assert answer_at_512(QuestionCase("q", "limit?", context=early, answers=["sixty-four", "64"])) == {
-        "answer@512": 0.0  # only answers[0] counts, as in the files harness
+        "answer@512": 0.0,  # only answers[0] counts, as in the files harness
+        "answer-early@512": 0.0,
     }
     assert answer_at_512(QuestionCase("q", "limit?", context=early)) == {}  # no answers: no score
     assert "answer@512" in scores_of(case, DEFAULT_METRICS)
+
+
+def test_answer_early_grades_where_in_the_512_tokens_the_answer_comes() -> None:
+    from ragloom.eval.flow_metrics import answer_at_512
+    from ragloom.retrieval.select.base import resolve_token_counter
+
+    counter = resolve_token_counter(None)
+    answer = _passage("a", "d1", "The join limit is 64 tables.")
+    words = "The quick brown fox jumps over the lazy dog. " * 15
+    filler = _passage("f", "d2", words)
+    assert 140 < counter.count_tokens(words) < 190  # one filler: past 128, two: past 256, not past 384
+
+    def early(context: list[ContextPassage]) -> dict[str, float]:
+        return answer_at_512(QuestionCase("q", "limit?", context=context, answers=["64 tables"]))
+
+    first, second, third = early([answer, filler]), early([filler, answer]), early([filler, filler, answer])
+    assert first == {"answer@512": 1.0, "answer-early@512": 1.0}
+    assert second == {"answer@512": 1.0, "answer-early@512": 0.75}  # found at 256, 384, 512
+    assert third == {"answer@512": 1.0, "answer-early@512": 0.5}  # found at 384, 512
+
+
+def test_context_support_credits_a_fragment_with_the_share_of_its_passage_it_keeps() -> None:
+    from ragloom.eval.flow_metrics import context_support
+
+    qrels = {"d1": 1, "d2": 1}
+    whole = [_passage("a", "d1", "x"), _passage("b", "d3", "y")]
+    assert context_support(QuestionCase("q", "", context=whole, qrels=qrels)) == 0.5  # plain recall
+    cut = ContextPassage("c", "d2", "one sentence", share=0.25)
+    again = ContextPassage("e", "d2", "another one", share=0.25)
+    assert context_support(QuestionCase("q", "", context=[*whole, cut], qrels=qrels)) == 0.625
+    assert context_support(QuestionCase("q", "", context=[*whole, cut, again], qrels=qrels)) == 0.75
+    full = [*whole, ContextPassage("f", "d2", "z", share=0.8), ContextPassage("g", "d2", "w", share=0.8)]
+    assert context_support(QuestionCase("q", "", context=full, qrels=qrels)) == 1.0  # capped at the document
+
+
+def test_a_cut_chunk_passes_its_kept_share_to_the_passage() -> None:
+    from ragloom.eval.flow_records import context_passages
+
+    cut = Hit(Chunk("half", "d1", 0, 4, {"kept_share": 0.5}), 1.0)
+    passages = context_passages([cut, _hit("d2")])
+    assert [p.share for p in passages] == [0.5, 1.0]

@@ -1,5 +1,5 @@
 """Selector components for flows: ``select.topk``, ``select.greedy``, ``select.mmr``, ``select.sage``,
-``select.corag``.
+``select.corag``, ``select.sentences``.
 
 Each node reads the question (``query_key``, default ``question``) and the candidate hits (``input_key``,
 default ``hits``) and writes the selected context (``output_key``, default ``context``) under the
@@ -19,6 +19,7 @@ from ragloom.retrieval.select.corag import CoragSelector, CoragWeights
 from ragloom.retrieval.select.greedy import GreedyDensitySelector
 from ragloom.retrieval.select.mmr import MMRSelector
 from ragloom.retrieval.select.sage import SageSelector
+from ragloom.retrieval.select.sentences import SentenceSelector
 from ragloom.retrieval.select.topk import TopKSelector
 
 Node = Callable[[Any], dict[str, Any]]
@@ -119,3 +120,19 @@ def corag(
         seed=seed,
     )
     return selector_node("select.corag", sel, budget_tokens, query_key, input_key, output_key)
+
+
+@register("select.sentences", role="selector", search={"window": [0, 1], "score_weight": [0.0, 0.2, 0.4]})
+def sentences(
+    budget_tokens: int = 512,
+    window: int = 0,
+    dense_weight: float = 0.4,
+    lexical_weight: float = 0.4,
+    score_weight: float = 0.2,
+    query_key: str = "question",
+    input_key: str = "hits",
+    output_key: str = "context",
+) -> Node:
+    """Sentence-level compression: the question's best sentences of the hits under the budget, best first."""
+    sel = SentenceSelector(dense_weight, lexical_weight, score_weight, window)
+    return selector_node("select.sentences", sel, budget_tokens, query_key, input_key, output_key)

@@ -168,3 +168,22 @@ def test_search_cli_names_an_unknown_executor_before_indexing(tiny: Path, tmp_pa
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0
     assert "--executor 'spark' is unknown; choose one of local, ray" in result.output
+
+
+def test_the_final_pick_breaks_ties_on_the_finer_measure_then_on_evaluation_order() -> None:
+    from ragloom.agents.search.flow_search import FlowRecord, pick_best
+
+    def rec(name: str, score: float, early: float) -> FlowRecord:
+        return FlowRecord(
+            {"name": name}, score, 0.0, metrics={"answer@512": score, "answer-early@512": early}
+        )
+
+    seed, later, earlier, worse = (
+        rec("seed", 0.9, 0.7),
+        rec("b", 0.9, 0.7),
+        rec("c", 0.9, 0.8),
+        rec("d", 0.8, 1),
+    )
+    assert pick_best([seed, later, earlier, worse], "answer@512") is earlier  # the answer comes earlier
+    assert pick_best([seed, later, worse], "answer@512") is seed  # a full tie: the first evaluated
+    assert pick_best([seed, earlier], "context-support-R") is seed  # no finer measure: the first evaluated
