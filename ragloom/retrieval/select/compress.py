@@ -1,0 +1,127 @@
+"""Sentence-window compression of candidate passages before selection under a token budget.
+
+Why: under a tight budget a whole passage pays for every one of its sentences, while a multi-hop question
+usually needs one or two sentences from each of several passages (HotpotQA's supporting facts are sentences).
+Cutting each candidate to its most query-relevant window of ``sentences`` consecutive sentences lets the
+selector fit more distinct passages, i.e. more hops, in the same budget.
+
+The cut keeps a *contiguous* window, so a compressed hit is an ordinary chunk of its document
+(``source[start:end] == text`` still holds, offsets shifted into the document) and span metrics stay exact.
+A window is chosen by its summed query relevance (embedding cosine of each sentence to the question plus the
+idf-weighted share of question terms it contains), the earlier window on ties: the opening sentence of a
+passage usually names its subject, which is what makes the kept sentences readable on their own. A passage of
+at most ``sentences`` sentences is kept whole. Honesty: a compressed passage keeps the sentences that match
+the question, not a stub; benchmarks that use compression also report answer-in-context, which must not drop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from ragloom.chunking.sentence import sentence_spans
+from ragloom.core.errors import ConfigError
+from ragloom.core.protocols import Embedder, TokenCounter
+from ragloom.core.types import Chunk, Hit
+from ragloom.retrieval.select.base import resolve_embedder
+
+__all__ = ["SentenceWindowCompressor", "best_window", "fill_leftover"]
+
+
+def best_window(scores: Sequence[float] | np.ndarray, size: int) -> tuple[int, int]:
+    """``(first, last + 1)`` of the ``size`` consecutive items with the largest sum (earliest on ties); the
+    whole range when there are at most ``size`` items. Pure: tested against brute force."""
+    n = len(scores)
+    if size < 1:
+        raise ConfigError(f"best_window: size must be >= 1, got {size}")
+    if n <= size:
+        return 0, n
+    sums = np.convolve(np.asarray(scores, dtype=np.float64), np.ones(size), mode="valid")
+    first = int(np.argmax(sums))  # argmax returns the first maximum: the earliest window on ties
+    return first, first + size
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in "".join(c.lower() if c.isalnum() else " " for c in text).split() if len(w) > 2}
+
+
+class SentenceWindowCompressor:
+    """Cut each hit to its best window of ``sentences`` consecutive sentences for ``query``.
+
+    Relevance of a sentence: cosine to the query (the shared MiniLM embedder unless one is given; vectors
+    are cached on disk) plus ``lexical`` times the idf-weighted share of the query's words it contains (idf
+    over the candidates' sentences). Order, scores and number of hits are kept; only texts and spans shrink.
+    """
+
+    def __init__(self, sentences: int = 2, lexical: float = 0.5, embedder: Embedder | None = None) -> None:
+        if sentences < 1:
+            raise ConfigError(f"SentenceWindowCompressor: sentences must be >= 1, got {sentences}")
+        self.sentences = sentences
+        self.lexical = lexical
+        self._embedder = embedder
+
+    def compress(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
+        spans = [sentence_spans(h.text) for h in hits]
+        cut = [i for i, s in enumerate(spans) if len(s) > self.sentences]
+        if not cut:
+            return list(hits)
+        texts = [hits[i].text[a:b] for i in cut for a, b in spans[i]]
+        relevance = self._relevance(query, texts)
+        out, pos = list(hits), 0
+        for i in cut:
+            n = len(spans[i])
+            first, last = best_window(relevance[pos : pos + n], self.sentences)
+            pos += n
+            out[i] = _window(hits[i], spans[i][first][0], spans[i][last - 1][1])
+        return out
+
+    def _relevance(self, query: str, sentences: list[str]) -> np.ndarray:
+        embedder = self._embedder = resolve_embedder(self._embedder)
+        vectors = embedder.embed([*sentences, query]).astype(np.float64)
+        cosine = vectors[:-1] @ vectors[-1]
+        if not self.lexical:
+            return cosine
+        qwords = _words(query)
+        bags = [_words(s) & qwords for s in sentences]
+        df = {w: sum(w in b for b in bags) for w in qwords}
+        idf = {w: float(np.log((len(bags) + 1) / (d + 0.5))) for w, d in df.items() if d}
+        total = sum(idf.values()) or 1.0
+        overlap = np.array([sum(idf.get(w, 0.0) for w in b) / total for b in bags])
+        return cosine + self.lexical * overlap
+
+
+def _window(hit: Hit, start: int, end: int) -> Hit:
+    """``hit`` cut to ``hit.text[start:end]``, its span shifted into the document; the source chunk's id is
+    kept in ``metadata["compressed_from"]``."""
+    chunk = hit.chunk
+    meta = {**chunk.metadata, "compressed_from": chunk.id}
+    new = Chunk(chunk.text[start:end], chunk.doc_id, chunk.start + start, chunk.start + end, meta)
+    return replace(hit, chunk=new)
+
+
+def fill_leftover(
+    query: str,
+    hits: Sequence[Hit],
+    chosen: Sequence[Hit],
+    budget: int,
+    counter: TokenCounter,
+    compressor: SentenceWindowCompressor,
+) -> list[Hit]:
+    """``chosen`` plus, in ``hits`` order, the compressed windows of documents ``chosen`` lacks, each while
+    it still fits the ``budget`` left over: the selected context itself is never cut (so nothing it held
+    is lost), the room it leaves is spent on further passages' most query-relevant sentences."""
+    have = {h.doc_id for h in chosen}
+    left = budget - sum(counter.count_tokens(h.text) for h in chosen)
+    rest = [h for h in hits if h.doc_id not in have]
+    if left <= 0 or not rest:
+        return list(chosen)
+    out = list(chosen)
+    for hit in compressor.compress(query, rest):
+        cost = counter.count_tokens(hit.text)
+        if hit.doc_id not in have and cost <= left:
+            out.append(hit)
+            have.add(hit.doc_id)
+            left -= cost
+    return out
