@@ -77,6 +77,33 @@ class SentenceWindowCompressor:
             out[i] = _window(hits[i], spans[i][first][0], spans[i][last - 1][1])
         return out
 
+    def cap(self, query: str, hits: Sequence[Hit], cap: int, counter: TokenCounter) -> list[Hit]:
+        """Each hit over ``cap`` tokens cut to its window of consecutive sentences, of at most ``cap`` tokens,
+        with the largest summed relevance (a hit none of whose sentences fits is kept whole)."""
+        costs = [counter.count_tokens(h.text) for h in hits]
+        long = [i for i, c in enumerate(costs) if c > cap]
+        spans = {i: sentence_spans(hits[i].text) for i in long}
+        long = [i for i in long if len(spans[i]) > 1]
+        if not long:
+            return list(hits)
+        texts = [hits[i].text[a:b] for i in long for a, b in spans[i]]
+        relevance = self._relevance(query, texts)
+        out, pos = list(hits), 0
+        for i in long:
+            sp, rel = spans[i], relevance[pos : pos + len(spans[i])]
+            pos += len(sp)
+            best: tuple[float, int, int] | None = None
+            for a in range(len(sp)):
+                for b in range(a + 1, len(sp) + 1):
+                    if counter.count_tokens(hits[i].text[sp[a][0] : sp[b - 1][1]]) > cap:
+                        break
+                    total = float(rel[a:b].sum())
+                    if best is None or total > best[0]:
+                        best = (total, a, b)
+            if best is not None:
+                out[i] = _window(hits[i], sp[best[1]][0], sp[best[2] - 1][1])
+        return out
+
     def _relevance(self, query: str, sentences: list[str]) -> np.ndarray:
         embedder = self._embedder = resolve_embedder(self._embedder)
         vectors = embedder.embed([*sentences, query]).astype(np.float64)

@@ -108,7 +108,7 @@ def test_selector_node_fills_the_leftover_budget(embedder) -> None:
 
 def test_corag_declares_fill_sentences_and_the_search_offers_it() -> None:
     entry = registry.get("select.corag")
-    assert entry.search["fill_sentences"] == (0, 1, 2)
+    assert entry.search["fill_sentences"] == (0, 1) and entry.search["max_share"] == (0.0, 0.5)
     flow = {
         "nodes": {
             "retrieve": {"uses": "retrieval.hybrid", "with": {"resource": "retriever", "k": 20}},
@@ -117,8 +117,8 @@ def test_corag_declares_fill_sentences_and_the_search_offers_it() -> None:
         "edges": [{"from": "START", "to": "retrieve"}, {"from": "retrieve", "to": "select"}],
     }
     offered = {(e.node, e.name, e.value) for e in flow_edits(flow, llm=False) if e.kind == "param"}
-    assert {("select", "fill_sentences", 1), ("select", "fill_sentences", 2)} <= offered
-    node = registry.create("select.corag", {"budget_tokens": 64, "fill_sentences": 1})
+    assert {("select", "fill_sentences", 1), ("select", "max_share", 0.5)} <= offered
+    node = registry.create("select.corag", {"budget_tokens": 64, "fill_sentences": 1, "max_share": 0.5})
     assert callable(node)
 
 
@@ -127,3 +127,36 @@ def test_every_window_is_a_substring_of_its_passage(embedder) -> None:
     for size, text in itertools.product((1, 2, 3), texts):
         (hit,) = SentenceWindowCompressor(size, embedder=embedder).compress("Curie Paris", make_hits([text]))
         assert hit.text and hit.text in text and text[hit.chunk.start : hit.chunk.end] == hit.text
+
+
+def test_cap_cuts_only_long_passages_to_a_relevant_window_within_the_cap(embedder) -> None:
+    counter = FakeWhitespaceTokenCounter()
+    src, long = _doc_hit(MARIE, "curie", 5)
+    short = make_hits(["Paris is the capital of France."])[0]
+    unsplittable = make_hits(["one two three four five six seven eight nine ten eleven twelve"])[0]
+    compressor = SentenceWindowCompressor(embedder=embedder)
+    out = compressor.cap("In which year and city was she born?", [short, long, unsplittable], 16, counter)
+    assert out[0] == short and out[2] == unsplittable  # under the cap / no sentence to cut at: kept whole
+    assert counter.count_tokens(out[1].text) <= 16 and "Warsaw" in out[1].text
+    assert src[out[1].chunk.start : out[1].chunk.end] == out[1].text
+
+
+def test_max_share_lets_a_second_passage_fit(embedder) -> None:
+    counter = FakeWhitespaceTokenCounter()
+    hits = make_hits([MARIE, "Warsaw is the capital of Poland."])
+    sel = TopKSelector(token_counter=counter)
+    state = {
+        "question": "In which year and city was she born, and what is that city the capital of?",
+        "hits": hits,
+    }
+    plain = selector_node("select.topk", sel, 40, "question", "hits", "context")
+    capped = selector_node(
+        "select.topk", sel, 40, "question", "hits", "context", token_counter=counter, max_share=0.5
+    )
+    assert [h.doc_id for h in plain(state)["context"]] == ["d0"]
+    context = capped(state)["context"]
+    assert [h.doc_id for h in context] == ["d0", "d1"] and context[0].text in MARIE
+    assert counter.count_tokens(context[0].text) <= 20  # the cut passage takes at most half the budget
+    assert sum(counter.count_tokens(h.text) for h in context) <= 40
+    with pytest.raises(ConfigError, match=r"max_share must be a number in \[0, 1\]"):
+        selector_node("select.topk", sel, 40, "question", "hits", "context", max_share=1.5)
