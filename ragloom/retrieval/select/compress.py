@@ -1,17 +1,21 @@
-"""Sentence-window compression of candidate passages before selection under a token budget.
+"""Sentence windows of candidate passages, for selection under a token budget.
 
 Why: under a tight budget a whole passage pays for every one of its sentences, while a multi-hop question
-usually needs one or two sentences from each of several passages (HotpotQA's supporting facts are sentences).
-Cutting each candidate to its most query-relevant window of ``sentences`` consecutive sentences lets the
-selector fit more distinct passages, i.e. more hops, in the same budget.
+needs evidence from several passages (HotpotQA's supporting facts are single sentences). Two uses, both
+parameters of the ``select.*`` nodes (:func:`ragloom.retrieval.select.components.selector_node`):
 
-The cut keeps a *contiguous* window, so a compressed hit is an ordinary chunk of its document
-(``source[start:end] == text`` still holds, offsets shifted into the document) and span metrics stay exact.
-A window is chosen by its summed query relevance (embedding cosine of each sentence to the question plus the
-idf-weighted share of question terms it contains), the earlier window on ties: the opening sentence of a
-passage usually names its subject, which is what makes the kept sentences readable on their own. A passage of
-at most ``sentences`` sentences is kept whole. Honesty: a compressed passage keeps the sentences that match
-the question, not a stub; benchmarks that use compression also report answer-in-context, which must not drop.
+- ``max_share`` (:meth:`SentenceWindowCompressor.cap`): a passage longer than that share of the budget is cut
+  to the window of consecutive sentences, within the share, with the largest summed query relevance; one
+  long passage can no longer crowd the other hops out of the budget;
+- ``fill_sentences`` (:func:`fill_leftover`): the budget a selector leaves over is spent on the most relevant
+  windows of the documents it left out; the selection itself is never cut.
+
+A window is *contiguous*, so a cut hit is an ordinary chunk of its document (``source[start:end] == text``,
+offsets shifted into the document; ``metadata["compressed_from"]`` names the source chunk) and span metrics
+stay exact. Relevance of a sentence: embedding cosine to the question plus the idf-weighted share of the
+question's words it contains. Honesty: cutting *every* candidate to a fixed window before selection raised
+support recall on hotpotqa-300's dev half but lowered answer-in-context (the answer sentence is often not the
+one most similar to the question), so it is not offered; the two uses above kept answer-in-context on dev.
 """
 
 from __future__ import annotations
