@@ -100,8 +100,15 @@ def _accepts(name: str) -> tuple[set[str], bool]:
     return named, any(p.kind == p.VAR_KEYWORD for p in params)
 
 
+def _defaults(name: str) -> dict[str, Any]:
+    """The factory's parameter defaults: a parameter a node leaves out has its default value."""
+    params = inspect.signature(registry.get(name).factory).parameters.values()
+    return {p.name: p.default for p in params if p.default is not p.empty}
+
+
 def _param_edits(node: str, spec: dict[str, Any]) -> list[FlowEdit]:
-    current = spec.get("with") or {}
+    # a value equal to the one in effect (given, else the default) would be the same flow: no edit
+    current = {**_defaults(spec["uses"]), **(spec.get("with") or {})}
     out = []
     for param, values in registry.get(spec["uses"]).search.items():
         out += [FlowEdit("param", node, param, v) for v in values if current.get(param) != v]

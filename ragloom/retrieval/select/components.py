@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ragloom.core.errors import ConfigError
-from ragloom.core.protocols import Selector
+from ragloom.core.protocols import Selector, TokenCounter
 from ragloom.core.registry import register
 from ragloom.core.state_access import read_key
+from ragloom.retrieval.select.base import resolve_token_counter
+from ragloom.retrieval.select.compress import SentenceWindowCompressor, fill_leftover
 from ragloom.retrieval.select.corag import CoragSelector, CoragWeights
 from ragloom.retrieval.select.greedy import GreedyDensitySelector
 from ragloom.retrieval.select.mmr import MMRSelector
@@ -26,16 +28,43 @@ Node = Callable[[Any], dict[str, Any]]
 
 
 def selector_node(
-    name: str, selector: Selector, budget_tokens: int, query_key: str, input_key: str, output_key: str
+    name: str,
+    selector: Selector,
+    budget_tokens: int,
+    query_key: str,
+    input_key: str,
+    output_key: str,
+    fill_sentences: int = 0,
+    token_counter: TokenCounter | None = None,
+    max_share: float = 0.0,
 ) -> Node:
-    """Wrap ``selector`` as a flow node ``state -> {output_key: selected hits}``."""
+    """Wrap ``selector`` as a flow node ``state -> {output_key: selected hits}``. ``fill_sentences`` > 0
+    spends the budget the selection leaves over on the most query-relevant windows of that many sentences of
+    the documents it left out (:func:`~ragloom.retrieval.select.compress.fill_leftover`), counted with
+    ``token_counter`` (default: the generating LLM's tokenizer, as the selectors count). ``max_share`` > 0
+    first cuts every candidate longer than that share of the budget to its most query-relevant window of
+    sentences within it (:meth:`~ragloom.retrieval.select.compress.SentenceWindowCompressor.cap`): one long
+    passage can then no longer crowd the other hops of a multi-hop question out of the budget."""
     if not isinstance(budget_tokens, int) or budget_tokens < 0:
         raise ConfigError(f"{name}: budget_tokens must be an integer >= 0, got {budget_tokens!r}")
+    if not isinstance(fill_sentences, int) or fill_sentences < 0:
+        raise ConfigError(f"{name}: fill_sentences must be an integer >= 0 (0: off), got {fill_sentences!r}")
+    if not isinstance(max_share, int | float) or not 0.0 <= max_share <= 1.0:
+        raise ConfigError(f"{name}: max_share must be a number in [0, 1] (0: off), got {max_share!r}")
+    compressor = SentenceWindowCompressor(fill_sentences) if fill_sentences else None
+    capper = SentenceWindowCompressor() if max_share else None
 
     def select_node(state: Any) -> dict[str, Any]:
-        query = read_key(state, query_key, name, param="query_key")
-        hits = read_key(state, input_key, name)
-        return {output_key: selector.select(str(query), list(hits), budget_tokens)}
+        query = str(read_key(state, query_key, name, param="query_key"))
+        hits = list(read_key(state, input_key, name))
+        if capper is not None:
+            cap = int(max_share * budget_tokens)
+            hits = capper.cap(query, hits, cap, resolve_token_counter(token_counter))
+        chosen = selector.select(query, hits, budget_tokens)
+        if compressor is not None:
+            counter = resolve_token_counter(token_counter)
+            chosen = fill_leftover(query, hits, chosen, budget_tokens, counter, compressor)
+        return {output_key: chosen}
 
     select_node.__name__ = name.replace(".", "_")
     select_node.selector = selector  # type: ignore[attr-defined]  # for inspection in tests and traces
@@ -94,7 +123,14 @@ def sage(
 
 
 @register(
-    "select.corag", role="selector", search={"iterations": [8, 16, 32], "exploration": [0.05, 0.1, 0.3]}
+    "select.corag",
+    role="selector",
+    search={
+        "iterations": [8, 16, 32],
+        "exploration": [0.05, 0.1, 0.3],
+        "fill_sentences": [0, 1],
+        "max_share": [0.0, 0.5],
+    },
 )
 def corag(
     budget_tokens: int = 512,
@@ -102,12 +138,16 @@ def corag(
     branching: int = 5,
     exploration: float = 0.1,
     seed: int = 0,
+    fill_sentences: int = 0,
+    max_share: float = 0.0,
     query_key: str = "question",
     input_key: str = "hits",
     output_key: str = "context",
     **weights: float,
 ) -> Node:
-    """CORAG: MCTS over chunk combinations with a set-level utility (weights: CoragWeights fields)."""
+    """CORAG: MCTS over chunk combinations with a set-level utility (weights: CoragWeights fields);
+    ``fill_sentences`` > 0 fills the budget left over with sentence windows of left-out documents;
+    ``max_share`` > 0 cuts passages longer than that share of the budget to their best sentence window."""
     known = set(CoragWeights.__dataclass_fields__)
     unknown = sorted(set(weights) - known)
     if unknown:
@@ -119,7 +159,16 @@ def corag(
         exploration=exploration,
         seed=seed,
     )
-    return selector_node("select.corag", sel, budget_tokens, query_key, input_key, output_key)
+    return selector_node(
+        "select.corag",
+        sel,
+        budget_tokens,
+        query_key,
+        input_key,
+        output_key,
+        fill_sentences=fill_sentences,
+        max_share=max_share,
+    )
 
 
 @register("select.sentences", role="selector", search={"window": [0, 1], "score_weight": [0.0, 0.2, 0.4]})

@@ -38,7 +38,7 @@ from ragloom.core.protocols import Embedder, TokenCounter
 from ragloom.core.types import Hit
 from ragloom.retrieval.select.base import check_budget, minmax, resolve_embedder, resolve_token_counter
 
-__all__ = ["KEPT_SHARE", "Sentence", "SentenceSelector", "split_hits"]
+__all__ = ["KEPT_SHARE", "Sentence", "SentenceSelector", "cut_hit", "lexical_scores", "split_hits"]
 
 #: Metadata key of a cut passage: the share (0..1] of the retrieved chunk's text it keeps. Support recall
 #: credits a fragment with this share of its document (a sentence need not carry the passage's support).
@@ -192,7 +192,7 @@ class SentenceSelector:
         out: list[Hit] = []
         used = 0
         for run in runs:
-            hit = _sub_hit(hits[sentences[run[0]].hit], sentences[run[0]], sentences[run[-1]])
+            hit = cut_hit(hits[sentences[run[0]].hit], sentences[run[0]].start, sentences[run[-1]].end)
             hit = hit.with_score(max(float(scores[m]) for m in run))
             cost = self._cached.count_tokens(hit.text)  # joined text can count a token more than its parts
             if used + cost <= budget:
@@ -201,14 +201,16 @@ class SentenceSelector:
         return out
 
 
-def _sub_hit(hit: Hit, first: Sentence, last: Sentence) -> Hit:
-    """``hit`` cut to the text from ``first`` to ``last`` (a real span of its document when the chunk's span
-    matches its text; else the chunk's span is kept, as its text is not a plain slice of the document), its
-    metadata marked with the share of the retrieved chunk it keeps (:data:`KEPT_SHARE`)."""
+def cut_hit(hit: Hit, start: int, end: int) -> Hit:
+    """``hit`` cut to ``hit.text[start:end]``: a real span of its document when the chunk's span matches its
+    text (else the chunk's span is kept, as its text is not a plain slice of the document); its metadata names
+    the source chunk (``compressed_from``) and the share of the retrieved chunk it keeps (:data:`KEPT_SHARE`,
+    compounded when a cut passage is cut again), which context support recall credits it with."""
     chunk = hit.chunk
-    text = chunk.text[first.start : last.end]
+    text = chunk.text[start:end]
     exact = chunk.end - chunk.start == len(chunk.text)
-    start, end = (chunk.start + first.start, chunk.start + last.end) if exact else (chunk.start, chunk.end)
+    span = (chunk.start + start, chunk.start + end) if exact else (chunk.start, chunk.end)
     share = float(chunk.metadata.get(KEPT_SHARE, 1.0)) * len(text) / max(len(chunk.text), 1)
-    metadata = {**chunk.metadata, KEPT_SHARE: round(share, 4)}
-    return replace(hit, chunk=replace(chunk, text=text, start=start, end=end, metadata=metadata))
+    source = chunk.metadata.get("compressed_from", chunk.id)
+    metadata = {**chunk.metadata, KEPT_SHARE: round(share, 4), "compressed_from": source}
+    return replace(hit, chunk=replace(chunk, text=text, start=span[0], end=span[1], metadata=metadata))

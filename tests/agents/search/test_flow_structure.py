@@ -201,11 +201,12 @@ def test_loops_run_their_loop_edge_once_with_a_fake_llm(
     assert fake.calls == {"answer": 2, "check": 2}  # generate, review, regenerate, review, then stop
 
 
-def test_expansion_order_puts_structure_first_then_learns_from_measured_gains() -> None:
+def test_expansion_order_leads_with_structure_then_learns_from_measured_gains() -> None:
     edits = flow_edits(read_seed(QA), llm=False)
     ordered = order_edits(edits, random.Random(0))
-    kinds = [e.kind for e in ordered]
-    assert kinds.index("param") > max(i for i, k in enumerate(kinds) if k != "param")
+    kinds = ["fine" if e.kind == "param" else "coarse" for e in ordered]
+    # two coarse edits, then one parameter tweak, ...: coarse first, but a small budget still tunes
+    assert kinds[:6] == ["coarse", "coarse", "fine", "coarse", "coarse", "fine"]
     assert sorted(map(str, ordered)) == sorted(map(str, edits))  # a permutation
     good, bad = ordered[-1], ordered[0]
     learned = order_edits(edits, random.Random(0), {good.describe(): 0.05, bad.describe(): -0.05})
@@ -226,3 +227,22 @@ def test_fuse_joins_hit_lists_with_rrf_and_refuses_bad_settings() -> None:
         registry.create("retrieval.fuse", {"inputs": ["a", "b", "c"], "weights": [1.0, 2.0]})
     with pytest.raises(ConfigError, match="unknown fusion"):
         registry.create("retrieval.fuse", {"inputs": ["a", "b"], "method": "nope"})
+
+
+def test_interleave_places_one_fine_edit_in_every_third_slot_then_the_rest() -> None:
+    from ragloom.agents.search.flow_priors import interleave
+
+    coarse = [FlowEdit("swap", f"c{i}", "x") for i in range(3)]
+    fine = [FlowEdit("param", f"f{i}", "p", i) for i in range(4)]
+    out = interleave(coarse, fine, 3)
+    assert [e.node for e in out] == ["c0", "c1", "f0", "c2", "f1", "f2", "f3"]
+    assert interleave(coarse, [], 3) == coarse and interleave([], fine, 3) == fine
+
+
+def test_parameter_edits_never_repeat_the_value_in_effect() -> None:
+    """A value equal to the factory default of a parameter the node leaves out is the same flow: spending an
+    evaluation on it would be a no-op, so it is not offered."""
+    edits = {e.describe() for e in flow_edits(read_seed(QA), llm=False) if e.kind == "param"}
+    assert "select.iterations=16" not in edits and "select.fill_sentences=0" not in edits
+    assert "select.max_share=0.0" not in edits
+    assert {"select.iterations=8", "select.iterations=32", "select.max_share=0.5"} <= edits

@@ -50,8 +50,10 @@ def test_passages_are_real_sub_spans_with_the_chunk_metadata() -> None:
     start = 17
     chunk = Chunk(source[start:], "doc.pdf", start, len(source), {"page": 3, "section": "Locks"})
     chosen = _selector().select("Which journal lock does a writer hold?", [Hit(chunk, 1.0)], 12)
-    kept = [{k: v for k, v in h.chunk.metadata.items() if k != "kept_share"} for h in chosen]
+    marks = ("kept_share", "compressed_from")
+    kept = [{k: v for k, v in h.chunk.metadata.items() if k not in marks} for h in chosen]
     assert chosen and kept == [{"page": 3, "section": "Locks"}] * len(chosen)
+    assert {h.chunk.metadata["compressed_from"] for h in chosen} == {chunk.id}
     for hit in chosen:
         assert source[hit.chunk.start : hit.chunk.end] == hit.text
     assert len({h.id for h in chosen}) == len(chosen)
