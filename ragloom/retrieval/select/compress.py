@@ -22,10 +22,11 @@ kept answer-in-context on dev.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ragloom.chunking.base import Span
 from ragloom.chunking.sentence import sentence_spans
 from ragloom.core.errors import ConfigError
 from ragloom.core.protocols import Embedder, TokenCounter
@@ -67,44 +68,41 @@ class SentenceWindowCompressor:
     def compress(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
         spans = [sentence_spans(h.text) for h in hits]
         cut = [i for i, s in enumerate(spans) if len(s) > self.sentences]
-        if not cut:
-            return list(hits)
-        texts = [hits[i].text[a:b] for i in cut for a, b in spans[i]]
-        relevance = self._relevance(query, texts)
-        out, pos = list(hits), 0
-        for i in cut:
-            n = len(spans[i])
-            first, last = best_window(relevance[pos : pos + n], self.sentences)
-            pos += n
+        out = list(hits)
+        for i, rel in self._per_hit(query, hits, cut, spans):
+            first, last = best_window(rel, self.sentences)
             out[i] = cut_hit(hits[i], spans[i][first][0], spans[i][last - 1][1])
         return out
 
     def cap(self, query: str, hits: Sequence[Hit], cap: int, counter: TokenCounter) -> list[Hit]:
         """Each hit over ``cap`` tokens cut to its window of consecutive sentences, of at most ``cap`` tokens,
         with the largest summed relevance (a hit none of whose sentences fits is kept whole)."""
-        costs = [counter.count_tokens(h.text) for h in hits]
-        long = [i for i, c in enumerate(costs) if c > cap]
+        long = [i for i, h in enumerate(hits) if counter.count_tokens(h.text) > cap]
         spans = {i: sentence_spans(hits[i].text) for i in long}
         long = [i for i in long if len(spans[i]) > 1]
-        if not long:
-            return list(hits)
-        texts = [hits[i].text[a:b] for i in long for a, b in spans[i]]
-        relevance = self._relevance(query, texts)
-        out, pos = list(hits), 0
-        for i in long:
-            sp, rel = spans[i], relevance[pos : pos + len(spans[i])]
-            pos += len(sp)
-            best: tuple[float, int, int] | None = None
-            for a in range(len(sp)):
-                for b in range(a + 1, len(sp) + 1):
-                    if counter.count_tokens(hits[i].text[sp[a][0] : sp[b - 1][1]]) > cap:
-                        break
-                    total = float(rel[a:b].sum())
-                    if best is None or total > best[0]:
-                        best = (total, a, b)
-            if best is not None:
-                out[i] = cut_hit(hits[i], sp[best[1]][0], sp[best[2] - 1][1])
+        out = list(hits)
+        for i, rel in self._per_hit(query, hits, long, spans):
+            window = _best_window_under(hits[i].text, spans[i], rel, cap, counter)
+            if window is not None:
+                out[i] = cut_hit(hits[i], *window)
         return out
+
+    def _per_hit(
+        self,
+        query: str,
+        hits: Sequence[Hit],
+        chosen: list[int],
+        spans: Mapping[int, Sequence[Span]] | Sequence[Sequence[Span]],
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(i, relevance of each sentence of hit i)`` for the ``chosen`` hits, their sentences embedded in
+        one batch."""
+        if not chosen:
+            return
+        texts = [hits[i].text[a:b] for i in chosen for a, b in spans[i]]
+        relevance, pos = self._relevance(query, texts), 0
+        for i in chosen:
+            yield i, relevance[pos : pos + len(spans[i])]
+            pos += len(spans[i])
 
     def _relevance(self, query: str, sentences: list[str]) -> np.ndarray:
         embedder = self._embedder = resolve_embedder(self._embedder)
@@ -113,6 +111,22 @@ class SentenceWindowCompressor:
         if not self.lexical:
             return cosine
         return cosine + self.lexical * lexical_scores(query, sentences)
+
+
+def _best_window_under(
+    text: str, spans: Sequence[tuple[int, int]], relevance: np.ndarray, cap: int, counter: TokenCounter
+) -> tuple[int, int] | None:
+    """``(start, end)`` in ``text`` of the run of consecutive sentences of at most ``cap`` tokens with the
+    largest summed relevance (the first such run on ties); None when no single sentence fits."""
+    best: tuple[float, int, int] | None = None
+    for a in range(len(spans)):
+        for b in range(a + 1, len(spans) + 1):
+            if counter.count_tokens(text[spans[a][0] : spans[b - 1][1]]) > cap:
+                break
+            total = float(relevance[a:b].sum())
+            if best is None or total > best[0]:
+                best = (total, a, b)
+    return None if best is None else (spans[best[1]][0], spans[best[2] - 1][1])
 
 
 def fill_leftover(
