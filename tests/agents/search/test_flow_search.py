@@ -57,11 +57,16 @@ def test_a_newly_registered_component_is_searchable_without_search_code_changes(
     before = {e.describe() for e in flow_edits(seed)}
     assert "rerank: uses tests.rerank.reverse" not in before
     registry.register("tests.rerank.reverse", role="reranker", search={"k": [2, 3]})(reverse_rerank)
-    after = {e.describe() for e in flow_edits(seed)}
-    assert "rerank: uses tests.rerank.reverse" in after - before
-    swapped = apply_edit(seed, FlowEdit("swap", "rerank", "tests.rerank.reverse"))
-    assert swapped["nodes"]["rerank"] == {"uses": "tests.rerank.reverse", "with": {"k": 8}}
-    assert "rerank.k=2" in {e.describe() for e in flow_edits(swapped)}  # its declared range
+    try:
+        after = {e.describe() for e in flow_edits(seed)}
+        assert "rerank: uses tests.rerank.reverse" in after - before
+        swapped = apply_edit(seed, FlowEdit("swap", "rerank", "tests.rerank.reverse"))
+        assert swapped["nodes"]["rerank"] == {"uses": "tests.rerank.reverse", "with": {"k": 8}}
+        assert "rerank.k=2" in {e.describe() for e in flow_edits(swapped)}  # its declared range
+    finally:
+        # the component must not leak into later searches in this process: a Ray worker, which never imports
+        # this test, would not know it
+        registry._ENTRIES.pop("tests.rerank.reverse", None)
 
 
 def test_edits_swap_params_insert_and_remove_steps_keeping_a_valid_flow() -> None:
