@@ -30,6 +30,7 @@ from ragloom.core.types import Hit
 
 __all__ = [
     "answer_at_budget",
+    "answer_at_budgets",
     "answer_at_k",
     "budget_context",
     "hit_page_range",
@@ -92,18 +93,21 @@ def _prefix_within(text: str, budget: int, counter: TokenCounter) -> str:
     return text[:lo]
 
 
-def budget_context(texts: Sequence[str], budget: int, counter: TokenCounter) -> list[str]:
+def budget_context(
+    texts: Sequence[str], budget: int, counter: TokenCounter, costs: Sequence[int] | None = None
+) -> list[str]:
     """The ranked ``texts`` pasted in order until ``budget`` tokens, the last one cut to what still fits.
 
-    Each text costs its own token count (the selectors' per-passage cost); a text that does not fit whole is
-    truncated at the budget rather than skipped, as a prompt filled to its limit would be.
+    Each text costs its own token count (the selectors' per-passage cost; ``costs``: those counts, when the
+    caller cuts the same texts at several budgets); a text that does not fit whole is truncated at the budget
+    rather than skipped, as a prompt filled to its limit would be.
     """
     kept: list[str] = []
     used = 0
-    for text in texts:
+    for i, text in enumerate(texts):
         if used >= budget:
             break
-        cost = counter.count_tokens(text)
+        cost = costs[i] if costs is not None else counter.count_tokens(text)
         if used + cost <= budget:
             kept.append(text)
             used += cost
@@ -129,6 +133,17 @@ def answer_at_budget(
     if not answers:
         return 0.0
     return _contains(budget_context([h.text for h in hits], budget, counter), answers[0])
+
+
+def answer_at_budgets(
+    texts: Sequence[str], answers: Sequence[str], budgets: Sequence[int], counter: TokenCounter
+) -> list[float]:
+    """answer@B (:func:`answer_at_budget`) for every B in ``budgets`` over the same ranked ``texts``, each
+    text's tokens counted once."""
+    if not answers:
+        return [0.0] * len(budgets)
+    costs = [counter.count_tokens(t) for t in texts]
+    return [_contains(budget_context(texts, b, counter, costs), answers[0]) for b in budgets]
 
 
 def answer_at_k(hits: Sequence[Hit], answers: Sequence[str], k: int) -> float:

@@ -136,16 +136,11 @@ def answer_at_512(case: QuestionCase) -> dict[str, float]:
     """
     if not case.answers:
         return {}
-    from ragloom.eval.answers import budget_context, normalize_text
+    from ragloom.eval.answers import answer_at_budgets
     from ragloom.retrieval.select.base import resolve_token_counter
 
-    gold = normalize_text(case.answers[0])
-    counter = resolve_token_counter(None)
     texts = [p.text for p in case.context]
-    found = [
-        float(bool(gold) and gold in normalize_text(" ".join(budget_context(texts, b, counter))))
-        for b in EARLY_BUDGETS
-    ]
+    found = answer_at_budgets(texts, case.answers, EARLY_BUDGETS, resolve_token_counter(None))
     return {f"answer@{ANSWER_BUDGET}": found[-1], f"answer-early@{ANSWER_BUDGET}": sum(found) / len(found)}
 
 

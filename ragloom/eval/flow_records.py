@@ -16,6 +16,7 @@ from typing import Any
 from ragloom.core.types import Hit
 from ragloom.documents.citations import cite
 from ragloom.eval.flow_metrics import ContextPassage
+from ragloom.retrieval.select.sentences import KEPT_SHARE
 
 __all__ = ["RecordWriter", "context_passages", "read_records", "trace_summary"]
 
@@ -55,7 +56,7 @@ def context_passages(items: Iterable[Any]) -> list[ContextPassage]:
 def _share(chunk: Any) -> float:
     """The share of its retrieved chunk a passage keeps (``kept_share`` metadata of a cut; 1.0: whole)."""
     metadata = getattr(chunk, "metadata", None)
-    share = metadata.get("kept_share", 1.0) if isinstance(metadata, dict) else 1.0
+    share = metadata.get(KEPT_SHARE, 1.0) if isinstance(metadata, dict) else 1.0
     return float(share) if isinstance(share, int | float) else 1.0
 
 
