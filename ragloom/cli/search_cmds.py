@@ -67,14 +67,21 @@ def search_command(
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="auto, HOST:PORT or ray://HOST:10001 (default: $RAGLOOM_RAY_ADDRESS)."
     ),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Start over: replace OUT/journal.jsonl instead of resuming its search."
+    ),
 ) -> None:
     """Search flows on DATASET's dev split from --seed; writes best_flow.yaml (an ordinary flow file),
-    pareto.json, records.jsonl, report.md and a picture of the search tree (tree.html, tree.png)."""
+    pareto.json, records.jsonl, report.md and a picture of the search tree (tree.html, tree.png).
+
+    Every scored candidate is journaled in OUT/journal.jsonl at once: the same command run again after a kill
+    resumes the search (journaled candidates are not evaluated again); --fresh starts over."""
     with clean_errors():
         opts = SearchOptions(
             dataset, seed, index, objective, budget, method, random_seed, dev_fraction, graph
         )
         opts = replace(opts, executor=executor, ray_address=ray_address, llm=(llm, llm_base_url, llm_model))
+        opts = replace(opts, fresh=fresh)
         helper = (advisor or propose_flows, propose_flows)
         _search(opts, exclude or [], _llm(llm, llm_base_url, llm_model), helper, out)
 
@@ -116,6 +123,7 @@ class SearchOptions:
     executor: str = "local"
     ray_address: str | None = None
     llm: tuple[str, str | None, str | None] = ("none", None, None)  # --llm, --llm-base-url, --llm-model
+    fresh: bool = False  # --fresh: replace the journal instead of resuming it
 
 
 def _executor(opts: SearchOptions, data: Any, facts: dict[str, Any], needs_llm: bool) -> tuple[Any, Any]:
@@ -140,11 +148,10 @@ def _search(
     opts: SearchOptions, exclude: list[str], llm: Any, optimizer: tuple[bool, bool], out: Path
 ) -> None:
     """Load the seed and the dev split, search, write the outcome and the report."""
-    from ragloom.agents.search import FlowEditAdvisor, read_seed, search_flow, write_outcome, write_report
+    from ragloom.agents.search import read_seed, write_outcome, write_report
     from ragloom.agents.search.flow_search import ANSWER_OBJECTIVES, default_objective
     from ragloom.core.errors import ConfigError
     from ragloom.eval.datasets import load_dataset
-    from ragloom.eval.files_index import resources_for_dataset
     from ragloom.scale.executor import EXECUTORS
 
     if opts.executor not in EXECUTORS:  # before minutes of indexing
@@ -153,15 +160,76 @@ def _search(
     flow = read_seed(seed_file)
     data = load_dataset(opts.dataset, corpus_optional=True)
     goal = opts.objective or default_objective(data)
-    advisor, propose_flows = optimizer
+    advisor = optimizer[0]
     if (goal in ANSWER_OBJECTIVES or advisor) and llm is None:
         why = "--advisor" if advisor else f"--objective {goal} (it scores answers)"
         raise ConfigError(f"{why} needs an LLM: --llm local, or --llm-base-url URL --llm-model NAME")
     dev = data.split("dev", dev_fraction=opts.dev_fraction)
+    with _journal(opts, flow, dev, goal, exclude, optimizer, out) as journal:  # refused before indexing
+        outcome, helper = _run(opts, flow, (data, dev), goal, exclude, llm, optimizer, journal)
+    meta: dict[str, Any] = {"seed_flow": str(seed_file), "dataset": str(opts.dataset), "objective": goal}
+    meta |= {
+        "method": opts.method,
+        "executor": opts.executor,
+        "split": "dev",
+        "dev_questions": len(dev.queries),
+        "seconds": outcome.seconds,
+        "resumed": journal.replayed,
+    }
+    files = write_outcome(outcome, out, meta)
+    files |= write_report(outcome, out, meta, helper.experience if helper else ())
+    files["journal"] = journal.path
+    typer.echo(f"seed {goal} on dev: {outcome.records[0].score:.4f}; best: {outcome.best.score:.4f}")
+    for name, path in sorted(files.items()):
+        typer.echo(f"wrote {path} ({name})")
+
+
+def _journal(
+    opts: SearchOptions,
+    flow: dict[str, Any],
+    dev: Any,
+    goal: str,
+    exclude: list[str],
+    optimizer: tuple[bool, bool],
+    out: Path,
+) -> Any:
+    """OUT/journal.jsonl opened for this search's settings (what a resume must repeat: everything that
+    changes a score or the trajectory; not the executor, which gives the same trajectory)."""
+    from ragloom.agents.search.flow_journal import JOURNAL_FILE, SearchJournal, search_settings
+    from ragloom.agents.search.flow_search import ANSWER_OBJECTIVES
+
+    extra: dict[str, Any] = {"dataset_path": str(opts.dataset.resolve()), "dev_fraction": opts.dev_fraction}
+    extra |= {"index": str(opts.index.resolve()) if opts.index else None, "graph": opts.graph}
+    if goal in ANSWER_OBJECTIVES or optimizer[0]:  # the LLM writes the answers or proposes the edits
+        extra |= {"llm": list(opts.llm), "propose_flows": optimizer[1]}
+    settings = search_settings(
+        flow, dev, objective=goal, method=opts.method, seed=opts.random_seed, budget=opts.budget,
+        exclude=exclude, advisor=optimizer[0], **extra,
+    )  # fmt: skip
+    return SearchJournal.open(out / JOURNAL_FILE, settings, fresh=opts.fresh)
+
+
+def _run(
+    opts: SearchOptions,
+    flow: dict[str, Any],
+    datasets: tuple[Any, Any],
+    goal: str,
+    exclude: list[str],
+    llm: Any,
+    optimizer: tuple[bool, bool],
+    journal: Any,
+) -> tuple[Any, Any]:
+    """Build the run resources (the dataset indexed once) and search on the dev split: (outcome, advisor)."""
+    from ragloom.agents.search import FlowEditAdvisor, search_flow
+    from ragloom.agents.search.flow_search import ANSWER_OBJECTIVES
+    from ragloom.eval.files_index import resources_for_dataset
+
+    data, dev = datasets
     resources, facts = resources_for_dataset(data, opts.dataset, opts.index, graph=opts.graph)
     runner, worker_resources = _executor(opts, data, facts, goal in ANSWER_OBJECTIVES)
     if llm is not None:
         resources["llm"] = llm
+    advisor, propose_flows = optimizer
     helper = FlowEditAdvisor(llm, propose_flows=propose_flows) if advisor else None
     outcome = search_flow(
         flow,
@@ -176,17 +244,6 @@ def _search(
         log=typer.echo,
         executor=runner,
         worker_resources=worker_resources,
+        journal=journal,
     )
-    meta: dict[str, Any] = {"seed_flow": str(seed_file), "dataset": str(opts.dataset), "objective": goal}
-    meta |= {
-        "method": opts.method,
-        "executor": opts.executor,
-        "split": "dev",
-        "dev_questions": len(dev.queries),
-        "seconds": outcome.seconds,
-    }
-    files = write_outcome(outcome, out, meta)
-    files |= write_report(outcome, out, meta, helper.experience if helper else ())
-    typer.echo(f"seed {goal} on dev: {outcome.records[0].score:.4f}; best: {outcome.best.score:.4f}")
-    for name, path in sorted(files.items()):
-        typer.echo(f"wrote {path} ({name})")
+    return outcome, helper

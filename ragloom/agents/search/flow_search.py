@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from ragloom.agents.search.flow_journal import SearchJournal, opened_journal, search_settings
 from ragloom.agents.search.flow_llm import Experience, FlowEditAdvisor
 from ragloom.agents.search.flow_parallel import evaluate_on_executor, kept_workers
 from ragloom.agents.search.flow_priors import order_edits
@@ -231,6 +232,7 @@ class _Scorer:
         self.records: list[FlowRecord] = []
         self.parents: dict[str, tuple[str, str]] = {}  # child state -> (parent state, edit), for experience
         self.experience: list[Experience] | None = None
+        self.journal: SearchJournal | None = None  # what a killed run scored; appended as states are scored
 
     def gains(self) -> dict[str, float]:
         """Mean score change per edit description over the evaluated (parent, child) pairs: the search's
@@ -243,14 +245,24 @@ class _Scorer:
             deltas.setdefault(edit, []).append(after.score - before.score)
         return {edit: sum(d) / len(d) for edit, d in deltas.items()}
 
+    def _score_or_replay(
+        self, states: list[str], keys: list[str]
+    ) -> tuple[list[tuple[float, float, dict[str, float]]], list[bool]]:
+        """Each state's (score, cost, metrics), and whether it was read back from the journal (a resumed
+        search) instead of evaluated: only the states the journal lacks are evaluated, in one batch."""
+        known = [self.journal.lookup(k) if self.journal is not None else None for k in keys]
+        todo = [s for s, k in zip(states, known, strict=True) if k is None]
+        fresh = iter(self.score([json.loads(s) for s in todo]) if todo else [])
+        return [k if k is not None else next(fresh) for k in known], [k is not None for k in known]
+
     def __call__(self, states: Sequence[str], edits: Sequence[tuple[str, ...]] | None = None) -> list[float]:
         keys = [self.key(s) for s in states]
         fresh = [i for i, k in enumerate(keys) if k not in self.seen and k not in keys[:i]]
         if fresh and len(self.records) >= self.budget:
             raise _BudgetSpent
         fresh = fresh[: self.budget - len(self.records)]
-        scored = self.score([json.loads(states[i]) for i in fresh])
-        for i, (score, cost, metrics) in zip(fresh, scored, strict=True):
+        scored, replayed = self._score_or_replay([states[i] for i in fresh], [keys[i] for i in fresh])
+        for i, (score, cost, metrics), again in zip(fresh, scored, replayed, strict=True):
             parent = self.parents.get(states[i])
             path = edits[i] if edits else ((parent[1],) if parent else ())
             before = self.seen.get(self.key(parent[0])) if parent else None
@@ -260,7 +272,10 @@ class _Scorer:
             record = FlowRecord(json.loads(states[i]), score, cost, path, metrics, origin)
             self.seen[keys[i]] = record
             self.records.append(record)
-            self.log(f"[{len(self.records)}/{self.budget}] {score:.4f} cost {cost:.1f} {'; '.join(path)}")
+            if self.journal is not None and not again:
+                self.journal.append(keys[i], len(self.records), record)
+            note = "; ".join(path) + (" (from the journal)" if again else "")
+            self.log(f"[{len(self.records)}/{self.budget}] {score:.4f} cost {cost:.1f} {note}")
         return [self.seen[k].score if k in self.seen else float("-inf") for k in keys]
 
 
@@ -320,6 +335,7 @@ def search_flow(
     log: Callable[[str], None] = lambda _m: None,
     executor: Executor | None = None,
     worker_resources: Callable[[], Mapping[str, Any]] | None = None,
+    journal: str | Path | SearchJournal | None = None,
 ) -> FlowSearchOutcome:
     """Search flows reachable from ``seed_flow`` by registry-derived edits; ``budget`` counts distinct
     candidate evaluations (the seed included). Deterministic given ``seed``. ``advisor``: an optimizer LLM
@@ -327,7 +343,11 @@ def search_flow(
     fed the experience of every edit the search evaluated. ``executor``: where candidates x questions are
     evaluated (default: ``concurrency`` local threads; a :class:`~ragloom.scale.RayExecutor` with
     ``worker_resources``, e.g. :class:`~ragloom.agents.search.flow_parallel.DatasetResources`, gives the same
-    trajectory on a cluster)."""
+    trajectory on a cluster). ``journal``: a file (or an open
+    :class:`~ragloom.agents.search.flow_journal.SearchJournal`) where each scored candidate is appended at
+    once; rerun with the same journal after a kill and the search resumes: states already journaled are
+    read back, not evaluated, and the outcome is an uninterrupted run's (a journal of other settings is
+    refused)."""
     if budget < 1:
         raise ConfigError(f"search budget must be >= 1 evaluation, got {budget}")
     if method not in ("mcts", "random"):
@@ -343,13 +363,17 @@ def search_flow(
         (lambda s: s) if goal in ANSWER_OBJECTIVES else (lambda s: canonical(retrieval_only(json.loads(s))))
     )
     scorer = _Scorer(score, budget, log, same)
+    settings = search_settings(
+        seed_flow, dataset, objective=goal, method=method, seed=seed, budget=budget, exclude=exclude,
+        advisor=advisor is not None,
+    )  # fmt: skip
     missing = [n for n in unavailable(resources) if n not in exclude]
     if missing:
         log(f"left out of the search space (their run resource is missing): {', '.join(missing)}")
     exclude, llm = (*exclude, *missing), goal in ANSWER_OBJECTIVES
     if advisor is not None and method != "mcts":
         raise ConfigError("LLM-proposed edits (an advisor) need method='mcts'")
-    with kept_workers(executor):
+    with opened_journal(journal, settings, log) as scorer.journal, kept_workers(executor):
         if advisor is not None:
             scorer.experience = advisor.experience
             _mcts(canonical(seed_flow), scorer, seed, exclude, advisor, llm)
