@@ -173,3 +173,30 @@ def create(name: str, params: dict[str, Any] | None = None) -> Any:
 def component_ref(obj: Any) -> ComponentRef | None:
     """The ComponentRef of an object made by :func:`create`, else None."""
     return getattr(obj, "__ragloom_component__", None)
+
+
+def defined_outside(package: str = "ragloom") -> list[Entry]:
+    """Entries whose factory is defined outside ``package``, sorted by name: the user's own components
+    (their module, a script's ``__main__``), which a remote worker importing only ragloom's built-ins lacks
+    until the driver sends them (:mod:`ragloom.scale.components`)."""
+    _load_builtins()
+
+    def inside(factory: Callable[..., Any]) -> bool:
+        module = getattr(factory, "__module__", None) or ""
+        return module == package or module.startswith(package + ".")
+
+    return [e for _, e in sorted(_ENTRIES.items()) if not inside(e.factory)]
+
+
+def add_entries(entries: list[Entry]) -> None:
+    """Register entries built in another process (a driver's own components, on a Ray worker) under the
+    rule of :func:`register`: the same definition again replaces its entry, another one is a collision."""
+    _load_builtins()
+    for entry in entries:
+        existing = _ENTRIES.get(entry.name)
+        if existing is not None and _origin(existing.factory) != _origin(entry.factory):
+            raise RegistryError(
+                f"component {entry.name!r} is already registered by {_origin(existing.factory)}; the "
+                f"driver's {_origin(entry.factory)} cannot register it again: pick another name"
+            )
+        _ENTRIES[entry.name] = entry

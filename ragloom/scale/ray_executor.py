@@ -1,5 +1,6 @@
 """The Ray executor: tasks (no setup) or one actor per worker holding ``setup()``'s state (a model loaded
-once). Faults: a task whose worker process dies is retried (``retries`` times, on a restarted actor when it
+once). The components the driver registered itself travel with the work (:mod:`ragloom.scale.components`).
+Faults: a task whose worker process dies is retried (``retries`` times, on a restarted actor when it
 had setup); an item still failing after that gets a Ray error in its slot, so callers fail cleanly.
 """
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ragloom.core.errors import ConfigError
+from ragloom.scale.components import pack_components, with_components
 from ragloom.scale.executor import ExecutorBase
 
 __all__ = ["RayExecutor", "import_ray"]
@@ -105,6 +107,8 @@ class RayExecutor(ExecutorBase):
 
     def _map(self, fn: Callable[..., Any], items: list[Any], setup: Callable[[], Any] | None) -> list[Any]:
         ray = self._init()
+        # components the user registered only here: the workers register them before running anything
+        setup, fn = with_components(pack_components(ray.cloudpickle), setup, fn)
         if setup is None:
             return [self._result(ray, ref) for ref in self._with_tasks(fn, items)]
         refs = self._with_actors(fn, items, setup)

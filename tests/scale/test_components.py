@@ -1,0 +1,88 @@
+"""The driver's own components travel to a worker process that cannot import their module: packed by value,
+registered there before anything is compiled (what the Ray executor does with every setup or task)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from user_components import NAME, forget_user_module, import_user_module
+
+from ragloom.core import registry
+from ragloom.core.errors import RegistryError
+from ragloom.scale.components import install_components, pack_components, with_components
+
+ROOT = Path(__file__).resolve().parents[2]
+cloudpickle = pytest.importorskip("ray.cloudpickle", reason="packing components needs ray's cloudpickle")
+
+# a fresh worker process: ragloom importable, the user's module folder not on its path
+WORKER = """
+import json, sys
+from types import SimpleNamespace
+from ragloom.core import registry
+from ragloom.scale.components import install_components
+try:
+    registry.get(sys.argv[1])
+except Exception as e:
+    before = type(e).__name__
+install_components(sys.stdin.buffer.read())
+rerank = registry.create(sys.argv[1], {"k": 2})
+hits = rerank(SimpleNamespace(hits=["a", "b", "c"]))["hits"]
+print(json.dumps({"before": before, "hits": hits, "range": registry.get(sys.argv[1]).search["k"]}))
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path: Path) -> Iterator[ModuleType]:
+    """The user's ``mycomps.py`` imported here only, under a fresh name no worker can import or know."""
+    module = f"mycomps_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "driver-only").mkdir()
+    yield import_user_module(tmp_path / "driver-only", module)
+    forget_user_module(module)
+
+
+def test_only_components_defined_outside_ragloom_are_packed(user_module: ModuleType) -> None:
+    assert [e.name for e in registry.defined_outside()] == [NAME]
+    forget_user_module(user_module.__name__)
+    assert registry.defined_outside() == [] and pack_components(cloudpickle) is None
+    setup, fn = with_components(None, None, len)
+    assert setup is None and fn is len  # nothing to send: the work is unchanged
+
+
+def test_a_worker_that_cannot_import_the_module_registers_the_packed_component(
+    user_module: ModuleType,
+) -> None:
+    pack = pack_components(cloudpickle)
+    assert pack is not None
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    worker = subprocess.run(
+        [sys.executable, "-c", WORKER, NAME],
+        input=pack,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == 0, worker.stderr.decode()
+    seen = json.loads(worker.stdout.decode().strip().splitlines()[-1])
+    assert seen == {"before": "RegistryError", "hits": ["c", "b"], "range": [2, 3]}
+
+
+def test_a_packed_component_colliding_with_another_definition_is_refused(user_module: ModuleType) -> None:
+    pack = pack_components(cloudpickle)
+    install_components(pack)  # the same definition again: replaces its entry
+    assert registry.get(NAME).search == {"k": (2, 3)}
+    entry = registry.get(NAME)
+    registry._ENTRIES[NAME] = registry.Entry(NAME, len, "node", "")  # another definition under the name
+    try:
+        with pytest.raises(RegistryError, match="cannot register it again: pick another name"):
+            registry.add_entries([entry])
+    finally:
+        registry._ENTRIES[NAME] = entry
