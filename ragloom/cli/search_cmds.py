@@ -198,7 +198,8 @@ def _journal(
     from ragloom.agents.search.flow_journal import JOURNAL_FILE, SearchJournal, search_settings
     from ragloom.agents.search.flow_search import ANSWER_OBJECTIVES
 
-    extra: dict[str, Any] = {"dataset_path": str(opts.dataset.resolve()), "dev_fraction": opts.dev_fraction}
+    extra: dict[str, Any] = {"dataset_path": str(opts.dataset.resolve()), "split": "dev"}
+    extra["dev_fraction"] = opts.dev_fraction
     extra |= {"index": str(opts.index.resolve()) if opts.index else None, "graph": opts.graph}
     if goal in ANSWER_OBJECTIVES or optimizer[0]:  # the LLM writes the answers or proposes the edits
         extra |= {"llm": list(opts.llm), "propose_flows": optimizer[1]}

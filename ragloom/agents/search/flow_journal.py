@@ -10,10 +10,11 @@ the MCTS tree needs to be serialised, and the journal stays valid whatever the t
 Layout: a header line ``{"ragloom_search_journal": 1, "settings": {...}}`` (what defines the search:
 :func:`search_settings`), then one line per evaluated candidate ``{"n", "key", "score", "cost", "metrics",
 "edits", "parent", "flow"}`` (``key``: SHA-256 of the candidate's canonical state, the search's memo key),
-each flushed and fsynced as soon as it is scored. A kill loses at most the candidates being evaluated (MCTS
-scores an expanded node's children in one batch). A torn last line (a kill mid-write) is dropped with a
-warning. A rerun whose settings differ from the header's is refused, naming the setting; only the budget may
-change: a larger one continues the same search further, a smaller one replays its first evaluations.
+each flushed and fsynced as soon as it is scored. A kill loses at most the candidate being evaluated (with a
+journal the search evaluates candidates one at a time, each over all dev questions in parallel). A torn last
+line (a kill mid-write) is dropped with a warning. A rerun whose settings differ from the header's is refused,
+naming the setting; only the budget may change: a larger one continues the same search further, a smaller one
+replays its first evaluations.
 """
 
 from __future__ import annotations

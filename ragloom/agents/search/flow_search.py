@@ -16,7 +16,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,13 +247,16 @@ class _Scorer:
 
     def _score_or_replay(
         self, states: list[str], keys: list[str]
-    ) -> tuple[list[tuple[float, float, dict[str, float]]], list[bool]]:
+    ) -> Iterator[tuple[tuple[float, float, dict[str, float]], bool]]:
         """Each state's (score, cost, metrics), and whether it was read back from the journal (a resumed
-        search) instead of evaluated: only the states the journal lacks are evaluated, in one batch."""
-        known = [self.journal.lookup(k) if self.journal is not None else None for k in keys]
-        todo = [s for s, k in zip(states, known, strict=True) if k is None]
-        fresh = iter(self.score([json.loads(s) for s in todo]) if todo else [])
-        return [k if k is not None else next(fresh) for k in known], [k is not None for k in known]
+        search) instead of evaluated. Without a journal the states are evaluated in one batch; with one, each
+        is evaluated (over all questions) when its turn comes, so it is journaled before the next starts."""
+        if self.journal is None:
+            yield from ((scored, False) for scored in self.score([json.loads(s) for s in states]))
+            return
+        for state, key in zip(states, keys, strict=True):
+            known = self.journal.lookup(key)
+            yield (known, True) if known is not None else (self.score([json.loads(state)])[0], False)
 
     def __call__(self, states: Sequence[str], edits: Sequence[tuple[str, ...]] | None = None) -> list[float]:
         keys = [self.key(s) for s in states]
@@ -261,8 +264,8 @@ class _Scorer:
         if fresh and len(self.records) >= self.budget:
             raise _BudgetSpent
         fresh = fresh[: self.budget - len(self.records)]
-        scored, replayed = self._score_or_replay([states[i] for i in fresh], [keys[i] for i in fresh])
-        for i, (score, cost, metrics), again in zip(fresh, scored, replayed, strict=True):
+        scored = self._score_or_replay([states[i] for i in fresh], [keys[i] for i in fresh])
+        for i, ((score, cost, metrics), again) in zip(fresh, scored, strict=True):
             parent = self.parents.get(states[i])
             path = edits[i] if edits else ((parent[1],) if parent else ())
             before = self.seen.get(self.key(parent[0])) if parent else None

@@ -48,6 +48,18 @@ class RefusingExecutor(LocalExecutor):
         raise AssertionError(f"evaluated {len(list(items))} items; the journal should have answered")
 
 
+class CountingExecutor(LocalExecutor):
+    """Local threads that count the items of each map (the collaborator: how the search batches its work)."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.maps: list[int] = []
+
+    def map(self, fn: Any, items: Any, *, setup: Any = None) -> list[Any]:
+        self.maps.append(len(list(items)))
+        return super().map(fn, items, setup=setup)
+
+
 def _search_args(tiny: Path, out: Path, budget: int, *more: str) -> list[str]:
     common = ["search", "--seed", str(QA), "--dataset", str(tiny), "--dev-fraction", "1.0"]
     return [*common, "--budget", str(budget), "--out", str(out), *more]
@@ -137,7 +149,9 @@ def test_a_met_budget_evaluates_nothing_and_a_larger_one_continues(tiny: Path, t
         outcome = search_flow(seed, dataset, resources, budget=budget, seed=2, journal=journal, **kw)
         return [(r.data, r.score, r.edits, r.parent, r.metrics) for r in outcome.records]
 
-    first = records(3)
+    counting = CountingExecutor()
+    first = records(3, executor=counting)
+    assert counting.maps == [3, 3, 3]  # one candidate x 3 questions per map: each journaled before the next
     assert records(3, executor=RefusingExecutor()) == first  # every candidate read back
     assert records(2, executor=RefusingExecutor()) == first[:2]  # a smaller budget replays the start
     longer = records(5)
