@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from ragloom.cli.components_option import COMPONENTS_HELP, import_components
 from ragloom.cli.errors import clean_errors
 
 SEED_HELP = "The flow file to search from (default: the QA flow of examples/flows/qa.yaml)."
@@ -67,6 +68,7 @@ def search_command(
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="auto, HOST:PORT or ray://HOST:10001 (default: $RAGLOOM_RAY_ADDRESS)."
     ),
+    components: list[str] | None = typer.Option(None, "--components", help=COMPONENTS_HELP),
     fresh: bool = typer.Option(
         False, "--fresh", help="Start over: replace OUT/journal.jsonl instead of resuming its search."
     ),
@@ -77,11 +79,12 @@ def search_command(
     Every scored candidate is journaled in OUT/journal.jsonl at once: the same command run again after a kill
     resumes the search (journaled candidates are not evaluated again); --fresh starts over."""
     with clean_errors():
+        imported = import_components(components or [])  # before the seed is read: it may name them
         opts = SearchOptions(
             dataset, seed, index, objective, budget, method, random_seed, dev_fraction, graph
         )
         opts = replace(opts, executor=executor, ray_address=ray_address, llm=(llm, llm_base_url, llm_model))
-        opts = replace(opts, fresh=fresh)
+        opts = replace(opts, fresh=fresh, components=tuple(imported))
         helper = (advisor or propose_flows, propose_flows)
         _search(opts, exclude or [], _llm(llm, llm_base_url, llm_model), helper, out)
 
@@ -124,6 +127,7 @@ class SearchOptions:
     ray_address: str | None = None
     llm: tuple[str, str | None, str | None] = ("none", None, None)  # --llm, --llm-base-url, --llm-model
     fresh: bool = False  # --fresh: replace the journal instead of resuming it
+    components: tuple[str, ...] = ()  # --components: the user's modules imported (their components searched)
 
 
 def _executor(opts: SearchOptions, data: Any, facts: dict[str, Any], needs_llm: bool) -> tuple[Any, Any]:
@@ -199,7 +203,7 @@ def _journal(
     from ragloom.agents.search.flow_search import ANSWER_OBJECTIVES
 
     extra: dict[str, Any] = {"dataset_path": str(opts.dataset.resolve()), "split": "dev"}
-    extra["dev_fraction"] = opts.dev_fraction
+    extra |= {"dev_fraction": opts.dev_fraction, "components": list(opts.components)}
     extra |= {"index": str(opts.index.resolve()) if opts.index else None, "graph": opts.graph}
     if goal in ANSWER_OBJECTIVES or optimizer[0]:  # the LLM writes the answers or proposes the edits
         extra |= {"llm": list(opts.llm), "propose_flows": optimizer[1]}
