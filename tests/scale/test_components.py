@@ -17,6 +17,7 @@ from user_components import NAME, forget_user_module, import_user_module
 
 from ragloom.core import registry
 from ragloom.core.errors import RegistryError
+from ragloom.scale import components as shipping
 from ragloom.scale.components import install_components, pack_components, with_components
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,3 +87,11 @@ def test_a_packed_component_colliding_with_another_definition_is_refused(user_mo
             registry.add_entries([entry])
     finally:
         registry._ENTRIES[NAME] = entry
+
+
+def test_work_without_setup_registers_the_pack_before_its_first_item(user_module: ModuleType) -> None:
+    pack = pack_components(cloudpickle)
+    setup, fn = with_components(pack, None, lambda item: registry.create(NAME, {"k": item}).__name__)
+    registry._ENTRIES.pop(NAME)  # a worker that never saw the driver's registry
+    shipping._INSTALLED.clear()  # nor any pack
+    assert setup is None and fn(2) == "rerank" and registry.get(NAME).search == {"k": (2, 3)}

@@ -157,6 +157,8 @@ def test_a_met_budget_evaluates_nothing_and_a_larger_one_continues(tiny: Path, t
     longer = records(5)
     assert longer[:3] == first and len(longer) == 5 == len(_journal_rows(tmp_path))
     plain = search_flow(seed, dataset, resources, budget=5, seed=2)  # no journal: the current behaviour
+    with pytest.raises(ConfigError, match="its random_seed is 2, this run's is 3"):
+        search_flow(seed, dataset, resources, budget=5, seed=3, journal=journal)
     assert [(r.data, r.score, r.edits, r.parent, r.metrics) for r in plain.records] == longer
 
 
