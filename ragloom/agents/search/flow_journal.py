@@ -189,6 +189,8 @@ def _lock(file: BinaryIO, path: Path) -> None:
         raise ConfigError(
             f"{path}: another search is writing this journal; wait for it or use another --out folder"
         ) from None
+    except OSError:  # a filesystem without locks (some network mounts): no guard against a second writer
+        return
 
 
 def _write_line(file: BinaryIO, row: Mapping[str, Any]) -> None:

@@ -183,10 +183,10 @@ def test_a_torn_last_line_is_dropped_with_a_warning(tiny: Path, tmp_path: Path) 
     with journal:
         assert journal.size == 2 and journal.lookup("state-2") == (0.75, 1.5, {"R": 0.75})
         assert journal.lookup("state-3") is None
-        journal.append("state-3", 3, _record(1.0))
+        journal.append("state-3", 3, _record(float("-inf")))  # a candidate that did not build
     assert path.read_bytes().startswith(whole) and len(path.read_bytes().splitlines()) == 4
     with SearchJournal.open(path, _settings(tiny, budget=9)) as journal:  # a larger budget: allowed
-        assert journal.size == 3
+        assert journal.size == 3 and journal.lookup("state-3") == (float("-inf"), 1.5, {"R": float("-inf")})
 
 
 def test_a_damaged_journal_and_a_second_writer_are_refused(tiny: Path, tmp_path: Path) -> None:
