@@ -170,7 +170,7 @@ def _search(
         raise ConfigError(f"{why} needs an LLM: --llm local, or --llm-base-url URL --llm-model NAME")
     dev = data.split("dev", dev_fraction=opts.dev_fraction)
     with _journal(opts, flow, dev, goal, exclude, optimizer, out) as journal:  # refused before indexing
-        outcome, helper = _run(opts, flow, (data, dev), goal, exclude, llm, optimizer, journal)
+        outcome, helper = _run(opts, flow, (data, dev), goal, exclude, llm, optimizer, journal, out)
     meta: dict[str, Any] = {"seed_flow": str(seed_file), "dataset": str(opts.dataset), "objective": goal}
     meta |= {
         "method": opts.method,
@@ -214,6 +214,18 @@ def _journal(
     return SearchJournal.open(out / JOURNAL_FILE, settings, fresh=opts.fresh)
 
 
+def _advisor_llm(llm: Any, opts: SearchOptions, out: Path) -> Any:
+    """The optimizer LLM behind a cache in OUT: a resumed search gets the replies the killed one got (the
+    same trajectory even from a sampling or remote model, and no tokens spent again); --fresh empties it."""
+    from ragloom.llm.cache import CachedLLM
+
+    cache = out / "advisor_llm.sqlite"
+    if opts.fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{cache}{suffix}").unlink(missing_ok=True)
+    return CachedLLM(llm, cache)
+
+
 def _run(
     opts: SearchOptions,
     flow: dict[str, Any],
@@ -223,6 +235,7 @@ def _run(
     llm: Any,
     optimizer: tuple[bool, bool],
     journal: Any,
+    out: Path,
 ) -> tuple[Any, Any]:
     """Build the run resources (the dataset indexed once) and search on the dev split: (outcome, advisor)."""
     from ragloom.agents.search import FlowEditAdvisor, search_flow
@@ -235,7 +248,7 @@ def _run(
     if llm is not None:
         resources["llm"] = llm
     advisor, propose_flows = optimizer
-    helper = FlowEditAdvisor(llm, propose_flows=propose_flows) if advisor else None
+    helper = FlowEditAdvisor(_advisor_llm(llm, opts, out), propose_flows=propose_flows) if advisor else None
     outcome = search_flow(
         flow,
         dev,
