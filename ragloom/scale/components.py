@@ -16,13 +16,14 @@ import pickle
 import sys
 import sysconfig
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ragloom.core import registry
 
-__all__ = ["install_components", "pack_components", "with_components"]
+__all__ = ["ComponentShippingWarning", "install_components", "pack_components", "with_components"]
 
 _INSTALLED: set[str] = set()  # digests of the packs this worker process has registered
 _LOCK = threading.Lock()
@@ -53,10 +54,38 @@ def pack_components(cloudpickle: Any) -> bytes | None:
         for module in by_value:
             cloudpickle.register_pickle_by_value(module)
         try:
-            return bytes(cloudpickle.dumps(entries))
+            return _dumps(cloudpickle, entries)
         finally:
             for module in by_value:
                 cloudpickle.unregister_pickle_by_value(module)
+
+
+class ComponentShippingWarning(UserWarning):
+    """A component of the driver cannot be sent to remote workers (its factory does not pickle)."""
+
+
+def _dumps(cloudpickle: Any, entries: list[registry.Entry]) -> bytes | None:
+    """All entries pickled; one whose factory does not pickle (it holds a lock, an open file, ...) is left
+    out with a warning naming it, so work that does not use it still runs (a flow using it fails on the
+    worker with "unknown component")."""
+    try:
+        return bytes(cloudpickle.dumps(entries))
+    except Exception:  # find the culprits; the others still travel
+        good = []
+        for entry in entries:
+            try:
+                cloudpickle.dumps(entry)
+            except Exception as e:
+                warnings.warn(
+                    f"component {entry.name!r} ({entry.factory!r}) cannot be sent to remote workers: "
+                    f"{type(e).__name__}: {e}; a flow using it fails there. Register a factory that builds "
+                    "what it holds when called",
+                    ComponentShippingWarning,
+                    stacklevel=4,
+                )
+                continue
+            good.append(entry)
+        return bytes(cloudpickle.dumps(good)) if good else None
 
 
 def install_components(pack: bytes | None) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from user_components import NAME, forget_user_module, import_user_module
@@ -18,7 +21,12 @@ from user_components import NAME, forget_user_module, import_user_module
 from ragloom.core import registry
 from ragloom.core.errors import RegistryError
 from ragloom.scale import components as shipping
-from ragloom.scale.components import install_components, pack_components, with_components
+from ragloom.scale.components import (
+    ComponentShippingWarning,
+    install_components,
+    pack_components,
+    with_components,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 cloudpickle = pytest.importorskip("ray.cloudpickle", reason="packing components needs ray's cloudpickle")
@@ -95,3 +103,20 @@ def test_work_without_setup_registers_the_pack_before_its_first_item(user_module
     registry._ENTRIES.pop(NAME)  # a worker that never saw the driver's registry
     shipping._INSTALLED.clear()  # nor any pack
     assert setup is None and fn(2) == "rerank" and registry.get(NAME).search == {"k": (2, 3)}
+
+
+def test_a_factory_that_does_not_pickle_is_left_out_with_a_warning(user_module: ModuleType) -> None:
+    lock = threading.Lock()
+
+    def guarded(k: int = 1) -> Any:
+        """Holds a lock: it cannot travel."""
+        with lock:
+            return k
+
+    registry.register("tests.unpicklable")(guarded)
+    try:
+        with pytest.warns(ComponentShippingWarning, match="'tests.unpicklable' .* cannot be sent"):
+            pack = pack_components(cloudpickle)
+    finally:
+        registry._ENTRIES.pop("tests.unpicklable", None)
+    assert pack is not None and [e.name for e in pickle.loads(pack)] == [NAME]  # the others still travel
