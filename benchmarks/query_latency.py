@@ -57,9 +57,10 @@ def queries_of(folder: Path) -> list[str]:
 
 def build_index(folder: Path, store: str) -> tuple[Path, float]:
     """The cached index of ``folder`` for ``store`` (built on first use); its path and build seconds."""
-    from ragloom.retrieval.chunkers import CHUNKERS
+    from ragloom.documents.settings import ChunkSettings
 
-    chunker = "structured" if "structured" in CHUNKERS and (folder / "files").is_dir() else "document"
+    source = folder / "files" if (folder / "files").is_dir() else folder
+    chunker = ChunkSettings.for_source(source).chunker  # the default index's chunks
     digest = hashlib.sha1(f"{folder.resolve()}|{store}|{chunker}".encode()).hexdigest()[:10]
     path = cache_dir("bench-indexes", f"latency-{folder.name}-{store}-{digest}")
     started = time.perf_counter()
