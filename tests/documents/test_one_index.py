@@ -188,3 +188,22 @@ def test_a_cached_graph_cut_by_other_chunking_is_rebuilt_with_the_flat_index_chu
     record.write_text(json.dumps({**json.loads(record.read_text()), "version": "older-code"}))
     assert ensure_graph(tmp_path / "store", docs, "structured", {})["graph_cache"].startswith("built")
     assert set(GraphIndex.load(tmp_path / "store" / "graph").records) == flat
+
+
+def test_a_beir_corpus_gives_the_same_passages_to_the_index_and_the_eval_pipelines(tmp_path: Path) -> None:
+    import tiny_beir
+
+    from ragloom.eval.build import CorpusIndex
+    from ragloom.eval.datasets import indexable_documents, load_dataset
+    from ragloom.eval.pipelines import ComponentSpec
+    from ragloom.retrieval.embedders import default_embedder
+
+    beir = tiny_beir.write_beir(tmp_path / "beir")
+    settings = ChunkSettings.for_source(beir)
+    expected = rows(settings.chunk(iter_documents(beir)))
+    index = Index.build(tmp_path / "index", beir, vector_store="memory")  # ragloom index corpus.jsonl
+    documents = indexable_documents(load_dataset(beir), with_title=True)
+    embedder = default_embedder()  # not loaded: chunking needs no model
+    pipelines = CorpusIndex(documents, ComponentSpec(settings.chunker), embedder, embedder)  # ragloom eval
+    assert len(expected) == len(tiny_beir.DOCS)
+    assert rows(index.chunks) == expected and rows(pipelines.chunks) == expected
