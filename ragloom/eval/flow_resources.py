@@ -111,9 +111,11 @@ def ensure_graph(
     started = time.perf_counter()
     chunking = ChunkSettings(chunker, dict(params or {}))
     cut = {"chunker": chunking.chunker, "params": dict(chunking.params), "version": chunking.version}
-    recorded = _read_json(target / "chunking.json")  # None: a graph from before it was recorded, whose
-    same = recorded == json.loads(json.dumps(cut)) or (recorded is None and chunker == "document")
-    same_cut = has_graph(folder) and same  # whole-document chunks never depended on chunking code
+    # a graph from before chunking.json was written is trusted for whole-document chunks only: they never
+    # depended on the chunking code
+    recorded = _read_json(target / "chunking.json")
+    legacy = recorded is None and chunker == "document"
+    same_cut = has_graph(folder) and (legacy or recorded == json.loads(json.dumps(cut)))
     if same_cut:
         known = json.loads((target / "settings.json").read_text(encoding="utf-8")).get("docs", {})
         wanted = {d.id: document_hash(d) for d in documents}

@@ -188,6 +188,11 @@ def test_a_cached_graph_cut_by_other_chunking_is_rebuilt_with_the_flat_index_chu
     record.write_text(json.dumps({**json.loads(record.read_text()), "version": "older-code"}))
     assert ensure_graph(tmp_path / "store", docs, "structured", {})["graph_cache"].startswith("built")
     assert set(GraphIndex.load(tmp_path / "store" / "graph").records) == flat
+    record.unlink()  # a graph from before the record: rebuilt, unless its chunks are whole documents
+    assert ensure_graph(tmp_path / "store", docs, "structured", {})["graph_cache"].startswith("built")
+    assert ensure_graph(tmp_path / "whole", docs, "document")["graph_cache"].startswith("built")
+    (tmp_path / "whole" / "graph" / "chunking.json").unlink()
+    assert ensure_graph(tmp_path / "whole", docs, "document")["graph_cache"].startswith("warm")
 
 
 def test_a_beir_corpus_gives_the_same_passages_to_the_index_and_the_eval_pipelines(tmp_path: Path) -> None:
