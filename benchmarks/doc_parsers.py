@@ -231,12 +231,13 @@ def token_estimate_check(files: Path) -> dict[str, float]:
     """Real MiniLM tokens / estimated tokens over the structured chunks of docs-a."""
     from transformers import AutoTokenizer
 
-    from ragloom.documents import StructuredChunker, load_folder
+    from ragloom.documents import load_folder
     from ragloom.documents.chunker import estimate_tokens
+    from ragloom.documents.settings import ChunkSettings
     from ragloom.retrieval.embedders import default_model_path
 
     docs, _ = load_folder(files)
-    chunks = [c for d in docs for c in StructuredChunker().split_document(d)]
+    chunks = ChunkSettings().chunk(docs)  # the default index's chunks
     tokenizer = AutoTokenizer.from_pretrained(default_model_path())
     real = [len(x) for x in tokenizer([c.text for c in chunks])["input_ids"]]
     ratios = sorted(r / estimate_tokens(c.text) for r, c in zip(real, chunks, strict=True))

@@ -62,12 +62,12 @@ def main() -> None:
     ap.add_argument("--dataset", type=Path, default=here / "shared/data/docs-a")
     ap.add_argument("--dense", action="store_true")
     args = ap.parse_args()
-    from ragloom.documents import StructuredChunker, load_folder
+    from ragloom.documents import load_folder
+    from ragloom.documents.settings import ChunkSettings
     from ragloom.retrieval.bm25 import BM25Retriever
 
     docs, _ = load_folder(args.dataset / "files")
-    chunker = StructuredChunker()
-    chunks = [c for d in docs for c in chunker.split_document(d)]
+    chunks = ChunkSettings().chunk(docs)  # the default index's chunks
     by_id = {c.id: c for c in chunks}
     answers = {r["_id"]: r["answers"][0] for r in map(json.loads, (args.dataset / "answers.jsonl").open())}
     queries = {r["_id"]: r["text"] for r in map(json.loads, (args.dataset / "queries.jsonl").open())}

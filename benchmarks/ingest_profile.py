@@ -100,14 +100,13 @@ def main() -> None:
     files = args.dataset / "files"
     stages: dict[str, float] = {}
     started = time.perf_counter()
-    from ragloom.documents.chunker import StructuredChunker
     from ragloom.documents.folder import load_folder
+    from ragloom.documents.settings import ChunkSettings
 
     documents, _ = load_folder(files)
     stages["read + parse"] = time.perf_counter() - started
     started = time.perf_counter()
-    chunker = StructuredChunker()
-    chunks = [c for d in documents for c in chunker.split_document(d)]
+    chunks = ChunkSettings().chunk(documents)  # the default index's chunks
     stages["chunk"] = time.perf_counter() - started
     started = time.perf_counter()
     from ragloom.retrieval.embedders import SentenceTransformerEmbedder

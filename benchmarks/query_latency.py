@@ -56,11 +56,16 @@ def queries_of(folder: Path) -> list[str]:
 
 
 def build_index(folder: Path, store: str) -> tuple[Path, float]:
-    """The cached index of ``folder`` for ``store`` (built on first use); its path and build seconds."""
-    from ragloom.retrieval.chunkers import CHUNKERS
+    """The cached index of ``folder`` for ``store`` (built on first use, re-chunked when the chunking code
+    changed); its path and build seconds. One per embedder identity: the index is queried with the default
+    embedder's precision, and an index of another precision is refused."""
+    from ragloom.documents.settings import ChunkSettings
+    from ragloom.retrieval.embedders import default_embedder
 
-    chunker = "structured" if "structured" in CHUNKERS and (folder / "files").is_dir() else "document"
-    digest = hashlib.sha1(f"{folder.resolve()}|{store}|{chunker}".encode()).hexdigest()[:10]
+    source = folder / "files" if (folder / "files").is_dir() else folder
+    chunker = ChunkSettings.for_source(source).chunker  # the default index's chunks
+    key = f"{folder.resolve()}|{store}|{chunker}|{default_embedder().identity}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     path = cache_dir("bench-indexes", f"latency-{folder.name}-{store}-{digest}")
     started = time.perf_counter()
     Index.build(path, load_documents(folder), chunker=chunker, vector_store=store, progress=True)

@@ -111,6 +111,12 @@ def index(
         for line in files.lines():
             typer.echo(line, err=True)
         reading = f"{files.summary()}; " if files.loaded or files.skipped else ""
+        if report.rechunked:
+            typer.echo(
+                f"re-chunked {report.rechunked} unchanged documents: the chunking code changed since "
+                f"{store} was built (their vectors are kept where a chunk's text is the same)",
+                err=True,
+            )
         typer.echo(
             f"indexed {store}: {reading}{report.added} added, {report.changed} changed, {report.deleted} "
             f"deleted, {report.unchanged} unchanged; {report.chunks} chunks ({report.embedded} embedded) "

@@ -3,7 +3,8 @@
 ``iter_documents(folder, report)`` yields index-ready documents and fills an :class:`IngestReport` with the
 files it skipped (name and reason); ``StructuredChunker`` cuts them along sections and pages, with the
 metadata contract ``source``, ``title``, ``section``, ``page``, ``page_end``, ``format``; ``cite`` formats
-where a chunk comes from (``R-intro.pdf p. 42, § 5.1 Arrays``).
+where a chunk comes from (``R-intro.pdf p. 42, § 5.1 Arrays``); ``ChunkSettings.for_source(path)`` is the
+default index of a folder, the chunks every entry point (index, ask, eval, search, graph) cuts it into.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _EXPORTS = {
     "load_folder": "ragloom.documents.folder",
     "loader_for": "ragloom.documents.folder",
     "StructuredChunker": "ragloom.documents.chunker",
+    "ChunkSettings": "ragloom.documents.settings",
     "cite": "ragloom.documents.citations",
 }
 __all__ = sorted(_EXPORTS)

@@ -55,11 +55,11 @@ class CorpusIndex:
     _parts: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from ragloom.retrieval.chunkers import make_chunker
+        from ragloom.retrieval.chunkers import index_chunks, make_chunker
 
         started = time.perf_counter()
         chunker: Chunker = make_chunker(self.chunker.uses, self.chunker.params)
-        self.chunks = [c for d in self.documents for c in chunker.split(d.text, d.id)]
+        self.chunks = [c for d in self.documents for c in index_chunks(chunker, d)]  # what an Index stores
         self.timings["chunk"] = time.perf_counter() - started
 
     def bm25(self, params: dict[str, Any]) -> Retriever:

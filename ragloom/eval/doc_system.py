@@ -1,7 +1,8 @@
 """ragloom's default document pipelines (bm25, dense, hybrid) as a files-harness ``FileSystem``.
 
 Ingestion is what ``ragloom index`` does to a folder of files: the one ingestion layer
-(:func:`ragloom.documents.load_folder`), the structure-aware chunker (:class:`StructuredChunker`), MiniLM
+(:func:`ragloom.documents.load_folder`), the same chunks (the files default of
+:class:`~ragloom.documents.settings.ChunkSettings`, through the index's own chunking function), MiniLM
 vectors, BM25 and an exact vector store, all in memory. ``heading_prefix`` puts the document title and the
 section path in front of what BM25 and the embedder see (the chunk text itself, and so its span and what the
 metrics read, stays unprefixed); it is a setting here so the benchmark can measure it.
@@ -52,7 +53,8 @@ class _OriginalChunks:
 class RagloomDocumentSystem:
     """ragloom's document pipelines over one folder: ingest once, then ``bm25``, ``dense`` and ``hybrid``.
 
-    ``chunker``: :class:`StructuredChunker` parameters (its defaults when empty). ``heading_prefix``: BM25 and
+    ``chunker``: parameters of the files chunker (``structured``; its defaults when empty, which is what
+    ``ragloom index`` uses). ``heading_prefix``: BM25 and
     the embedder see the heading path before the text; ``dense_prefix`` overrides it for the embedder alone
     (None: same as ``heading_prefix``). ``fusion``: the hybrid's fusion (default: the library's tuned
     default, :data:`ragloom.eval.pipelines.DEFAULT_HYBRID_FUSION`). ``dense=False`` skips the embedder: only
@@ -71,8 +73,8 @@ class RagloomDocumentSystem:
 
     def ingest(self, files_dir: Path) -> Sequence[Chunk]:
         """Load every file, chunk along sections and pages, embed, build BM25 and the vector store."""
-        from ragloom.documents.chunker import StructuredChunker
         from ragloom.documents.folder import load_folder
+        from ragloom.documents.settings import FILES_CHUNKER, ChunkSettings
         from ragloom.retrieval.embedders import default_embedder
 
         embedder = self.embedder or default_embedder()
@@ -81,8 +83,7 @@ class RagloomDocumentSystem:
             warm_up()
         documents, report = load_folder(files_dir)
         self.skipped = [f"{s.source}: {s.reason}" for s in report.skipped]
-        splitter = StructuredChunker(**self.chunker)
-        chunks = [c for d in documents for c in splitter.split_document(d)]
+        chunks = ChunkSettings(FILES_CHUNKER, self.chunker).chunk(documents)
         self._build(chunks)
         return chunks
 

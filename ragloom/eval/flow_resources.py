@@ -98,16 +98,25 @@ def ensure_graph(
 ) -> dict[str, Any]:
     """Build (or bring up to date) the graph index of ``documents`` in ``folder/graph``, chunked as the flat
     index in ``folder`` is (so graph and flat hits share chunk ids); facts say what it cost and whether it
-    was already there. Only new or changed documents are extracted (by content hash)."""
+    was already there. Only new or changed documents are extracted (by content hash); a graph cut by other
+    chunk settings or chunking code (``chunking.json`` beside it) is rebuilt from scratch."""
     import json
 
+    from ragloom.documents.settings import ChunkSettings
     from ragloom.retrieval.graph.graph_index import GraphIndex
     from ragloom.retrieval.graph.store import graph_dir, has_graph
     from ragloom.retrieval.manifest import document_hash
 
     target = graph_dir(folder) if has_graph(folder) else Path(folder) / "graph"
     started = time.perf_counter()
-    if has_graph(folder):
+    chunking = ChunkSettings(chunker, dict(params or {}))
+    cut = {"chunker": chunking.chunker, "params": dict(chunking.params), "version": chunking.version}
+    # a graph from before chunking.json was written is trusted for whole-document chunks only: they never
+    # depended on the chunking code
+    recorded = _read_json(target / "chunking.json")
+    legacy = recorded is None and chunker == "document"
+    same_cut = has_graph(folder) and (legacy or recorded == json.loads(json.dumps(cut)))
+    if same_cut:
         known = json.loads((target / "settings.json").read_text(encoding="utf-8")).get("docs", {})
         wanted = {d.id: document_hash(d) for d in documents}
         if known == wanted:
@@ -118,6 +127,7 @@ def ensure_graph(
         graph = GraphIndex(chunker=_graph_chunker(chunker, params))
     report = graph.update(documents, delete_missing=True)
     graph.save(target)
+    (target / "chunking.json").write_text(json.dumps(cut), encoding="utf-8")
     return {
         "graph": str(target),
         "graph_seconds": time.perf_counter() - started,
@@ -125,6 +135,16 @@ def ensure_graph(
         "graph_nodes": report.nodes,
         "graph_edges": report.edges,
     }
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``, None when it is missing or unreadable."""
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _graph_chunker(chunker: str, params: dict[str, Any] | None) -> Any:

@@ -14,7 +14,7 @@ from ragloom.core.errors import ConfigError
 from ragloom.core.protocols import Chunker
 from ragloom.core.types import Chunk, Document
 
-__all__ = ["CHUNKERS", "WholeDocumentChunker", "chunk_document", "make_chunker"]
+__all__ = ["CHUNKERS", "WholeDocumentChunker", "chunk_document", "index_chunks", "make_chunker"]
 
 #: name -> (module, class) of the chunking room (imported lazily: some load a tokenizer or a model)
 CHUNKERS: dict[str, tuple[str, str]] = {
@@ -75,3 +75,13 @@ def chunk_document(chunker: Chunker, document: Document) -> list[Chunk]:
         chunks: list[Chunk] = split_document(document)
         return chunks
     return chunker.split(document.text, document.id)
+
+
+def index_chunks(chunker: Chunker, document: Document) -> list[Chunk]:
+    """The chunks an index stores for ``document``: :func:`chunk_document`'s, each carrying the document's
+    scalar metadata under its own (so a filter on ``source`` or ``title`` sees every chunk). Every entry
+    point that chunks for retrieval goes through here, so one folder gives the same chunks wherever it is
+    indexed."""
+    meta = {k: v for k, v in document.metadata.items() if isinstance(v, str | int | float | bool)}
+    chunks = chunk_document(chunker, document)
+    return [Chunk(c.text, c.doc_id, c.start, c.end, {**meta, **c.metadata}) for c in chunks]

@@ -29,9 +29,10 @@ from ragloom.chunking.late import DocumentTokens
 from ragloom.core.errors import ConfigError, IndexError_
 from ragloom.core.protocols import Embedder, VectorStore
 from ragloom.core.types import Chunk, Document, Hit
+from ragloom.documents.settings import chunking_version
 from ragloom.retrieval.bm25 import BM25Retriever
 from ragloom.retrieval.chunk_store import atomic_write_text, read_chunks, write_chunks
-from ragloom.retrieval.chunkers import chunk_document, make_chunker
+from ragloom.retrieval.chunkers import index_chunks, make_chunker
 from ragloom.retrieval.dense import DenseRetriever
 from ragloom.retrieval.filters import Filter, Where
 from ragloom.retrieval.hybrid import HybridRetriever
@@ -52,6 +53,7 @@ from ragloom.retrieval.manifest import (
     UpdatePlan,
     document_hash,
     plan_update,
+    rechunk_plan,
     vector_key,
 )
 from ragloom.retrieval.memory_store import InMemoryVectorStore
@@ -70,7 +72,8 @@ Source = Iterable[Document] | str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class UpdateReport:
-    """What an update did (document counts by fate, chunks now indexed, chunks embedded, wall time)."""
+    """What an update did (document counts by fate, chunks now indexed, chunks embedded, wall time), and how
+    many of the changed documents were only re-chunked because the chunking code changed."""
 
     added: int
     changed: int
@@ -79,6 +82,7 @@ class UpdateReport:
     chunks: int
     embedded: int
     seconds: float
+    rechunked: int = 0
 
 
 class Index:
@@ -144,6 +148,7 @@ class Index:
             base.vector_store if vector_store is None else vector_store,
             base.late_chunking if late_chunking is None else late_chunking,
         )
+        wanted.chunker_version = base.chunker_version if existing else chunking_version(wanted.chunker)
         check_store_name(wanted.vector_store)
         make_chunker(wanted.chunker, wanted.chunker_params)  # fail early on a bad name or parameters
         if existing is None:
@@ -329,6 +334,11 @@ class Index:
             docs = unique_documents(documents)
             hashes = {i: document_hash(d) for i, d in docs.items()}
             plan = plan_update(self.documents, hashes, delete_missing, frozenset(keep))
+            current, old = chunking_version(self.manifest.chunker), self.manifest.chunker_version
+            rechunked = -len(plan.changed)
+            if old != current:  # cut by other chunking code: re-chunk whatever documents we were given
+                plan = rechunk_plan(plan, docs)
+            rechunked += len(plan.changed)
             stage(
                 "plan", {"added": len(plan.added), "changed": len(plan.changed), "deleted": len(plan.deleted)}
             )
@@ -337,10 +347,11 @@ class Index:
                 self._cleanup(self.store, set(self._by_key), self.manifest.generation)
                 return self._report(plan, 0, started)
             fresh = self._chunk(docs, plan, progress)
-            embedded = self._commit(docs, hashes, plan, fresh, progress, stage)
-        return self._report(plan, embedded, started)
+            version = old if old != current and plan.unchanged else current  # all re-chunked: now current
+            embedded = self._commit(docs, hashes, plan, fresh, progress, stage, version)
+        return self._report(plan, embedded, started, rechunked)
 
-    def _report(self, plan: UpdatePlan, embedded: int, started: float) -> UpdateReport:
+    def _report(self, plan: UpdatePlan, embedded: int, started: float, rechunked: int = 0) -> UpdateReport:
         return UpdateReport(
             len(plan.added),
             len(plan.changed),
@@ -349,6 +360,7 @@ class Index:
             len(self.chunks),
             embedded,
             time.perf_counter() - started,
+            rechunked,
         )
 
     def _chunk(
@@ -361,12 +373,7 @@ class Index:
         show = len(todo) > 64 if progress is None else progress
         out: dict[str, list[Chunk]] = {}
         for doc_id in tqdm(todo, desc="chunking", unit="doc", disable=not show):
-            doc = docs[doc_id]
-            meta = {k: v for k, v in doc.metadata.items() if isinstance(v, str | int | float | bool)}
-            out[doc_id] = [
-                Chunk(c.text, c.doc_id, c.start, c.end, {**meta, **c.metadata})
-                for c in chunk_document(chunker, doc)
-            ]
+            out[doc_id] = index_chunks(chunker, docs[doc_id])
         return out
 
     def _key(self, chunk: Chunk, doc_hash: str) -> str:
@@ -380,6 +387,7 @@ class Index:
         fresh: Mapping[str, list[Chunk]],
         progress: bool | None,
         stage: StageCallback,
+        version: str | None = None,
     ) -> int:
         old_by_doc: dict[str, list[Chunk]] = {}
         for c in self.chunks:
@@ -403,7 +411,9 @@ class Index:
             store.delete([k for k in store.ids() if k not in needed])
         self._write_generation(generation, all_chunks, store)
         stage("write", {"generation": generation})
-        manifest = Manifest(**{**self.manifest.config(), "generation": generation, "docs": entries})
+        version = self.manifest.chunker_version if version is None else version
+        config = {**self.manifest.config(), "generation": generation, "docs": entries}
+        manifest = Manifest(**config, chunker_version=version)
         atomic_write_text(self.path / MANIFEST, manifest.to_json())
         stage("commit", {"generation": generation})
         self.manifest = manifest

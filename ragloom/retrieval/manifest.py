@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragloom.core.errors import IndexError_
 from ragloom.core.types import Chunk, Document
 
-__all__ = ["FORMAT", "DocEntry", "Manifest", "UpdatePlan", "document_hash", "plan_update", "vector_key"]
+__all__ = [
+    "FORMAT",
+    "DocEntry",
+    "Manifest",
+    "UpdatePlan",
+    "document_hash",
+    "plan_update",
+    "rechunk_plan",
+    "vector_key",
+]
 
 FORMAT = 1
 
@@ -31,7 +40,12 @@ class DocEntry:
 
 @dataclass
 class Manifest:
-    """Configuration of an index plus the current generation and per-document entries."""
+    """Configuration of an index plus the current generation and per-document entries.
+
+    ``chunker_version`` fingerprints the chunking code the chunks were cut with
+    (:func:`ragloom.documents.settings.chunking_version`; empty in indexes older than it): an update by other
+    code re-chunks every document it is given, so an index never keeps chunks current code would not cut.
+    """
 
     embedder: str
     chunker: str = "document"
@@ -41,6 +55,7 @@ class Manifest:
     generation: int = 0
     docs: dict[str, DocEntry] = field(default_factory=dict)
     format: int = FORMAT
+    chunker_version: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -108,6 +123,15 @@ def plan_update(
         deleted = ()
         unchanged = unchanged + tuple(d for d in old if d not in new)
     return UpdatePlan(added, changed, deleted, unchanged)
+
+
+def rechunk_plan(plan: UpdatePlan, present: Iterable[str]) -> UpdatePlan:
+    """``plan`` with its unchanged documents that are ``present`` (given to this update) moved to changed: an
+    index whose chunking code changed re-chunks them (vectors of identical chunks are kept by key)."""
+    given = set(present)
+    again = tuple(d for d in plan.unchanged if d in given)
+    kept = tuple(d for d in plan.unchanged if d not in given)
+    return UpdatePlan(plan.added, plan.changed + again, plan.deleted, kept)
 
 
 def document_hash(doc: Document) -> str:

@@ -129,7 +129,10 @@ def documents_and_chunker(
     report: IngestReport | None = None,
 ) -> tuple[Iterator[Document], str | None]:
     """The documents of ``source`` (refusing an empty one) and the chunker to index them with: the one given,
-    else ``structured`` for files in a new index (they have sections and pages; BEIR passages stay whole)."""
-    if chunker is None and not is_beir_source(source) and not (Path(index_path) / "manifest.json").is_file():
-        chunker = "structured"
+    else for a new index the default of :class:`ragloom.documents.settings.ChunkSettings` (``structured`` for
+    files, which have sections and pages; ``document`` for BEIR passages, which stay whole)."""
+    from ragloom.documents.settings import ChunkSettings
+
+    if chunker is None and not (Path(index_path) / "manifest.json").is_file():
+        chunker = ChunkSettings.for_source(source).chunker
     return require_documents(iter_documents(source, report, progress=True), source), chunker

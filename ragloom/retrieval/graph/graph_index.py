@@ -186,15 +186,12 @@ class GraphIndex:
 
     def chunks_of(self, doc: Document) -> list[Chunk]:
         """The chunks ``doc`` is split into (one per document unless a chunker was given); each carries the
-        document's scalar metadata (source, page, ...), so ``where`` filters and citations see it."""
-        if self.chunker is None:
-            chunks = [Chunk(doc.text, doc.id, 0, len(doc.text))] if doc.text.strip() else []
-        else:
-            chunks = self.chunker.split(doc.text, doc.id)
-        meta = {k: v for k, v in doc.metadata.items() if isinstance(v, str | int | float | bool)}
-        if not meta:
-            return chunks
-        return [Chunk(c.text, c.doc_id, c.start, c.end, {**meta, **c.metadata}) for c in chunks]
+        document's scalar metadata (source, page, ...), so ``where`` filters and citations see it. They are
+        the flat index's chunks (the same function: a structured chunker reads the document's sections and
+        pages here too), so graph and flat hits share chunk ids."""
+        from ragloom.retrieval.chunkers import WholeDocumentChunker, index_chunks
+
+        return index_chunks(self.chunker or WholeDocumentChunker(), doc)
 
     def _extract(self, docs: Sequence[Document]) -> list[ChunkRecord]:
         """Mentions (and triples) of every chunk of ``docs``: the only per-document work of an update."""
