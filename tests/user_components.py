@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -47,3 +50,15 @@ def forget_user_module(module: str) -> None:
 
     registry._ENTRIES.pop(NAME, None)
     sys.modules.pop(module, None)
+
+
+@contextmanager
+def driver_only_module(tmp_path: Path) -> Iterator[ModuleType]:
+    """The user's ``mycomps.py`` imported here only, under a fresh name no worker can import or know;
+    forgotten afterwards."""
+    module = f"mycomps_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "driver-only").mkdir()
+    try:
+        yield import_user_module(tmp_path / "driver-only", module)
+    finally:
+        forget_user_module(module)

@@ -4,14 +4,13 @@ follows the local trajectory."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import tiny_beir
-from user_components import NAME, forget_user_module, import_user_module
+from user_components import NAME, driver_only_module
 
 from ragloom.agents.search import read_seed, search_flow
 from ragloom.agents.search.flow_parallel import DatasetResources
@@ -27,10 +26,8 @@ QA = Path(__file__).resolve().parents[2] / "examples" / "flows" / "qa.yaml"
 @pytest.fixture
 def user_module(tmp_path: Path) -> Iterator[ModuleType]:
     """The user's ``mycomps.py`` imported here only, under a fresh name no worker can import or know."""
-    module = f"mycomps_{uuid.uuid4().hex[:8]}"
-    (tmp_path / "driver-only").mkdir()
-    yield import_user_module(tmp_path / "driver-only", module)
-    forget_user_module(module)
+    with driver_only_module(tmp_path) as module:
+        yield module
 
 
 def test_a_driver_only_component_is_proposed_and_scored_on_ray_like_locally(

@@ -9,14 +9,13 @@ import pickle
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from user_components import NAME, forget_user_module, import_user_module
+from user_components import NAME, driver_only_module, forget_user_module
 
 from ragloom.core import registry
 from ragloom.core.errors import RegistryError
@@ -51,10 +50,8 @@ print(json.dumps({"before": before, "hits": hits, "range": registry.get(sys.argv
 @pytest.fixture
 def user_module(tmp_path: Path) -> Iterator[ModuleType]:
     """The user's ``mycomps.py`` imported here only, under a fresh name no worker can import or know."""
-    module = f"mycomps_{uuid.uuid4().hex[:8]}"
-    (tmp_path / "driver-only").mkdir()
-    yield import_user_module(tmp_path / "driver-only", module)
-    forget_user_module(module)
+    with driver_only_module(tmp_path) as module:
+        yield module
 
 
 def test_only_components_defined_outside_ragloom_are_packed(user_module: ModuleType) -> None:
