@@ -11,6 +11,7 @@ reference (it is installed on every node, like ragloom itself, and may hold larg
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import pickle
 import sys
@@ -115,8 +116,6 @@ def with_components(
 ) -> tuple[Callable[[], Any] | None, Callable[..., Any]]:
     """(setup, fn) that register ``pack``'s entries first: in ``setup`` when there is one (once per worker),
     else in ``fn`` (once per worker process, after the first item)."""
-    import functools
-
     if pack is None:
         return setup, fn
     if setup is not None:

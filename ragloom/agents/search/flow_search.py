@@ -366,10 +366,12 @@ def search_flow(
         (lambda s: s) if goal in ANSWER_OBJECTIVES else (lambda s: canonical(retrieval_only(json.loads(s))))
     )
     scorer = _Scorer(score, budget, log, same)
-    settings = search_settings(
-        seed_flow, dataset, objective=goal, method=method, seed=seed, budget=budget, exclude=exclude,
-        advisor=advisor is not None,
-    )  # fmt: skip
+    settings: dict[str, Any] = {}
+    if journal is not None:  # its digest hashes the whole corpus: only a journal needs it
+        settings = search_settings(
+            seed_flow, dataset, objective=goal, method=method, seed=seed, budget=budget, exclude=exclude,
+            advisor=advisor is not None,
+        )  # fmt: skip
     missing = [n for n in unavailable(resources) if n not in exclude]
     if missing:
         log(f"left out of the search space (their run resource is missing): {', '.join(missing)}")
